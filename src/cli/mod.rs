@@ -1,0 +1,61 @@
+//! The command line: raw arguments are parsed here and turned into calls into the library.
+//! Each subcommand lives in its own file.
+
+mod completions;
+mod schema;
+mod validate;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::{EXIT_CODES_HELP, ExitStatus};
+use crate::ui::{ColorChoice, Ui};
+
+/// Upgrade Amazon EKS clusters safely: pre-flight checks, a verified Velero backup, one minor
+/// version at a time, health checks, and a restore when they fail.
+#[derive(Debug, Parser)]
+#[command(name = "eks-upgrade", version, after_help = EXIT_CODES_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// When to use colour: `auto` follows the terminal and `NO_COLOR`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check workflow files offline and report every problem with its location.
+    Validate(validate::Args),
+    /// Print the JSON Schema of the workflow format.
+    Schema(schema::Args),
+    /// Print a shell completion script.
+    Completions(completions::Args),
+}
+
+/// Parses the process arguments and runs the command.
+pub fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` arrive here as "errors" that print to stdout and exit 0.
+            let status = if e.use_stderr() {
+                ExitStatus::Usage
+            } else {
+                ExitStatus::Success
+            };
+            let _ = e.print();
+            return status.into();
+        }
+    };
+    run(cli).into()
+}
+
+pub fn run(cli: Cli) -> ExitStatus {
+    let ui = Ui::new(cli.color);
+    match cli.command {
+        Command::Validate(args) => validate::run(&ui, args),
+        Command::Schema(args) => schema::run(&ui, args),
+        Command::Completions(args) => completions::run(args),
+    }
+}

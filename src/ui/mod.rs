@@ -1,0 +1,86 @@
+//! How the tool talks to people: colour, terminal detection and message style.
+//!
+//! Data goes to stdout, messages to stderr. Colour follows `--color`, then `NO_COLOR`, then
+//! whether stderr is a terminal.
+
+use std::io::IsTerminal;
+
+use crate::workflow::Style;
+
+/// The `--color` choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Ui {
+    color: bool,
+    stderr_terminal: bool,
+}
+
+impl Ui {
+    pub fn new(choice: ColorChoice) -> Self {
+        let stderr_terminal = std::io::stderr().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let color = match choice {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stderr_terminal && !no_color,
+        };
+        Ui {
+            color,
+            stderr_terminal,
+        }
+    }
+
+    /// How diagnostics are drawn: box drawing and colour only for a person at a terminal.
+    pub fn diagnostic_style(&self) -> Style {
+        if self.color && self.stderr_terminal {
+            Style::Fancy
+        } else {
+            Style::Plain
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// `error: …` on stderr.
+    pub fn error(&self, message: impl std::fmt::Display) {
+        eprintln!("{}: {message}", self.paint("1;31", "error"));
+    }
+
+    /// `warning: …` on stderr.
+    pub fn warn(&self, message: impl std::fmt::Display) {
+        eprintln!("{}: {message}", self.paint("1;33", "warning"));
+    }
+
+    /// `hint: …` on stderr.
+    pub fn hint(&self, message: impl std::fmt::Display) {
+        eprintln!("{}: {message}", self.paint("1;36", "hint"));
+    }
+
+    /// A plain progress or result line on stderr.
+    pub fn info(&self, message: impl std::fmt::Display) {
+        eprintln!("{message}");
+    }
+
+    /// Text emphasised as a success (green when coloured).
+    pub fn good(&self, text: &str) -> String {
+        self.paint("32", text)
+    }
+
+    /// Raw diagnostic text on stderr, as rendered.
+    pub fn diagnostic(&self, rendered: &str) {
+        eprint!("{rendered}");
+    }
+}

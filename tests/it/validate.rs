@@ -1,0 +1,367 @@
+//! `eks-upgrade validate`: the shipped workflows, every kind of bad input, and the rendered
+//! diagnostics (snapshots).
+
+use crate::common::{Test, repo};
+
+const GOOD: &str = r#"apiVersion: eks-upgrade/v1
+kind: Workflow
+metadata:
+  name: good
+spec:
+  cluster: { name: prod, region: eu-west-1 }
+  target: "1.35"
+  prepare:
+    - id: backup
+      veleroBackup: { ttl: 720h }
+    - id: verify
+      verifyBackup: { backup: backup }
+  upgrade:
+    - id: control-plane
+      upgradeControlPlane: {}
+  onFailure:
+    - id: restore
+      veleroRestore: { backup: backup }
+"#;
+
+fn validate(name: &str, contents: impl AsRef<[u8]>) -> crate::common::Output {
+    Test::new()
+        .file(name, contents)
+        .args(["validate", name])
+        .run()
+        .no_panic()
+}
+
+#[test]
+fn shipped_workflows_are_valid() {
+    let mut files: Vec<String> = std::fs::read_dir(repo().join("workflows"))
+        .expect("workflows/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    for required in [
+        "in-place.yaml",
+        "multi-hop.yaml",
+        "eksctl.yaml",
+        "check-only.yaml",
+    ] {
+        assert!(
+            files.iter().any(|f| f.ends_with(required)),
+            "workflows/{required} is missing"
+        );
+    }
+    let out = Test::new()
+        .arg("validate")
+        .args(files.clone())
+        .run()
+        .code(0);
+    assert_eq!(
+        out.stderr.matches("Valid `").count(),
+        files.len(),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_good_workflow_becomes_the_model() {
+    let w = eks_upgrade::workflow::parse(std::path::Path::new("good.yaml"), GOOD.into())
+        .expect("valid");
+    assert_eq!(w.cluster.name.as_deref(), Some("prod"));
+    assert_eq!(w.target.map(|t| t.to_string()).as_deref(), Some("1.35"));
+    assert_eq!(w.velero.namespace, "velero");
+    let ids: Vec<&str> = w.steps().map(|(_, s)| s.id.as_str()).collect();
+    assert_eq!(ids, ["backup", "verify", "control-plane", "restore"]);
+    let json = serde_json::to_value(&w.prepare[0]).expect("serializable");
+    assert_eq!(json["veleroBackup"]["ttl"], "720h");
+    assert_eq!(json["veleroBackup"]["storageLocation"], "default");
+}
+
+#[test]
+fn empty_file() {
+    let out = validate("empty.yaml", "").code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn comments_only_is_empty_too() {
+    validate("c.yaml", "# nothing here\n\n")
+        .code(2)
+        .stderr_contains("is empty");
+}
+
+#[test]
+fn not_yaml() {
+    let out = validate("settings.ini", "[section]\nkey = value\n").code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn json_is_yaml_but_not_a_workflow() {
+    let out = validate(
+        "w.json",
+        r#"{"apiVersion": "eks-upgrade/v1", "kind": "Workflow"}"#,
+    )
+    .code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn binary_garbage() {
+    let mut bytes: Vec<u8> = (0u32..4096)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    bytes[100] = 0;
+    let out = validate("garbage.yaml", &bytes).code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn invalid_utf8_without_nul() {
+    let out = validate(
+        "latin1.yaml",
+        b"apiVersion: eks-upgrade/v1\nkind: Workfl\xf6w\n",
+    )
+    .code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn tabs() {
+    let out = validate(
+        "tabs.yaml",
+        "apiVersion: eks-upgrade/v1\nkind: Workflow\nmetadata:\n\tname: tabs\nspec: {}\n",
+    )
+    .code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn duplicate_keys() {
+    let out = validate(
+        "dup.yaml",
+        "apiVersion: eks-upgrade/v1\nkind: Workflow\nmetadata: { name: dup }\nspec:\n  target: next\n  target: latest\n",
+    )
+    .code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn unknown_fields_are_all_reported_with_suggestions() {
+    let out = validate(
+        "typos.yaml",
+        GOOD.replace("ttl: 720h", "ttl: 720h, timeot: 5m")
+            .replace(
+                "upgradeControlPlane: {}",
+                "upgradeControlPlane: { forse: true }",
+            )
+            .replace("  target:", "  targt: next\n  target:")
+            .replace(
+                "    - id: verify\n",
+                "    - id: verify\n      nmae: Verify\n",
+            ),
+    )
+    .code(2);
+    assert_eq!(
+        out.stderr.matches("x unknown field `").count(),
+        4,
+        "{}",
+        out.stderr
+    );
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn wrong_types_and_choices() {
+    let out = validate(
+        "types.yaml",
+        GOOD.replace(
+            "upgradeControlPlane: {}",
+            "upgradeControlPlane: { force: yes, timeout: [1m] }",
+        )
+        .replace(
+            "verifyBackup: { backup: backup }",
+            "verifyBackup: { backup: backup, depth: fulll }",
+        )
+        .replace(
+            "  prepare:\n",
+            "  window: { days: [Sat, Fry], start: \"02:00\", end: \"04:00\" }\n  prepare:\n",
+        )
+        .replace(
+            "cluster: { name: prod, region: eu-west-1 }",
+            "cluster: [prod]",
+        ),
+    )
+    .code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn missing_fields() {
+    let out = validate(
+        "missing.yaml",
+        "apiVersion: eks-upgrade/v1\nkind: Workflow\nmetadata: {}\nspec:\n  prepare:\n    - veleroBackup: {}\n    - id: verify\n      verifyBackup: {}\n",
+    )
+    .code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn semantic_problems_are_all_reported() {
+    let text = r#"apiVersion: eks-upgrade/v1
+kind: Workflow
+metadata:
+  name: Semantic_Problems
+spec:
+  target: 1.35.2
+  window: { days: [Sat, Sat], start: "02:00", end: "02:00", timezone: Europe/Berln }
+  prepare:
+    - id: backup
+      veleroBackup: { ttl: 30, timeout: 0s }
+    - id: verify
+      verifyBackup: { backup: bakup }
+    - id: cp
+      upgradeControlPlane: {}
+  upgrade:
+    - id: nodes
+      upgradeNodegroups: { maxParallel: 0 }
+    - id: control-plane
+      upgradeControlPlane: {}
+    - id: twice
+      upgradeControlPlane: {}
+      healthCheck: {}
+  onFailure:
+    - id: restore
+      veleroRestore: { backup: backup }
+    - id: nodes
+      notify: { url: "ftp://example.com", urlEnv: HOOK }
+    - id: ask
+      approval: {}
+"#;
+    let out = validate("semantic.yaml", text).code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn restore_needs_a_verified_backup() {
+    let text = GOOD.replace(
+        "    - id: verify\n      verifyBackup: { backup: backup }\n",
+        "",
+    );
+    validate("unverified.yaml", text)
+        .code(2)
+        .stderr_contains("which no `verifyBackup` step in `prepare` verifies");
+}
+
+#[test]
+fn versions_compare_numerically_and_unquoted_versions_keep_their_text() {
+    // An unquoted 1.30 is the YAML float 1.3; typed as a string it keeps its spelling.
+    let w = eks_upgrade::workflow::parse(
+        std::path::Path::new("v.yaml"),
+        GOOD.replace("target: \"1.35\"", "target: 1.30").into(),
+    )
+    .expect("valid");
+    assert_eq!(w.target.map(|t| t.to_string()).as_deref(), Some("1.30"));
+}
+
+#[test]
+fn alias_bomb() {
+    let mut text = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for i in 1..10u8 {
+        let (prev, cur) = ((b'a' + i - 1) as char, (b'a' + i) as char);
+        text.push_str(&format!(
+            "{cur}: &{cur} [{}]\n",
+            vec![format!("*{prev}"); 9].join(",")
+        ));
+    }
+    let out = validate("bomb.yaml", text).code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn deep_flow_nesting() {
+    let text = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let out = validate("deep.yaml", text).code(2);
+    // The line is 200,000 characters: no snippet, just the place.
+    assert!(out.stderr.len() < 1000, "{}", out.stderr);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn deep_block_nesting() {
+    let mut text = String::new();
+    for i in 0..200 {
+        text.push_str(&format!("{}k{i}:\n", "  ".repeat(i)));
+    }
+    text.push_str(&format!("{}v\n", "  ".repeat(200)));
+    let out = validate("deep.yaml", text).code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn multi_megabyte_file() {
+    let text = format!(
+        "apiVersion: eks-upgrade/v1\n{}",
+        "# padding padding padding\n".repeat(200_000)
+    );
+    let out = validate("big.yaml", text).code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn just_under_the_size_limit_is_parsed() {
+    // A megabyte of comments is read and parsed, and reported as empty rather than too large.
+    let text = "# padding padding padding padding padding padding padding padding\n".repeat(15_000);
+    assert!(text.len() < 1024 * 1024);
+    validate("padded.yaml", text)
+        .code(2)
+        .stderr_contains("is empty");
+}
+
+#[test]
+fn missing_file() {
+    let out = Test::new().args(["validate", "nope.yaml"]).run().code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn directory_instead_of_file() {
+    let t = Test::new().file("workflows/a.yaml", GOOD);
+    let out = t.args(["validate", "workflows"]).run().code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn several_files_report_each_and_fail_together() {
+    let out = Test::new()
+        .file("good.yaml", GOOD)
+        .file("bad.yaml", GOOD.replace("kind: Workflow", "kind: Wrkflow"))
+        .args(["validate", "good.yaml", "bad.yaml", "missing.yaml"])
+        .run()
+        .code(2);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn json_output_for_machines() {
+    let out = Test::new()
+        .file("good.yaml", GOOD)
+        .file("bad.yaml", GOOD.replace("ttl: 720h", "ttl: 720"))
+        .args(["validate", "--output", "json", "good.yaml", "bad.yaml"])
+        .run()
+        .code(2);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON on stdout");
+    assert_eq!(report[0]["valid"], true);
+    assert_eq!(report[1]["valid"], false);
+    assert_eq!(report[1]["problems"][0]["line"], 10);
+    assert_eq!(report[1]["problems"][0]["column"], 28);
+    assert!(
+        report[1]["problems"][0]["help"]
+            .as_str()
+            .unwrap_or("")
+            .contains("add a unit")
+    );
+}
