@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod exit;
+pub mod sandbox;
 pub mod types;
 pub mod ui;
 pub mod workflow;

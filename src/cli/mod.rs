@@ -2,6 +2,7 @@
 //! Each subcommand lives in its own file.
 
 mod completions;
+pub mod sandbox;
 mod schema;
 mod validate;
 
@@ -29,6 +30,8 @@ pub enum Command {
     Validate(validate::Args),
     /// Print the JSON Schema of the workflow format.
     Schema(schema::Args),
+    /// Start the sandbox (emulated EKS, Kubernetes, Velero and S3) and print how to use it.
+    Sandbox(sandbox::Args),
     /// Print a shell completion script.
     Completions(completions::Args),
 }
@@ -56,6 +59,7 @@ pub fn run(cli: Cli) -> ExitStatus {
     match cli.command {
         Command::Validate(args) => validate::run(&ui, args),
         Command::Schema(args) => schema::run(&ui, args),
+        Command::Sandbox(args) => sandbox::run(&ui, args),
         Command::Completions(args) => completions::run(args),
     }
 }

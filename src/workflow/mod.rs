@@ -28,7 +28,7 @@ use node::Span;
 
 /// Parser settings. Workflow files are small and flat, so the budgets are far below
 /// serde-saphyr's defaults: an alias bomb or a deeply nested file is refused in milliseconds.
-fn parse_options() -> serde_saphyr::Options {
+pub(crate) fn parse_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_depth: 32,
@@ -85,7 +85,7 @@ pub fn parse(path: &Path, text: Arc<str>) -> Result<Workflow, LoadError> {
 
 /// A serde-saphyr error as a problem, in words about the file rather than about the parser, with
 /// advice for the mistakes people actually make.
-fn yaml_problem(err: &serde_saphyr::Error, text: &str) -> Problem {
+pub(crate) fn yaml_problem(err: &serde_saphyr::Error, text: &str) -> Problem {
     use serde_saphyr::budget::BudgetBreach;
     use serde_saphyr::{Error, MessageFormatter};
 

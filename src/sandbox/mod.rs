@@ -1,0 +1,248 @@
+//! The sandbox: emulated EKS, Kubernetes API, Velero and S3 on loopback, started in-process.
+//!
+//! The tool has no sandbox branch in its logic. It reaches the sandbox through the same AWS and
+//! Kubernetes calls it makes in production; only endpoints and credentials differ
+//! (`AWS_ENDPOINT_URL_EKS`, `AWS_ENDPOINT_URL_S3`, and the endpoint and CA that EKS
+//! `DescribeCluster` returns).
+
+pub mod eks;
+pub mod kube;
+pub mod s3;
+pub mod scenario;
+pub mod serve;
+pub mod sim;
+pub mod tls;
+pub mod velero;
+pub mod world;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+
+pub use scenario::Scenario;
+pub use world::{Endpoints, World};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("cannot start a sandbox server: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Seed(#[from] sim::seed::SeedError),
+    #[error("cannot create the Velero bucket `{bucket}`: {message}")]
+    Bucket { bucket: String, message: String },
+}
+
+/// How to start the sandbox.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Where S3 data, the kubeconfig and the AWS config go. Default: a temporary directory,
+    /// removed when the sandbox stops.
+    pub dir: Option<PathBuf>,
+    /// Append every request served to this JSON-lines file.
+    pub record: Option<PathBuf>,
+}
+
+/// A running sandbox. Dropping it stops every server.
+pub struct Sandbox {
+    pub world: Arc<World>,
+    pub endpoints: Endpoints,
+    pub dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    _servers: Vec<serve::Server>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// An S3 client for the sandbox's own S3, as Velero's AWS plugin would configure it.
+pub fn s3_client(endpoint: &str, region: &str) -> aws_sdk_s3::Client {
+    let credentials = aws_sdk_s3::config::Credentials::new(
+        world::ACCESS_KEY,
+        world::SECRET_KEY,
+        None,
+        None,
+        "sandbox",
+    );
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new(region.to_string()))
+        .endpoint_url(endpoint)
+        .credentials_provider(credentials)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+impl Sandbox {
+    pub async fn start(scenario: Scenario, options: Options) -> Result<Sandbox, SandboxError> {
+        let (dir, temp) = match options.dir {
+            Some(d) => {
+                std::fs::create_dir_all(&d)?;
+                (d, None)
+            }
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("eks-upgrade-sandbox-")
+                    .tempdir()?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        let certs = tls::generate()?;
+        let world = World::new(scenario, certs.ca_pem.clone(), options.record)?;
+        sim::seed::register_types(&world.store, &world.scenario)
+            .map_err(sim::seed::SeedError::from)?;
+
+        let s3 = serve::serve(s3::router(&dir.join("s3"), world.clone())?, 0, None).await?;
+        let eks = serve::serve(eks::router(world.clone()), 0, None).await?;
+        let kube = serve::serve(
+            kube::api::router(world.clone()),
+            0,
+            Some(certs.server.clone()),
+        )
+        .await?;
+        let endpoints = Endpoints {
+            eks: format!("http://{}", eks.addr),
+            s3: format!("http://{}", s3.addr),
+            kubernetes: format!("https://{}", kube.addr),
+        };
+        world.set_endpoints(endpoints.clone());
+
+        let region = world.scenario.spec.cluster.region.clone();
+        let s3_client = s3_client(&endpoints.s3, &region);
+        if world.scenario.spec.velero.installed {
+            let bucket = world.scenario.spec.velero.bucket.clone();
+            s3_client
+                .create_bucket()
+                .bucket(&bucket)
+                .send()
+                .await
+                .map_err(|e| SandboxError::Bucket {
+                    bucket: bucket.clone(),
+                    message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+                })?;
+        }
+        sim::seed::seed(&world.store, &world.scenario, &endpoints.s3)?;
+
+        let mut tasks = vec![sim::start(world.clone())];
+        if world.scenario.spec.velero.installed {
+            tasks.push(velero::start(world.clone(), s3_client));
+        }
+        let sandbox = Sandbox {
+            world,
+            endpoints,
+            dir,
+            _temp: temp,
+            _servers: vec![s3, eks, kube],
+            tasks,
+        };
+        sandbox.write_client_config()?;
+        Ok(sandbox)
+    }
+
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    pub fn aws_config_path(&self) -> PathBuf {
+        self.dir.join("aws-config")
+    }
+
+    /// The kubeconfig `aws eks update-kubeconfig` would write for the sandbox's cluster: the EKS
+    /// endpoint and CA, and a token from `aws eks get-token`.
+    pub fn kubeconfig(&self) -> String {
+        let cluster = &self.world.scenario.spec.cluster;
+        let arn = format!(
+            "arn:aws:eks:{}:{}:cluster/{}",
+            cluster.region, self.world.scenario.spec.account, cluster.name
+        );
+        let ca = base64::engine::general_purpose::STANDARD.encode(&self.world.ca_pem);
+        format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: {arn}
+  cluster:
+    server: {server}
+    certificate-authority-data: {ca}
+contexts:
+- name: {arn}
+  context:
+    cluster: {arn}
+    user: {arn}
+current-context: {arn}
+preferences: {{}}
+users:
+- name: {arn}
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: aws
+      args: [--region, {region}, eks, get-token, --cluster-name, {name}, --output, json]
+      env:
+      - {{name: AWS_ACCESS_KEY_ID, value: {ak}}}
+      - {{name: AWS_SECRET_ACCESS_KEY, value: {sk}}}
+      - {{name: AWS_CONFIG_FILE, value: {aws_config}}}
+      interactiveMode: Never
+      provideClusterInfo: false
+",
+            server = self.endpoints.kubernetes,
+            region = cluster.region,
+            name = cluster.name,
+            ak = world::ACCESS_KEY,
+            sk = world::SECRET_KEY,
+            aws_config = self.aws_config_path().display(),
+        )
+    }
+
+    fn write_client_config(&self) -> std::io::Result<()> {
+        write_private(&self.kubeconfig_path(), &self.kubeconfig())?;
+        // The AWS CLI addresses buckets by host name unless told otherwise; the sandbox's S3 is
+        // on a bare IP, so path-style it is.
+        write_private(
+            &self.aws_config_path(),
+            &format!(
+                "[default]\nregion = {}\ns3 =\n    addressing_style = path\n",
+                self.world.scenario.spec.cluster.region
+            ),
+        )
+    }
+
+    /// The variables that point the real clients at the sandbox, in the order printed.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let region = self.world.scenario.spec.cluster.region.clone();
+        vec![
+            ("KUBECONFIG", self.kubeconfig_path().display().to_string()),
+            (
+                "AWS_CONFIG_FILE",
+                self.aws_config_path().display().to_string(),
+            ),
+            ("AWS_ENDPOINT_URL_EKS", self.endpoints.eks.clone()),
+            ("AWS_ENDPOINT_URL_S3", self.endpoints.s3.clone()),
+            ("AWS_ACCESS_KEY_ID", world::ACCESS_KEY.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", world::SECRET_KEY.to_string()),
+            ("AWS_REGION", region.clone()),
+            ("AWS_DEFAULT_REGION", region),
+        ]
+    }
+}
+
+/// Writes a file only its owner can read: kubeconfigs and AWS configs hold credentials.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}
