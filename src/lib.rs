@@ -2,9 +2,15 @@
 //!
 //! The binary is a thin shell over this library; see `docs/architecture.md` for the module map.
 
+pub mod checks;
 pub mod cli;
+pub mod cloud;
+pub mod engine;
 pub mod exit;
 pub mod sandbox;
+pub mod state;
+pub mod steps;
 pub mod types;
 pub mod ui;
+pub mod velero;
 pub mod workflow;

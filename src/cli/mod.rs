@@ -1,9 +1,16 @@
 //! The command line: raw arguments are parsed here and turned into calls into the library.
 //! Each subcommand lives in its own file.
 
+pub mod args;
+mod backup;
 mod completions;
+mod demo;
+pub mod run;
+mod runs;
 pub mod sandbox;
+mod sandboxed;
 mod schema;
+pub mod session;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +33,20 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a workflow against a cluster: plan, backup, verify, upgrade, check, recover.
+    Run(run::RunCmdArgs),
+    /// Show the hops and every step with what it would change; changes nothing.
+    Plan(run::PlanArgs),
+    /// Continue an interrupted or crashed run from its journal.
+    Resume(run::ResumeArgs),
+    /// Velero backups outside a workflow: create, verify in S3, restore.
+    Backup(backup::Args),
+    /// List past and current runs from the journal store.
+    Runs(runs::RunsArgs),
+    /// Show one run: its steps, outcome and report.
+    Status(runs::StatusArgs),
+    /// A complete guided run in the sandbox, including a failed health check and its restore.
+    Demo(demo::Args),
     /// Check workflow files offline and report every problem with its location.
     Validate(validate::Args),
     /// Print the JSON Schema of the workflow format.
@@ -57,6 +78,13 @@ pub fn main() -> std::process::ExitCode {
 pub fn run(cli: Cli) -> ExitStatus {
     let ui = Ui::new(cli.color);
     match cli.command {
+        Command::Run(args) => run::run(&ui, args),
+        Command::Plan(args) => run::plan(&ui, args),
+        Command::Resume(args) => run::resume(&ui, args),
+        Command::Backup(args) => backup::run(&ui, args),
+        Command::Runs(args) => runs::runs(&ui, args),
+        Command::Status(args) => runs::status(&ui, args),
+        Command::Demo(args) => demo::run(&ui, args),
         Command::Validate(args) => validate::run(&ui, args),
         Command::Schema(args) => schema::run(&ui, args),
         Command::Sandbox(args) => sandbox::run(&ui, args),

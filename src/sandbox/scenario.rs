@@ -312,9 +312,9 @@ fn default_category() -> String {
     "UPGRADE_READINESS".to_string()
 }
 
-/// How long operations take, in emulated time.
+/// How long operations take, in emulated time. Any field left out keeps its default.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Timings {
     pub control_plane_update: HumanDuration,
     pub control_plane_rollback: HumanDuration,

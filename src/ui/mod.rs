@@ -3,6 +3,9 @@
 //! Data goes to stdout, messages to stderr. Colour follows `--color`, then `NO_COLOR`, then
 //! whether stderr is a terminal.
 
+pub mod events;
+pub mod reporter;
+
 use std::io::IsTerminal;
 
 use crate::workflow::Style;
@@ -77,6 +80,19 @@ impl Ui {
     /// Text emphasised as a success (green when coloured).
     pub fn good(&self, text: &str) -> String {
         self.paint("32", text)
+    }
+
+    /// Text emphasised as a failure (red when coloured).
+    pub fn bad(&self, text: &str) -> String {
+        self.paint("31", text)
+    }
+
+    pub fn error_word(&self) -> String {
+        self.paint("1;31", "error")
+    }
+
+    pub fn warn_word(&self) -> String {
+        self.paint("1;33", "warning")
     }
 
     /// Raw diagnostic text on stderr, as rendered.

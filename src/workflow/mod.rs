@@ -143,6 +143,14 @@ pub(crate) fn yaml_problem(err: &serde_saphyr::Error, text: &str) -> Problem {
             "the file is nested too deeply".to_string(),
             format!("{too_complex} on nesting"),
         ),
+        Error::SerdeMissingField { .. }
+        | Error::SerdeUnknownField { .. }
+        | Error::SerdeInvalidType { .. }
+        | Error::SerdeInvalidValue { .. }
+        | Error::SerdeUnknownVariant { .. } => (
+            raw.clone(),
+            "see the documented format of this file".to_string(),
+        ),
         _ if raw.contains("tab") => (
             format!("invalid YAML: {raw}"),
             "YAML indentation must use spaces; replace the tabs with spaces".to_string(),

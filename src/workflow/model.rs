@@ -64,7 +64,9 @@ pub struct VeleroSettings {
 }
 
 /// The section a step belongs to; decides when it runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Phase {
     Prepare,
@@ -362,4 +364,45 @@ pub mod defaults {
     pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
     pub const NOTIFY_RETRIES: u32 = 3;
     pub const APPROVAL_MESSAGE: &str = "Continue with the upgrade?";
+}
+
+impl Workflow {
+    /// The workflow with its waits (step timeouts, settle times, poll intervals) divided by
+    /// `factor`, for rehearsals against the sandbox, whose clock runs `factor` times faster.
+    /// Retention (`ttl`) and network timeouts of probes and webhooks are real time and stay.
+    pub fn with_time_scale(&self, factor: f64) -> Workflow {
+        if !(factor.is_finite() && factor > 1.0) {
+            return self.clone();
+        }
+        let scale = |d: &mut HumanDuration, floor_ms: u64| {
+            let scaled = d.0.as_secs_f64() / factor;
+            d.0 = Duration::from_secs_f64(scaled).max(Duration::from_millis(floor_ms).min(d.0));
+        };
+        let mut w = self.clone();
+        for step in w
+            .prepare
+            .iter_mut()
+            .chain(w.upgrade.iter_mut())
+            .chain(w.on_failure.iter_mut())
+            .chain(w.finish.iter_mut())
+        {
+            match &mut step.kind {
+                StepKind::VeleroBackup(s) => scale(&mut s.timeout, 1000),
+                StepKind::VerifyBackup(s) => scale(&mut s.timeout, 1000),
+                StepKind::UpgradeControlPlane(s) => scale(&mut s.timeout, 1000),
+                StepKind::UpgradeAddons(s) => scale(&mut s.timeout, 1000),
+                StepKind::UpgradeNodegroups(s) => scale(&mut s.timeout, 1000),
+                StepKind::Eksctl(s) => scale(&mut s.timeout, 1000),
+                StepKind::HealthCheck(s) => {
+                    scale(&mut s.settle, 0);
+                    scale(&mut s.timeout, 1000);
+                    scale(&mut s.interval, 100);
+                }
+                StepKind::VeleroRestore(s) => scale(&mut s.timeout, 1000),
+                StepKind::RollbackControlPlane(s) => scale(&mut s.timeout, 1000),
+                StepKind::Preflight(_) | StepKind::Approval(_) | StepKind::Notify(_) => {}
+            }
+        }
+        w
+    }
 }

@@ -148,3 +148,49 @@ impl Output {
         self
     }
 }
+
+/// A sandbox running in this test process, with the runtime that drives it.
+pub struct TestSandbox {
+    pub sandbox: eks_upgrade::sandbox::Sandbox,
+    pub runtime: tokio::runtime::Runtime,
+}
+
+impl TestSandbox {
+    /// Starts a sandbox from scenario YAML, or the default scenario with `None`.
+    pub fn start(scenario: Option<&str>) -> TestSandbox {
+        let scenario = match scenario {
+            Some(text) => eks_upgrade::sandbox::Scenario::parse(
+                std::path::Path::new("test-scenario.yaml"),
+                text,
+            )
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}",
+                    eks_upgrade::workflow::render(&e, eks_upgrade::workflow::Style::Plain)
+                )
+            }),
+            None => eks_upgrade::sandbox::Scenario::default_scenario(),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let sandbox = runtime
+            .block_on(eks_upgrade::sandbox::Sandbox::start(
+                scenario,
+                Default::default(),
+            ))
+            .expect("the sandbox starts");
+        TestSandbox { sandbox, runtime }
+    }
+
+    /// The environment that points real clients (CLIs and SDKs) at this sandbox.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        self.sandbox.env()
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+}

@@ -120,6 +120,28 @@ impl Selector {
         Selector::parse(Some(selector), None)
     }
 
+    /// The fields the field selector tests, so a server can refuse fields it does not index.
+    pub fn field_keys(&self) -> Vec<&str> {
+        self.fields
+            .iter()
+            .map(|r| match r {
+                Requirement::Eq(k, _)
+                | Requirement::NotEq(k, _)
+                | Requirement::In(k, _)
+                | Requirement::NotIn(k, _)
+                | Requirement::Exists(k)
+                | Requirement::NotExists(k) => k.as_str(),
+            })
+            .collect()
+    }
+
+    /// Adds `metadata.name=<name>`: a watch on a named path watches that object only.
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.fields
+            .push(Requirement::Eq("metadata.name".into(), name.to_string()));
+        self
+    }
+
     pub fn matches(&self, obj: &Value) -> bool {
         let labels = obj.pointer("/metadata/labels");
         let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);

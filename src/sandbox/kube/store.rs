@@ -6,6 +6,7 @@
 //! sees every change in order, exactly as clients of a real API server do.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Map, Value, json};
@@ -139,6 +140,18 @@ impl Change {
             .and_then(Value::as_str)
             .unwrap_or("")
     }
+}
+
+/// One page of a paginated list.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub items: Vec<Value>,
+    /// The store's resource version when the page was read.
+    pub resource_version: u64,
+    /// `(namespace, name)` of the last item, when more objects follow.
+    pub continue_after: Option<(String, String)>,
+    /// How many objects follow (only for unfiltered lists).
+    pub remaining: Option<usize>,
 }
 
 /// What a watch starts from: the retained changes it missed, and a receiver for the rest.
@@ -359,6 +372,71 @@ impl Store {
         (items, s.rv)
     }
 
+    /// One page of a list: the objects after `after` (a `(namespace, name)` key, exclusive) that
+    /// match `selector`, at most `limit` of them. Each page costs O(limit + skipped), whatever
+    /// the position, so paging through n objects is O(n) in total.
+    pub fn list_page(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        selector: &Selector,
+        after: Option<(&str, &str)>,
+        limit: Option<usize>,
+    ) -> ListPage {
+        let s = self.lock();
+        let idx = Self::type_index(&s, rt);
+        let mut page = ListPage {
+            items: Vec::new(),
+            resource_version: s.rv,
+            continue_after: None,
+            remaining: None,
+        };
+        let Some(m) = s.objects.get(&idx) else {
+            return page;
+        };
+        let ns = namespace.filter(|_| rt.namespaced);
+        let ns_start = ns.map(|ns| (ns.to_string(), String::new()));
+        let start = match (after, ns_start) {
+            (Some((a_ns, a_name)), Some(first)) if (a_ns, a_name) < (first.0.as_str(), "") => {
+                Bound::Included(first)
+            }
+            (Some((a_ns, a_name)), _) => Bound::Excluded((a_ns.to_string(), a_name.to_string())),
+            (None, Some(first)) => Bound::Included(first),
+            (None, None) => Bound::Unbounded,
+        };
+        let mut range = m
+            .range::<Key, _>((start, Bound::Unbounded))
+            .take_while(|((k, _), _)| ns.is_none_or(|ns| k == ns));
+        let mut last: Option<&Key> = None;
+        let limit = limit.filter(|l| *l > 0);
+        for (key, obj) in range.by_ref() {
+            if selector.matches(obj) {
+                page.items.push(obj.clone());
+                last = Some(key);
+                if limit.is_some_and(|l| page.items.len() >= l) {
+                    break;
+                }
+            }
+        }
+        if limit.is_some_and(|l| page.items.len() >= l) {
+            // Counting keys is cheap (no copies); a filtered list cannot know how many of them
+            // match, so it reports no count, as Kubernetes does.
+            let rest = range.count();
+            if rest > 0 {
+                page.continue_after = last.cloned();
+                if *selector == Selector::default() {
+                    page.remaining = Some(rest);
+                }
+            }
+        }
+        page
+    }
+
+    /// The oldest resource version a watch can still start from; older ones are `Gone`.
+    pub fn compacted_resource_version(&self) -> u64 {
+        self.lock().compacted
+    }
+
     /// Number of objects of a type, without copying them.
     pub fn count(&self, rt: &ResourceType) -> usize {
         let s = self.lock();
@@ -370,7 +448,28 @@ impl Store {
         &self,
         rt: &Arc<ResourceType>,
         namespace: Option<&str>,
+        obj: Value,
+    ) -> Result<Value, StoreError> {
+        self.create_inner(rt, namespace, obj, true)
+    }
+
+    /// What `create` would store, with every check it makes, without storing anything (the API's
+    /// `dryRun=All`). The result has a uid but no `resourceVersion`, as a real dry run.
+    pub fn preview_create(
+        &self,
+        rt: &Arc<ResourceType>,
+        namespace: Option<&str>,
+        obj: Value,
+    ) -> Result<Value, StoreError> {
+        self.create_inner(rt, namespace, obj, false)
+    }
+
+    fn create_inner(
+        &self,
+        rt: &Arc<ResourceType>,
+        namespace: Option<&str>,
         mut obj: Value,
+        commit: bool,
     ) -> Result<Value, StoreError> {
         if !obj.is_object() {
             return Err(StoreError::Invalid(
@@ -430,8 +529,10 @@ impl Store {
                 name,
             });
         }
-        s.rv += 1;
-        s.uid_seq += 1;
+        if commit {
+            s.rv += 1;
+            s.uid_seq += 1;
+        }
         let uid = uuid::Uuid::new_v4().to_string();
         let rv = s.rv;
         let m = obj
@@ -448,10 +549,17 @@ impl Store {
             m.insert("namespace".into(), json!(ns));
         }
         m.insert("uid".into(), json!(uid));
-        m.insert("resourceVersion".into(), json!(rv.to_string()));
+        if commit {
+            m.insert("resourceVersion".into(), json!(rv.to_string()));
+        } else {
+            m.remove("resourceVersion");
+        }
         m.insert("generation".into(), json!(1));
         m.entry("creationTimestamp")
             .or_insert_with(|| json!(now_rfc3339()));
+        if !commit {
+            return Ok(obj);
+        }
         s.objects.entry(idx).or_default().insert(key, obj.clone());
         self.record(&mut s, ChangeKind::Added, rt, obj.clone());
         Ok(obj)
@@ -516,6 +624,34 @@ impl Store {
         expected_rv: Option<&str>,
         sub: Subresource,
         f: impl FnOnce(&mut Value) -> Result<(), StoreError>,
+    ) -> Result<Value, StoreError> {
+        self.update_inner(rt, namespace, name, expected_rv, sub, f, true)
+    }
+
+    /// What `update` would store, with every check it makes, without storing anything (the
+    /// API's `dryRun=All`). The result keeps the current `resourceVersion`.
+    pub fn preview_update(
+        &self,
+        rt: &Arc<ResourceType>,
+        namespace: Option<&str>,
+        name: &str,
+        expected_rv: Option<&str>,
+        sub: Subresource,
+        f: impl FnOnce(&mut Value) -> Result<(), StoreError>,
+    ) -> Result<Value, StoreError> {
+        self.update_inner(rt, namespace, name, expected_rv, sub, f, false)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn update_inner(
+        &self,
+        rt: &Arc<ResourceType>,
+        namespace: Option<&str>,
+        name: &str,
+        expected_rv: Option<&str>,
+        sub: Subresource,
+        f: impl FnOnce(&mut Value) -> Result<(), StoreError>,
+        commit: bool,
     ) -> Result<Value, StoreError> {
         let mut s = self.lock();
         let idx = Self::type_index(&s, rt);
@@ -583,6 +719,13 @@ impl Store {
         let spec_changed = old.get("spec") != new.get("spec");
         if new == old {
             return Ok(old);
+        }
+        if !commit {
+            if spec_changed && let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut)
+            {
+                m.insert("generation".into(), json!(generation + 1));
+            }
+            return Ok(new);
         }
         s.rv += 1;
         let rv = s.rv;
@@ -658,12 +801,10 @@ impl Store {
                 oldest: s.compacted,
             });
         }
-        let backlog = s
-            .history
-            .iter()
-            .filter(|c| c.rv > from_rv)
-            .cloned()
-            .collect();
+        // History is in resource-version order: find the first newer change by bisection
+        // rather than scanning every retained change for each watch.
+        let first = s.history.partition_point(|c| c.rv <= from_rv);
+        let backlog = s.history.range(first..).cloned().collect();
         Ok((backlog, self.changes.subscribe()))
     }
 }

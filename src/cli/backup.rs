@@ -1,0 +1,463 @@
+//! `eks-upgrade backup create | verify | restore`: the Velero steps for operators, outside a
+//! workflow, with the same safety rules (a restore only from a backup verified in S3).
+
+use std::time::Duration;
+
+use crate::cli::args::{ClusterArgs, StateArgs};
+use crate::cli::run::Output;
+use crate::cli::session;
+use crate::cloud::connect::Connection;
+use crate::exit::ExitStatus;
+use crate::state::{VerificationRecord, load_verification, save_verification, state_dir};
+use crate::types::HumanDuration;
+use crate::ui::Ui;
+use crate::velero::layout::BackupLocation;
+use crate::velero::{backup, location, objects, restore, verify};
+use crate::workflow::model::{ExistingResourcePolicy, VeleroBackup, VeleroRestore, VerifyDepth};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: BackupCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BackupCommand {
+    /// Create a Velero Backup and wait for it.
+    Create(CreateArgs),
+    /// Verify a backup's files in S3, independently of the Velero server.
+    Verify(VerifyArgs),
+    /// Restore a backup that was verified in S3.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VeleroArgs {
+    /// The namespace Velero runs in.
+    #[arg(long, default_value = "velero", value_name = "NAMESPACE")]
+    pub velero_namespace: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// The Backup's name. Default: `eks-upgrade-manual-<time>`.
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub velero: VeleroArgs,
+    /// The BackupStorageLocation.
+    #[arg(long, default_value = "default", value_name = "NAME")]
+    pub storage_location: String,
+    /// Namespaces to back up (repeatable). Default: all.
+    #[arg(long = "include-namespace", value_name = "NAMESPACE")]
+    pub include_namespaces: Vec<String>,
+    /// Namespaces to leave out (repeatable).
+    #[arg(long = "exclude-namespace", value_name = "NAMESPACE")]
+    pub exclude_namespaces: Vec<String>,
+    /// How long Velero keeps the backup.
+    #[arg(long, default_value = "720h", value_name = "DURATION")]
+    pub ttl: HumanDuration,
+    /// How long to wait for it.
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub timeout: HumanDuration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Depth {
+    Metadata,
+    Full,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The Backup's name.
+    pub name: String,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub velero: VeleroArgs,
+    /// `metadata` checks the metadata and sibling files; `full` also streams every item.
+    #[arg(long, value_enum, default_value_t = Depth::Full)]
+    pub depth: Depth,
+    /// `text` for people, `json` (the findings) for machines.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The Backup's name.
+    pub name: String,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub velero: VeleroArgs,
+    /// Verify the backup in S3 (full depth) now, instead of relying on an earlier
+    /// `backup verify`.
+    #[arg(long)]
+    pub verify: bool,
+    /// Leave objects that still exist as they are, instead of updating them to the backup.
+    #[arg(long)]
+    pub keep_existing: bool,
+    /// Namespaces to restore (repeatable). Default: all in the backup.
+    #[arg(long = "include-namespace", value_name = "NAMESPACE")]
+    pub include_namespaces: Vec<String>,
+    /// How long to wait for the restore.
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub timeout: HumanDuration,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+pub fn run(ui: &Ui, args: Args) -> ExitStatus {
+    let rt = match session::runtime(ui) {
+        Ok(r) => r,
+        Err(s) => return s,
+    };
+    rt.block_on(async {
+        match args.command {
+            BackupCommand::Create(a) => create(ui, a).await,
+            BackupCommand::Verify(a) => verify_cmd(ui, a).await,
+            BackupCommand::Restore(a) => restore_cmd(ui, a).await,
+        }
+    })
+}
+
+async fn connect(ui: &Ui, args: &ClusterArgs) -> Result<Connection, ExitStatus> {
+    let quiet = crate::ui::reporter::LogReporter {
+        format: crate::ui::reporter::LogFormat::Text,
+    };
+    let target = session::choose_cluster(ui, args, None, &quiet).await?;
+    session::connect(ui, &target).await
+}
+
+async fn create(ui: &Ui, args: CreateArgs) -> ExitStatus {
+    let conn = match connect(ui, &args.cluster).await {
+        Ok(c) => c,
+        Err(s) => return s,
+    };
+    let run_id = format!("manual-{}", chrono::Utc::now().format("%Y%m%dt%H%M%Sz"));
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("eks-upgrade-{run_id}"));
+    let spec = VeleroBackup {
+        included_namespaces: (!args.include_namespaces.is_empty())
+            .then(|| args.include_namespaces.clone()),
+        excluded_namespaces: args.exclude_namespaces.clone(),
+        included_resources: None,
+        excluded_resources: Vec::new(),
+        label_selector: None,
+        snapshot_volumes: None,
+        ttl: args.ttl,
+        storage_location: args.storage_location.clone(),
+        timeout: args.timeout,
+    };
+    let ns = &args.velero.velero_namespace;
+    let object = backup::backup_object(&name, &run_id, &conn.cluster.name, &spec);
+    if let Err(e) = backup::create_or_adopt(conn.kube.clone(), ns, &object, &run_id).await {
+        ui.error(e);
+        return ExitStatus::Stopped;
+    }
+    ui.info(format!(
+        "Backup `{name}` created in `{ns}`; waiting for Velero"
+    ));
+    let mut last = String::new();
+    let outcome = backup::wait(conn.kube.clone(), ns, &name, args.timeout.0, |s| {
+        let line = format!(
+            "  {} {}/{}",
+            s.phase.as_deref().unwrap_or("New"),
+            s.items_done.unwrap_or(0),
+            s.total_items.unwrap_or(0)
+        );
+        if line != last {
+            eprintln!("{line}");
+            last = line;
+        }
+    })
+    .await;
+    match outcome {
+        Ok(o) if o.completed() => {
+            ui.info(format!(
+                "{} `{name}`: {} items",
+                ui.good("Completed"),
+                o.status.items_done.unwrap_or(0)
+            ));
+            ui.hint(format!(
+                "verify it in S3 with `eks-upgrade backup verify {name} --cluster {}`",
+                conn.cluster.name
+            ));
+            println!("{name}");
+            ExitStatus::Success
+        }
+        Ok(o) => {
+            ui.error(format!(
+                "Backup `{name}` ended {} with {} errors and {} warnings {}",
+                o.status.phase.as_deref().unwrap_or("?"),
+                o.status.errors,
+                o.status.warnings,
+                o.status.validation_errors.join("; ")
+            ));
+            ExitStatus::Stopped
+        }
+        Err(e) => {
+            ui.error(e);
+            ExitStatus::Stopped
+        }
+    }
+}
+
+/// Verifies `name` and returns the verification with the Backup object's uid.
+async fn verify_backup(
+    ui: &Ui,
+    conn: &Connection,
+    namespace: &str,
+    name: &str,
+    depth: VerifyDepth,
+) -> Result<(verify::Verification, Option<String>), ExitStatus> {
+    let api = objects::backups(conn.kube.clone(), namespace);
+    let obj = match api.get_opt(name).await {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            ui.error(format!(
+                "Backup `{name}` does not exist in namespace `{namespace}`"
+            ));
+            return Err(ExitStatus::Usage);
+        }
+        Err(e) => {
+            ui.error(format!("cannot read Backup `{name}`: {e}"));
+            return Err(ExitStatus::Stopped);
+        }
+    };
+    let status = objects::Status::of(&obj);
+    let location_name = obj
+        .data
+        .pointer("/spec/storageLocation")
+        .and_then(|v| v.as_str())
+        .unwrap_or("default")
+        .to_string();
+    let storage = location::get(conn.kube.clone(), namespace, &location_name)
+        .await
+        .map_err(|e| {
+            ui.error(e);
+            ExitStatus::Stopped
+        })?;
+    let s3 = storage.s3_client(&conn.sdk);
+    let target = BackupLocation {
+        bucket: storage.bucket.clone(),
+        prefix: storage.prefix.clone(),
+        name: name.to_string(),
+    };
+    ui.info(format!(
+        "Verifying `{name}` in {} ({})",
+        target.url(&target.dir()),
+        if depth == VerifyDepth::Full {
+            "full"
+        } else {
+            "metadata"
+        }
+    ));
+    let v = verify::verify(&s3, &target, status.uid.as_deref(), depth, None)
+        .await
+        .map_err(|e| {
+            ui.error(e);
+            ExitStatus::Stopped
+        })?;
+    Ok((v, status.uid))
+}
+
+async fn verify_cmd(ui: &Ui, args: VerifyArgs) -> ExitStatus {
+    let conn = match connect(ui, &args.cluster).await {
+        Ok(c) => c,
+        Err(s) => return s,
+    };
+    let depth = if args.depth == Depth::Full {
+        VerifyDepth::Full
+    } else {
+        VerifyDepth::Metadata
+    };
+    let (v, uid) =
+        match verify_backup(ui, &conn, &args.velero.velero_namespace, &args.name, depth).await {
+            Ok(x) => x,
+            Err(s) => return s,
+        };
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
+        Output::Text => {
+            for f in &v.findings {
+                let word = if f.severity == verify::Severity::Error {
+                    ui.error_word()
+                } else {
+                    ui.warn_word()
+                };
+                println!("{word}: {}: {}", f.key, f.message);
+            }
+            if v.suppressed_findings > 0 {
+                println!("… and {} more findings", v.suppressed_findings);
+            }
+        }
+    }
+    if v.sound {
+        ui.info(format!(
+            "{} `{}`: {} items, {:.1} MiB, in {:.1}s",
+            ui.good("Sound"),
+            args.name,
+            v.items_in_tarball.or(v.items_in_resource_list).unwrap_or(0),
+            v.tarball_bytes.unwrap_or(0) as f64 / 1_048_576.0,
+            v.duration.as_secs_f64()
+        ));
+        if depth == VerifyDepth::Full
+            && let Some(uid) = uid
+        {
+            let record = VerificationRecord {
+                cluster: conn.cluster.name.clone(),
+                region: conn.cluster.region.clone(),
+                backup: args.name.clone(),
+                uid,
+                depth: "full".into(),
+                sound: true,
+                verified_at: chrono::Utc::now().to_rfc3339(),
+                findings: v.findings.len(),
+            };
+            match state_dir(args.state.state_dir.as_deref())
+                .and_then(|d| save_verification(&d, &record))
+            {
+                Ok(()) => {}
+                Err(e) => ui.warn(format!(
+                    "the verification could not be recorded for `backup restore`: {e}"
+                )),
+            }
+        }
+        ExitStatus::Success
+    } else {
+        ui.error(format!(
+            "`{}` is not sound: {} findings",
+            args.name,
+            v.findings
+                .iter()
+                .filter(|f| f.severity == verify::Severity::Error)
+                .count()
+                + v.suppressed_findings
+        ));
+        ExitStatus::Stopped
+    }
+}
+
+async fn restore_cmd(ui: &Ui, args: RestoreArgs) -> ExitStatus {
+    let conn = match connect(ui, &args.cluster).await {
+        Ok(c) => c,
+        Err(s) => return s,
+    };
+    let ns = &args.velero.velero_namespace;
+    let uid = if args.verify {
+        match verify_backup(ui, &conn, ns, &args.name, VerifyDepth::Full).await {
+            Ok((v, uid)) if v.sound => uid,
+            Ok(_) => {
+                ui.error(format!(
+                    "refusing to restore `{}`: it failed verification in S3",
+                    args.name
+                ));
+                return ExitStatus::Stopped;
+            }
+            Err(s) => return s,
+        }
+    } else {
+        let record = state_dir(args.state.state_dir.as_deref()).and_then(|d| {
+            load_verification(&d, &conn.cluster.region, &conn.cluster.name, &args.name)
+        });
+        let current = objects::backups(conn.kube.clone(), ns)
+            .get_opt(&args.name)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|o| o.metadata.uid);
+        match record {
+            Ok(Some(r)) if r.sound && Some(&r.uid) == current.as_ref() => current,
+            Ok(Some(_)) => {
+                ui.error(format!(
+                    "refusing to restore `{}`: it changed since it was verified (its uid differs)",
+                    args.name
+                ));
+                ui.hint("verify it again, or pass `--verify` to verify it now");
+                return ExitStatus::Stopped;
+            }
+            Ok(None) => {
+                ui.error(format!(
+                    "refusing to restore `{}`: it has not been verified in S3",
+                    args.name
+                ));
+                ui.hint(format!(
+                    "run `eks-upgrade backup verify {}` first, or pass `--verify` to verify it now",
+                    args.name
+                ));
+                return ExitStatus::Stopped;
+            }
+            Err(e) => {
+                ui.error(e);
+                return ExitStatus::Stopped;
+            }
+        }
+    };
+    let run_id = format!("manual-{}", chrono::Utc::now().format("%Y%m%dt%H%M%Sz"));
+    let name = format!("eks-upgrade-{run_id}-restore");
+    let spec = VeleroRestore {
+        backup: args.name.clone(),
+        existing_resource_policy: if args.keep_existing {
+            ExistingResourcePolicy::None
+        } else {
+            ExistingResourcePolicy::Update
+        },
+        included_namespaces: (!args.include_namespaces.is_empty())
+            .then(|| args.include_namespaces.clone()),
+        excluded_namespaces: Vec::new(),
+        timeout: args.timeout,
+    };
+    let object = restore::restore_object(&name, &args.name, &run_id, &conn.cluster.name, &spec);
+    if let Err(e) = restore::create_or_adopt(conn.kube.clone(), ns, &object, &run_id).await {
+        ui.error(e);
+        return ExitStatus::NeedsHuman;
+    }
+    ui.info(format!(
+        "Restore `{name}` from `{}` (uid {}) created; waiting for Velero",
+        args.name,
+        uid.unwrap_or_default()
+    ));
+    match restore::wait(
+        conn.kube.clone(),
+        ns,
+        &name,
+        &args.name,
+        args.timeout.0.max(Duration::from_secs(1)),
+        |_| {},
+    )
+    .await
+    {
+        Ok(o) if o.completed() => {
+            ui.info(format!(
+                "{} {} items from `{}` ({} warnings)",
+                ui.good("Restored"),
+                o.status.items_done.unwrap_or(0),
+                args.name,
+                o.status.warnings
+            ));
+            ExitStatus::Success
+        }
+        Ok(o) => {
+            ui.error(format!(
+                "Restore `{name}` ended {}: {} errors, {} warnings",
+                o.status.phase.as_deref().unwrap_or("?"),
+                o.status.errors,
+                o.status.warnings
+            ));
+            ExitStatus::NeedsHuman
+        }
+        Err(e) => {
+            ui.error(e);
+            ExitStatus::NeedsHuman
+        }
+    }
+}

@@ -1,0 +1,619 @@
+//! `eks-upgrade plan`, `run` and `resume`.
+
+use std::path::PathBuf;
+
+use crate::cli::args::{ClusterArgs, FaceArgs, RunArgs, StateArgs};
+use crate::cli::session;
+use crate::cloud::connect::Connection;
+use crate::engine::handle::JournalHandle;
+use crate::engine::journal::{JOURNAL_VERSION, Journal, Outcome, RunState, new_run_id, now};
+use crate::engine::lock::{LockError, RunLock};
+use crate::engine::run::{Engine, RunOptions};
+use crate::engine::{plan, report};
+use crate::exit::ExitStatus;
+use crate::ui::Ui;
+use crate::ui::events::{Event, Level};
+use crate::ui::reporter::{LogReporter, Reporter, TerminalReporter};
+use crate::workflow::{StepKind, Workflow};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Output {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// The workflow file.
+    pub workflow: PathBuf,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// The version to end at: `next`, `latest` or `MAJOR.MINOR`. Default: the workflow's.
+    #[arg(long, value_name = "VERSION")]
+    pub target: Option<String>,
+    /// `text` for people (stdout), `json` for machines.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunCmdArgs {
+    /// The workflow file.
+    pub workflow: PathBuf,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// The version to end at: `next`, `latest` or `MAJOR.MINOR`. Default: the workflow's.
+    #[arg(long, value_name = "VERSION")]
+    pub target: Option<String>,
+    #[command(flatten)]
+    pub face: FaceArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Start the sandbox in-process (with SCENARIO, or the default healthy cluster) and run
+    /// against it.
+    #[arg(long, value_name = "SCENARIO", num_args = 0..=1)]
+    pub sandbox: Option<Option<PathBuf>>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ResumeArgs {
+    /// The run to continue. Default: the newest run that has not finished.
+    pub run_id: Option<String>,
+    /// The AWS profile to use. Default: the standard credential chain.
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Use this kubeconfig context (checked against EKS) instead of building the client from EKS.
+    #[arg(long, value_name = "CONTEXT")]
+    pub kube_context: Option<String>,
+    #[command(flatten)]
+    pub face: FaceArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+fn reporter(ui: &Ui, face: &FaceArgs) -> Box<dyn Reporter> {
+    if face.interactive() {
+        Box::new(TerminalReporter::new(*ui))
+    } else {
+        Box::new(LogReporter {
+            format: face.log_format,
+        })
+    }
+}
+
+pub fn plan(ui: &Ui, args: PlanArgs) -> ExitStatus {
+    let rt = match session::runtime(ui) {
+        Ok(r) => r,
+        Err(s) => return s,
+    };
+    rt.block_on(async {
+        let workflow = match session::load_workflow(ui, &args.workflow) {
+            Ok(w) => w,
+            Err(s) => return s,
+        };
+        let target = match session::parse_target(ui, args.target.as_deref()) {
+            Ok(t) => t,
+            Err(s) => return s,
+        };
+        let quiet = LogReporter {
+            format: crate::ui::reporter::LogFormat::Text,
+        };
+        let connect_target =
+            match session::choose_cluster(ui, &args.cluster, Some(&workflow), &quiet).await {
+                Ok(t) => t,
+                Err(s) => return s,
+            };
+        let conn = match session::connect(ui, &connect_target).await {
+            Ok(c) => c,
+            Err(s) => return s,
+        };
+        match plan::resolve(&conn, &workflow, target).await {
+            Ok(p) => {
+                match args.output {
+                    Output::Text => print!("{}", plan::render(&p)),
+                    Output::Json => {
+                        println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default())
+                    }
+                }
+                ExitStatus::Success
+            }
+            Err(e) => plan_failed(ui, &e),
+        }
+    })
+}
+
+fn plan_failed(ui: &Ui, e: &plan::PlanError) -> ExitStatus {
+    ui.error(e);
+    match e {
+        plan::PlanError::Hops(h) => {
+            ui.hint(h.hint());
+            ExitStatus::Usage
+        }
+        plan::PlanError::NoTarget => ExitStatus::Usage,
+        plan::PlanError::Eks(_) => ExitStatus::Stopped,
+    }
+}
+
+/// An unattended run must be told it may change the cluster.
+fn require_consent(ui: &Ui, face: &FaceArgs, workflow: &Workflow) -> Result<(), ExitStatus> {
+    if face.interactive() || face.yes {
+        return Ok(());
+    }
+    let approvals: Vec<&str> = workflow
+        .steps()
+        .filter(|(_, s)| matches!(&s.kind, StepKind::Approval(a) if !a.auto))
+        .map(|(_, s)| s.id.as_str())
+        .collect();
+    if approvals.is_empty() {
+        ui.error("this run is unattended (no terminal) and would change the cluster without anyone approving it");
+    } else {
+        ui.error(format!(
+            "approval step `{}` needs a person, and there is no terminal to ask on",
+            approvals.join("`, `")
+        ));
+    }
+    ui.hint("pass `--yes` to approve in advance, as a scheduled run does");
+    Err(ExitStatus::Usage)
+}
+
+pub fn run(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
+    if let Some(scenario) = &args.sandbox {
+        return super::sandboxed::run(ui, &args, scenario.as_deref());
+    }
+    let rt = match session::runtime(ui) {
+        Ok(r) => r,
+        Err(s) => return s,
+    };
+    rt.block_on(start(ui, args))
+}
+
+async fn start(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
+    let workflow_text = match crate::workflow::source::read(&args.workflow) {
+        Ok(t) => t,
+        Err(e) => {
+            ui.diagnostic(&crate::workflow::render(&e, ui.diagnostic_style()));
+            return ExitStatus::Usage;
+        }
+    };
+    let workflow = match crate::workflow::parse(&args.workflow, workflow_text.clone()) {
+        Ok(w) => w,
+        Err(e) => {
+            ui.diagnostic(&crate::workflow::render(&e, ui.diagnostic_style()));
+            return ExitStatus::Usage;
+        }
+    };
+    if let Err(s) = require_consent(ui, &args.face, &workflow) {
+        return s;
+    }
+    let target = match session::parse_target(ui, args.target.as_deref()) {
+        Ok(t) => t,
+        Err(s) => return s,
+    };
+    let reporter = reporter(ui, &args.face);
+    let connect_target = match session::choose_cluster(
+        ui,
+        &args.cluster,
+        Some(&workflow),
+        reporter.as_ref(),
+    )
+    .await
+    {
+        Ok(t) => t,
+        Err(s) => return s,
+    };
+    let conn = match session::connect(ui, &connect_target).await {
+        Ok(c) => c,
+        Err(s) => return s,
+    };
+    let target = match target.or(workflow.target) {
+        Some(t) => Some(t),
+        None if reporter.interactive() => match choose_target(&conn, reporter.as_ref()).await {
+            Ok(t) => Some(t),
+            Err(message) => {
+                ui.error(message);
+                return ExitStatus::Usage;
+            }
+        },
+        None => None,
+    };
+    let plan = match plan::resolve(&conn, &workflow, target).await {
+        Ok(p) => p,
+        Err(e) => return plan_failed(ui, &e),
+    };
+    if args.face.log_format == crate::ui::reporter::LogFormat::Text {
+        ui.info(plan::render(&plan));
+    }
+    if reporter.interactive() {
+        match reporter.confirm("Start this run?") {
+            Ok(true) => {}
+            Ok(false) => {
+                ui.info("Nothing was changed.");
+                return ExitStatus::Stopped;
+            }
+            Err(e) => {
+                ui.error(e);
+                return ExitStatus::Usage;
+            }
+        }
+    }
+    let store = match session::open_store(ui, &args.state, Some(&conn.sdk)) {
+        Ok(s) => s,
+        Err(s) => return s,
+    };
+    let run_id = new_run_id();
+    let created = now();
+    let journal = Journal {
+        journal_version: JOURNAL_VERSION,
+        run_id: run_id.clone(),
+        created_at: created.clone(),
+        updated_at: created,
+        workflow_name: workflow.name.clone(),
+        workflow_path: args.workflow.display().to_string(),
+        workflow_text: workflow_text.to_string(),
+        cluster: conn.cluster.name.clone(),
+        region: conn.cluster.region.clone(),
+        profile: connect_target.profile.clone(),
+        start_version: Some(plan.from),
+        hops: plan.hops.clone(),
+        completed_hops: Vec::new(),
+        state: RunState::Started,
+        steps: Vec::new(),
+        failure: None,
+        outcome: None,
+        approved: args.face.yes,
+        interrupted_at: None,
+        facts: Default::default(),
+    };
+    let handle = JournalHandle::new(journal, store);
+    if let Err(e) = handle.update(|_| ()).await {
+        ui.error(format!("cannot write the journal: {e}"));
+        return ExitStatus::Stopped;
+    }
+    drive(
+        ui,
+        &conn,
+        &workflow,
+        &handle,
+        reporter.as_ref(),
+        &args.face,
+        &args.run,
+        &args.state,
+        false,
+    )
+    .await
+}
+
+async fn choose_target(
+    conn: &Connection,
+    reporter: &dyn Reporter,
+) -> Result<crate::workflow::Target, String> {
+    let offered = crate::cloud::eks::offered_versions(&conn.eks)
+        .await
+        .map_err(|e| e.to_string())?;
+    let newer: Vec<_> = offered
+        .into_iter()
+        .filter(|o| o.version > conn.cluster.version)
+        .collect();
+    if newer.is_empty() {
+        return Err(format!(
+            "the cluster runs {}, the newest version EKS offers",
+            conn.cluster.version
+        ));
+    }
+    let items: Vec<String> = newer
+        .iter()
+        .map(|o| {
+            format!(
+                "{} ({})",
+                o.version,
+                o.status.to_lowercase().replace('_', " ")
+            )
+        })
+        .collect();
+    let i = reporter
+        .select(
+            &format!(
+                "The cluster runs {}. Upgrade to which version?",
+                conn.cluster.version
+            ),
+            &items,
+            0,
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(crate::workflow::Target::Version(newer[i].version))
+}
+
+pub fn resume(ui: &Ui, args: ResumeArgs) -> ExitStatus {
+    let rt = match session::runtime(ui) {
+        Ok(r) => r,
+        Err(s) => return s,
+    };
+    rt.block_on(resume_async(ui, args))
+}
+
+async fn resume_async(ui: &Ui, args: ResumeArgs) -> ExitStatus {
+    // The store may be S3, which needs credentials before the journal says which region.
+    let sdk = if args.state.state.is_some() {
+        match crate::cloud::connect::load_sdk(None, args.profile.as_deref()).await {
+            Ok(s) => Some(s),
+            Err(e) => return session::connect_failed(ui, &e),
+        }
+    } else {
+        None
+    };
+    let store = match session::open_store(ui, &args.state, sdk.as_ref()) {
+        Ok(s) => s,
+        Err(s) => return s,
+    };
+    let run_id = match &args.run_id {
+        Some(id) => id.clone(),
+        None => match store.list().await {
+            Ok(runs) => match runs.into_iter().find(|r| r.state != RunState::Done) {
+                Some(r) => r.run_id,
+                None => {
+                    ui.error(format!("no unfinished run in {}", store.describe()));
+                    return ExitStatus::Usage;
+                }
+            },
+            Err(e) => {
+                ui.error(e);
+                return ExitStatus::Usage;
+            }
+        },
+    };
+    let journal = match store.load(&run_id).await {
+        Ok(j) => j,
+        Err(e) => {
+            ui.error(e);
+            return ExitStatus::Usage;
+        }
+    };
+    if journal.state == RunState::Done {
+        let o = journal.outcome.clone();
+        ui.info(format!(
+            "Run `{run_id}` already finished: {}",
+            o.as_ref().map(|o| o.message.as_str()).unwrap_or("")
+        ));
+        return o
+            .map(|o| exit_of(o.exit_code))
+            .unwrap_or(ExitStatus::Success);
+    }
+    let workflow = match crate::workflow::parse(
+        std::path::Path::new(&journal.workflow_path),
+        journal.workflow_text.clone().into(),
+    ) {
+        Ok(w) => w,
+        Err(e) => {
+            ui.diagnostic(&crate::workflow::render(&e, ui.diagnostic_style()));
+            return ExitStatus::Usage;
+        }
+    };
+    if let Err(s) = require_consent(ui, &args.face, &workflow) {
+        return s;
+    }
+    let reporter = reporter(ui, &args.face);
+    let target = crate::cloud::connect::Target {
+        cluster: journal.cluster.clone(),
+        region: Some(journal.region.clone()),
+        profile: args.profile.clone().or(journal.profile.clone()),
+        kube_context: args.kube_context.clone(),
+    };
+    let conn = match session::connect(ui, &target).await {
+        Ok(c) => c,
+        Err(s) => return s,
+    };
+    let handle = JournalHandle::new(journal, store);
+    drive(
+        ui,
+        &conn,
+        &workflow,
+        &handle,
+        reporter.as_ref(),
+        &args.face,
+        &args.run,
+        &args.state,
+        true,
+    )
+    .await
+}
+
+pub fn exit_of(code: u8) -> ExitStatus {
+    match code {
+        0 => ExitStatus::Success,
+        2 => ExitStatus::Usage,
+        3 => ExitStatus::Stopped,
+        4 => ExitStatus::Restored,
+        130 => ExitStatus::Interrupted,
+        _ => ExitStatus::NeedsHuman,
+    }
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn signalled() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Takes the lock, runs the engine until it ends or a signal arrives, then reports.
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    ui: &Ui,
+    conn: &Connection,
+    workflow: &Workflow,
+    journal: &JournalHandle,
+    reporter: &dyn Reporter,
+    face: &FaceArgs,
+    run: &RunArgs,
+    state: &StateArgs,
+    resumed: bool,
+) -> ExitStatus {
+    let snapshot = journal.snapshot().await;
+    let run_id = snapshot.run_id.clone();
+    let scaled = workflow.with_time_scale(run.time_scale);
+    let lock = match RunLock::acquire(conn.kube.clone(), &workflow.velero.namespace, &run_id).await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            ui.error(&e);
+            if matches!(e, LockError::Held { .. }) {
+                ui.hint("wait for that run to finish; a lease that is not renewed for a minute may be taken over");
+            }
+            let stopped = Outcome {
+                result: "stopped".into(),
+                exit_code: ExitStatus::Stopped.code(),
+                message: e.to_string(),
+            };
+            if !resumed {
+                let _ = journal
+                    .update(|j| {
+                        j.outcome = Some(stopped);
+                        j.state = RunState::Done;
+                    })
+                    .await;
+            }
+            return ExitStatus::Stopped;
+        }
+    };
+    reporter.emit(&Event::RunStarted {
+        run_id: &run_id,
+        workflow: &snapshot.workflow_name,
+        cluster: &snapshot.cluster,
+        region: &snapshot.region,
+        from: snapshot.start_version,
+        hops: &snapshot.hops,
+        resumed,
+    });
+    let state_dir = crate::state::state_dir(state.state_dir.as_deref())
+        .unwrap_or_else(|_| std::env::temp_dir());
+    let engine = Engine {
+        conn,
+        workflow: &scaled,
+        journal,
+        reporter,
+        options: RunOptions {
+            yes: face.yes,
+            enforce_window: !face.interactive() && !run.ignore_window,
+            state_dir,
+        },
+    };
+    let started = std::time::Instant::now();
+    let mut lost = lock.lost();
+    let result = tokio::select! {
+        r = engine.execute() => Some(r),
+        _ = signalled() => None,
+        _ = lost.changed() => None,
+    };
+    lock.release().await;
+    let status = match result {
+        Some(Ok(outcome)) => {
+            reporter.emit(&Event::RunFinished {
+                run_id: &run_id,
+                result: &outcome.result,
+                exit_code: outcome.exit_code,
+                message: &outcome.message,
+                duration_ms: started.elapsed().as_millis() as u64,
+            });
+            exit_of(outcome.exit_code)
+        }
+        Some(Err(e)) => {
+            reporter.emit(&Event::Message { level: Level::Error, message: &format!("{e}; the run stopped; `eks-upgrade resume {run_id}` continues it once the journal can be written") });
+            ExitStatus::NeedsHuman
+        }
+        None => {
+            let _ = journal.update(|j| j.interrupted_at = Some(now())).await;
+            reporter.emit(&Event::Message {
+                level: Level::Warning,
+                message: &format!("interrupted; operations already started on AWS continue there. Continue with `eks-upgrade resume {run_id}`"),
+            });
+            ExitStatus::Interrupted
+        }
+    };
+    write_reports(ui, conn, journal, &run.report).await;
+    status
+}
+
+async fn write_reports(ui: &Ui, conn: &Connection, journal: &JournalHandle, paths: &[PathBuf]) {
+    if paths.is_empty() {
+        return;
+    }
+    let state = cluster_state(conn).await;
+    let report = report::build(&journal.snapshot().await, Some(state));
+    for path in paths {
+        let text = if path.extension().is_some_and(|e| e == "md") {
+            report::markdown(&report)
+        } else {
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        };
+        match crate::state::write_atomic(path, text.as_bytes()) {
+            Ok(()) => ui.info(format!("Report written to `{}`", path.display())),
+            Err(e) => ui.error(e),
+        }
+    }
+}
+
+async fn cluster_state(conn: &Connection) -> report::ClusterState {
+    use crate::cloud::{connect, eks};
+    let cp = connect::describe_cluster(&conn.eks, &conn.cluster.name, &conn.cluster.region)
+        .await
+        .ok()
+        .map(|c| c.version.to_string());
+    let nodegroups = eks::nodegroups(&conn.eks, &conn.cluster.name)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| report::NamedVersion {
+            name: n.name,
+            version: n.version.map(|v| v.to_string()).unwrap_or_default(),
+            status: n.status,
+        })
+        .collect();
+    let addons = eks::addons(&conn.eks, &conn.cluster.name)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| report::NamedVersion {
+            name: a.name,
+            version: a.version,
+            status: a.status,
+        })
+        .collect();
+    report::ClusterState {
+        control_plane: cp,
+        nodegroups,
+        addons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_round_trip() {
+        for s in [
+            ExitStatus::Success,
+            ExitStatus::Usage,
+            ExitStatus::Stopped,
+            ExitStatus::Restored,
+            ExitStatus::NeedsHuman,
+            ExitStatus::Interrupted,
+        ] {
+            assert_eq!(exit_of(s.code()), s);
+        }
+    }
+}

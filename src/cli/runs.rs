@@ -1,0 +1,126 @@
+//! `eks-upgrade runs` and `eks-upgrade status RUN_ID`.
+
+use crate::cli::args::StateArgs;
+use crate::cli::run::Output;
+use crate::cli::session;
+use crate::engine::journal::RunState;
+use crate::engine::report;
+use crate::exit::ExitStatus;
+use crate::ui::Ui;
+
+#[derive(Debug, clap::Args)]
+pub struct RunsArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// `text` for people, `json` for machines.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// The run to show.
+    pub run_id: String,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// `text` (the Markdown report) for people, `json` (the JSON report) for machines.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+fn state_word(state: &RunState, result: Option<&str>) -> String {
+    match (state, result) {
+        (RunState::Done, Some(r)) => r.to_string(),
+        (RunState::Done, None) => "done".into(),
+        (s, _) => format!("unfinished ({})", format!("{s:?}").to_lowercase()),
+    }
+}
+
+async fn store(
+    ui: &Ui,
+    state: &StateArgs,
+) -> Result<crate::engine::store::JournalStore, ExitStatus> {
+    let sdk = if state.state.is_some() {
+        Some(
+            crate::cloud::connect::load_sdk(None, None)
+                .await
+                .map_err(|e| session::connect_failed(ui, &e))?,
+        )
+    } else {
+        None
+    };
+    session::open_store(ui, state, sdk.as_ref())
+}
+
+pub fn runs(ui: &Ui, args: RunsArgs) -> ExitStatus {
+    let rt = match session::runtime(ui) {
+        Ok(r) => r,
+        Err(s) => return s,
+    };
+    rt.block_on(async {
+        let store = match store(ui, &args.state).await {
+            Ok(s) => s,
+            Err(s) => return s,
+        };
+        let runs = match store.list().await {
+            Ok(r) => r,
+            Err(e) => {
+                ui.error(e);
+                return ExitStatus::Usage;
+            }
+        };
+        match args.output {
+            Output::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&runs).unwrap_or_default()
+            ),
+            Output::Text if runs.is_empty() => ui.info(format!("No runs in {}.", store.describe())),
+            Output::Text => {
+                println!(
+                    "{:<26} {:<14} {:<20} {:<6} STATE",
+                    "RUN", "WORKFLOW", "CLUSTER", "EXIT"
+                );
+                for r in &runs {
+                    println!(
+                        "{:<26} {:<14} {:<20} {:<6} {}",
+                        r.run_id,
+                        r.workflow,
+                        format!("{} ({})", r.cluster, r.region),
+                        r.exit_code
+                            .map(|c| c.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        state_word(&r.state, r.result.as_deref())
+                    );
+                }
+            }
+        }
+        ExitStatus::Success
+    })
+}
+
+pub fn status(ui: &Ui, args: StatusArgs) -> ExitStatus {
+    let rt = match session::runtime(ui) {
+        Ok(r) => r,
+        Err(s) => return s,
+    };
+    rt.block_on(async {
+        let store = match store(ui, &args.state).await {
+            Ok(s) => s,
+            Err(s) => return s,
+        };
+        let journal = match store.load(&args.run_id).await {
+            Ok(j) => j,
+            Err(e) => {
+                ui.error(e);
+                ui.hint("`eks-upgrade runs` lists the runs");
+                return ExitStatus::Usage;
+            }
+        };
+        let r = report::build(&journal, None);
+        match args.output {
+            Output::Json => println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default()),
+            Output::Text => print!("{}", report::markdown(&r)),
+        }
+        ExitStatus::Success
+    })
+}

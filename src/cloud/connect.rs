@@ -1,0 +1,324 @@
+//! Connecting to a cluster: AWS through the standard credential chain (profile, region,
+//! environment, IRSA, SSO…), the cluster from EKS `DescribeCluster`, and a Kubernetes client
+//! that is guaranteed to talk to that cluster's API server and no other.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_eks::error::DisplayErrorContext;
+use base64::Engine;
+use serde::Serialize;
+
+use super::kubeclient::{self, KubeClientError, TokenSource};
+use crate::types::Version;
+
+/// Which cluster to connect to, and how.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub cluster: String,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    /// Use this kubeconfig context instead of building the client from EKS. It is still
+    /// checked against EKS.
+    pub kube_context: Option<String>,
+}
+
+/// The cluster as EKS describes it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterInfo {
+    pub name: String,
+    pub region: String,
+    pub arn: String,
+    pub version: Version,
+    pub platform_version: Option<String>,
+    pub status: String,
+    pub endpoint: String,
+    #[serde(skip)]
+    pub ca_pem: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(
+        "no AWS region: pass `--region`, set it in the workflow's `spec.cluster.region`, or set `AWS_REGION`"
+    )]
+    NoRegion,
+    #[error("EKS has no cluster `{cluster}` in {region}")]
+    ClusterNotFound {
+        cluster: String,
+        region: String,
+        known: Vec<String>,
+    },
+    #[error("EKS `{operation}` failed: {message}")]
+    Eks {
+        operation: &'static str,
+        message: String,
+    },
+    #[error("cluster `{cluster}` has no API endpoint or certificate yet (status {status})")]
+    NotReady { cluster: String, status: String },
+    #[error("EKS reports version `{0}`, which is not MAJOR.MINOR")]
+    Version(String),
+    #[error(transparent)]
+    Client(#[from] KubeClientError),
+    #[error("cannot use kubeconfig context `{context}`: {message}")]
+    Kubeconfig { context: String, message: String },
+    #[error(
+        "kubeconfig context `{context}` points at `{server}`, but EKS says cluster `{cluster}` is at `{endpoint}`"
+    )]
+    WrongEndpoint {
+        context: String,
+        server: String,
+        cluster: String,
+        endpoint: String,
+    },
+    #[error(
+        "kubeconfig context `{context}` trusts a different certificate authority than EKS reports for cluster `{cluster}`"
+    )]
+    WrongCa { context: String, cluster: String },
+}
+
+impl ConnectError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ConnectError::ClusterNotFound { known, .. } if !known.is_empty() => Some(format!("clusters in this region: {}", known.join(", "))),
+            ConnectError::ClusterNotFound { .. } => Some("check `--cluster` and `--region`; `aws eks list-clusters` shows what the credentials can see".into()),
+            ConnectError::WrongEndpoint { .. } | ConnectError::WrongCa { .. } => Some("the tool refuses to act on a cluster other than the one named; drop `--kube-context` to build the client from EKS".into()),
+            ConnectError::Eks { .. } => Some("check the AWS credentials (`aws sts get-caller-identity`) and the region".into()),
+            _ => None,
+        }
+    }
+}
+
+/// Loads the AWS configuration the way the AWS CLI does, with explicit overrides first.
+pub async fn load_sdk(
+    region: Option<&str>,
+    profile: Option<&str>,
+) -> Result<SdkConfig, ConnectError> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(p) = profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = region {
+        loader = loader.region(Region::new(r.to_string()));
+    }
+    // Long runs meet throttling; the SDK's standard mode backs off between attempts.
+    loader = loader.retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5));
+    let sdk = loader.load().await;
+    if sdk.region().is_none() {
+        return Err(ConnectError::NoRegion);
+    }
+    Ok(sdk)
+}
+
+/// All EKS cluster names visible to the credentials, for prompts and hints.
+pub async fn list_clusters(eks: &aws_sdk_eks::Client) -> Result<Vec<String>, ConnectError> {
+    let mut names = Vec::new();
+    let mut pages = eks.list_clusters().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| ConnectError::Eks {
+            operation: "ListClusters",
+            message: DisplayErrorContext(&e).to_string(),
+        })?;
+        names.extend(page.clusters().iter().cloned());
+    }
+    Ok(names)
+}
+
+pub async fn describe_cluster(
+    eks: &aws_sdk_eks::Client,
+    name: &str,
+    region: &str,
+) -> Result<ClusterInfo, ConnectError> {
+    let out = match eks.describe_cluster().name(name).send().await {
+        Ok(o) => o,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            let known = list_clusters(eks).await.unwrap_or_default();
+            return Err(ConnectError::ClusterNotFound {
+                cluster: name.into(),
+                region: region.into(),
+                known,
+            });
+        }
+        Err(e) => {
+            return Err(ConnectError::Eks {
+                operation: "DescribeCluster",
+                message: DisplayErrorContext(&e).to_string(),
+            });
+        }
+    };
+    let c = out.cluster().ok_or_else(|| ConnectError::Eks {
+        operation: "DescribeCluster",
+        message: "the response has no cluster".into(),
+    })?;
+    let status = c
+        .status()
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_default();
+    let version_text = c.version().unwrap_or_default();
+    let version: Version = version_text
+        .parse()
+        .map_err(|_| ConnectError::Version(version_text.to_string()))?;
+    let endpoint = c.endpoint().unwrap_or_default().to_string();
+    let ca_b64 = c
+        .certificate_authority()
+        .and_then(|ca| ca.data())
+        .unwrap_or_default();
+    let ca_pem = base64::engine::general_purpose::STANDARD
+        .decode(ca_b64)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default();
+    if endpoint.is_empty() || ca_pem.is_empty() {
+        return Err(ConnectError::NotReady {
+            cluster: name.into(),
+            status,
+        });
+    }
+    Ok(ClusterInfo {
+        name: name.to_string(),
+        region: region.to_string(),
+        arn: c.arn().unwrap_or_default().to_string(),
+        version,
+        platform_version: c.platform_version().map(str::to_string),
+        status,
+        endpoint,
+        ca_pem,
+    })
+}
+
+/// A live connection: AWS clients, the cluster, and a Kubernetes client bound to it.
+pub struct Connection {
+    pub sdk: SdkConfig,
+    pub eks: aws_sdk_eks::Client,
+    pub cluster: ClusterInfo,
+    pub kube: kube::Client,
+    _refresher: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(r) = &self._refresher {
+            r.abort();
+        }
+    }
+}
+
+fn normalize_url(url: &str) -> String {
+    let lower = url.trim().trim_end_matches('/').to_ascii_lowercase();
+    match lower.strip_prefix("https://") {
+        Some(rest) if !rest.contains(':') => format!("https://{rest}:443"),
+        _ => lower,
+    }
+}
+
+fn normalize_pem(pem: &str) -> String {
+    pem.split_whitespace().collect()
+}
+
+pub async fn connect(target: &Target) -> Result<Connection, ConnectError> {
+    let sdk = load_sdk(target.region.as_deref(), target.profile.as_deref()).await?;
+    let region = sdk
+        .region()
+        .map(|r| r.to_string())
+        .ok_or(ConnectError::NoRegion)?;
+    let eks = aws_sdk_eks::Client::new(&sdk);
+    let cluster = describe_cluster(&eks, &target.cluster, &region).await?;
+    let (kube, refresher) = match &target.kube_context {
+        None => {
+            let provider = sdk.credentials_provider().ok_or_else(|| {
+                KubeClientError::Credentials("no AWS credentials are configured".into())
+            })?;
+            let tokens = TokenSource::new(provider, &region, &cluster.name).await?;
+            let refresher = tokens.spawn_refresher(Duration::from_secs(5 * 60));
+            (
+                kubeclient::build(&cluster.endpoint, &cluster.ca_pem, tokens)?,
+                Some(refresher),
+            )
+        }
+        Some(context) => (from_context(context, &cluster).await?, None),
+    };
+    Ok(Connection {
+        sdk,
+        eks,
+        cluster,
+        kube,
+        _refresher: refresher,
+    })
+}
+
+/// A client from a kubeconfig context, after proving that it points at the EKS cluster.
+async fn from_context(context: &str, cluster: &ClusterInfo) -> Result<kube::Client, ConnectError> {
+    let err = |message: String| ConnectError::Kubeconfig {
+        context: context.to_string(),
+        message,
+    };
+    let kubeconfig = kube::config::Kubeconfig::read().map_err(|e| err(e.to_string()))?;
+    let named = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .ok_or_else(|| err("no such context".into()))?;
+    let cluster_name = named
+        .context
+        .as_ref()
+        .map(|c| c.cluster.clone())
+        .unwrap_or_default();
+    let kc = kubeconfig
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster_name)
+        .and_then(|c| c.cluster.clone())
+        .ok_or_else(|| err(format!("its cluster `{cluster_name}` is not defined")))?;
+    let server = kc.server.clone().unwrap_or_default();
+    if normalize_url(&server) != normalize_url(&cluster.endpoint) {
+        return Err(ConnectError::WrongEndpoint {
+            context: context.into(),
+            server,
+            cluster: cluster.name.clone(),
+            endpoint: cluster.endpoint.clone(),
+        });
+    }
+    let ca = match (&kc.certificate_authority_data, &kc.certificate_authority) {
+        (Some(data), _) => base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok()),
+        (None, Some(path)) => std::fs::read_to_string(path).ok(),
+        (None, None) => None,
+    };
+    if ca.as_deref().map(normalize_pem) != Some(normalize_pem(&cluster.ca_pem)) {
+        return Err(ConnectError::WrongCa {
+            context: context.into(),
+            cluster: cluster.name.clone(),
+        });
+    }
+    let options = kube::config::KubeConfigOptions {
+        context: Some(context.to_string()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    kube::Client::try_from(config).map_err(|e| err(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_compare_after_normalizing() {
+        assert_eq!(
+            normalize_url("https://ABC.eks.amazonaws.com/"),
+            normalize_url("https://abc.eks.amazonaws.com:443")
+        );
+        assert_ne!(
+            normalize_url("https://127.0.0.1:6443"),
+            normalize_url("https://127.0.0.1:6444")
+        );
+    }
+}

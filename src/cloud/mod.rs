@@ -1,0 +1,9 @@
+//! Thin clients for the services the tool talks to, and the authentication they share.
+//!
+//! `token` makes the bearer token Amazon EKS accepts, so the tool can build its Kubernetes
+//! client from EKS itself (endpoint and CA from `DescribeCluster`) without a kubeconfig.
+
+pub mod connect;
+pub mod eks;
+pub mod kubeclient;
+pub mod token;

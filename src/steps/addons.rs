@@ -1,0 +1,329 @@
+//! `upgradeAddons`: each EKS add-on to the version EKS makes default for the hop's Kubernetes
+//! version (or the pinned one), keeping custom configuration, and waiting for ACTIVE. vpc-cni
+//! moves one minor version per update, as AWS requires.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use aws_sdk_eks::error::DisplayErrorContext;
+use aws_sdk_eks::types::ResolveConflicts as EksResolve;
+
+use super::{StepCtx, StepError, StepResult};
+use crate::cloud::eks::{self, AddonVersion, UpdateOf};
+use crate::types::Version;
+use crate::workflow::model::{ResolveConflicts, UpgradeAddons};
+
+/// `v1.19.2-eksbuild.1` → (1, 19, 2, 1), for ordering add-on versions.
+pub fn version_key(v: &str) -> (u64, u64, u64, u64) {
+    let core = v.trim_start_matches('v');
+    let (semver, build) = core.split_once("-eksbuild.").unwrap_or((core, "0"));
+    let mut parts = semver.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        build.parse().unwrap_or(0),
+    )
+}
+
+/// The version an add-on should move to for `kubernetes`: the pin, else the default, else the
+/// newest. vpc-cni never jumps more than one minor version at a time; never a downgrade.
+pub fn target_version(
+    name: &str,
+    current: &str,
+    offered: &[AddonVersion],
+    pinned: Option<&str>,
+) -> Option<String> {
+    if let Some(p) = pinned {
+        return Some(p.to_string());
+    }
+    let mut choice = offered
+        .iter()
+        .find(|v| v.default)
+        .or_else(|| offered.iter().max_by_key(|v| version_key(&v.version)))?
+        .version
+        .clone();
+    let cur = version_key(current);
+    if name == "vpc-cni" && version_key(&choice).1 > cur.1 + 1 {
+        // The newest offered version on the next minor line.
+        choice = offered
+            .iter()
+            .filter(|v| {
+                version_key(&v.version).0 == cur.0 && version_key(&v.version).1 == cur.1 + 1
+            })
+            .max_by_key(|v| version_key(&v.version))
+            .map(|v| v.version.clone())
+            .unwrap_or(choice);
+    }
+    (version_key(&choice) > cur).then_some(choice)
+}
+
+fn resolve(r: ResolveConflicts) -> EksResolve {
+    match r {
+        ResolveConflicts::Preserve => EksResolve::Preserve,
+        ResolveConflicts::Overwrite => EksResolve::Overwrite,
+        ResolveConflicts::None => EksResolve::None,
+    }
+}
+
+pub async fn run(step: &UpgradeAddons, ctx: &StepCtx<'_>) -> StepResult {
+    let hop = ctx.hop()?;
+    let cluster = ctx.cluster().to_string();
+    let installed = eks::addons(&ctx.conn.eks, &cluster)
+        .await
+        .map_err(|e| StepError::Failed(e.to_string()))?;
+    let selected: Vec<_> = match &step.addons {
+        Some(names) => {
+            for n in names {
+                if !installed.iter().any(|a| &a.name == n) {
+                    return Err(StepError::Failed(format!(
+                        "add-on `{n}` is not installed on `{cluster}` as an EKS add-on"
+                    )));
+                }
+            }
+            installed
+                .iter()
+                .filter(|a| names.contains(&a.name))
+                .collect()
+        }
+        None => installed.iter().collect(),
+    };
+    let mut changed = Vec::new();
+    let mut unchanged = Vec::new();
+    for addon in selected {
+        let from = addon.version.clone();
+        let mut current = addon.version.clone();
+        // vpc-cni may need several updates to cross minor versions one at a time.
+        for round in 0..4 {
+            let offered = eks::addon_versions(&ctx.conn.eks, &addon.name, hop)
+                .await
+                .map_err(|e| StepError::Failed(e.to_string()))?;
+            let Some(target) = target_version(
+                &addon.name,
+                &current,
+                &offered,
+                step.versions.get(&addon.name).map(String::as_str),
+            ) else {
+                break;
+            };
+            if target == current {
+                break;
+            }
+            update_one(
+                ctx,
+                step,
+                &addon.name,
+                &target,
+                addon.configuration_values.as_deref(),
+                round,
+            )
+            .await?;
+            current = target;
+        }
+        if current == from {
+            unchanged.push(addon.name.clone());
+        } else {
+            changed.push(format!("{} {from} → {current}", addon.name));
+        }
+    }
+    let mut summary = if changed.is_empty() {
+        "no add-on needed an update".to_string()
+    } else {
+        changed.join(", ")
+    };
+    if !unchanged.is_empty() && !changed.is_empty() {
+        summary.push_str(&format!("; unchanged: {}", unchanged.join(", ")));
+    }
+    Ok(summary)
+}
+
+async fn update_one(
+    ctx: &StepCtx<'_>,
+    step: &UpgradeAddons,
+    name: &str,
+    version: &str,
+    config: Option<&str>,
+    round: usize,
+) -> Result<(), StepError> {
+    let cluster = ctx.cluster().to_string();
+    let fact = format!("update:{name}:{round}");
+    let id = match ctx.fact::<String>(&fact).await {
+        Some(id) => id,
+        None => adopt_or_start(ctx, &fact, UpdateOf::Addon(name))
+            .await?
+            .unwrap_or_default(),
+    };
+    let id = match id.is_empty() {
+        false => id,
+        true => {
+            let token: String = ctx
+                .fact(&format!("token:{name}:{round}"))
+                .await
+                .unwrap_or_default();
+            let token = if token.is_empty() {
+                let t = uuid::Uuid::new_v4().to_string();
+                ctx.record(&format!("token:{name}:{round}"), &t).await?;
+                t
+            } else {
+                token
+            };
+            let mut req = ctx
+                .conn
+                .eks
+                .update_addon()
+                .cluster_name(&cluster)
+                .addon_name(name)
+                .addon_version(version)
+                .resolve_conflicts(resolve(step.resolve_conflicts))
+                .client_request_token(token);
+            // Sending the current configuration keeps it; leaving it out could reset it.
+            if let Some(c) = config {
+                req = req.configuration_values(c);
+            }
+            let out = req.send().await.map_err(|e| {
+                StepError::Failed(format!(
+                    "EKS refused to update `{name}` to {version}: {}",
+                    DisplayErrorContext(&e)
+                ))
+            })?;
+            let id = out
+                .update()
+                .and_then(|u| u.id())
+                .unwrap_or_default()
+                .to_string();
+            ctx.record(&fact, &id).await?;
+            id
+        }
+    };
+    let started = Instant::now();
+    let wait = eks::wait_update(&ctx.conn.eks, &cluster, &id, UpdateOf::Addon(name), |u| {
+        ctx.progress(
+            &format!(
+                "{name} → {version}: {} ({}s)",
+                u.status,
+                started.elapsed().as_secs()
+            ),
+            None,
+            None,
+        );
+    });
+    let state = tokio::time::timeout(step.timeout.0, wait)
+        .await
+        .map_err(|_| {
+            StepError::InFlight(format!(
+                "the update of `{name}` did not finish within {}; it continues on AWS, and `eks-upgrade resume` re-attaches to it",
+                step.timeout
+            ))
+        })?
+        .map_err(|e| StepError::Failed(e.to_string()))?;
+    let info = eks::addon(&ctx.conn.eks, &cluster, name)
+        .await
+        .map_err(|e| StepError::Failed(e.to_string()))?;
+    if !state.succeeded() || info.status != "ACTIVE" {
+        let issues = if info.health_issues.is_empty() {
+            state.errors.join("; ")
+        } else {
+            info.health_issues.join("; ")
+        };
+        return Err(StepError::Failed(format!(
+            "add-on `{name}` is {} after its update to {version}: {issues}",
+            info.status
+        )));
+    }
+    Ok(())
+}
+
+/// An update of `of` already in progress (a crashed attempt's), recorded under `fact`; `None`
+/// when a new update must be started.
+pub(crate) async fn adopt_or_start(
+    ctx: &StepCtx<'_>,
+    fact: &str,
+    of: UpdateOf<'_>,
+) -> Result<Option<String>, StepError> {
+    let running = eks::in_progress_updates(&ctx.conn.eks, ctx.cluster(), of)
+        .await
+        .map_err(|e| StepError::Failed(e.to_string()))?;
+    match running.into_iter().next() {
+        Some(u) => {
+            ctx.record(fact, &u.id).await?;
+            Ok(Some(u.id))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The add-on versions a hop would move to, for plans.
+pub async fn planned(
+    eks_client: &aws_sdk_eks::Client,
+    installed: &[eks::AddonInfo],
+    hop: Version,
+    pins: &BTreeMap<String, String>,
+) -> Vec<(String, String, Option<String>)> {
+    let mut out = Vec::new();
+    for a in installed {
+        let offered = eks::addon_versions(eks_client, &a.name, hop)
+            .await
+            .unwrap_or_default();
+        out.push((
+            a.name.clone(),
+            a.version.clone(),
+            target_version(
+                &a.name,
+                &a.version,
+                &offered,
+                pins.get(&a.name).map(String::as_str),
+            ),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn av(v: &str, default: bool) -> AddonVersion {
+        AddonVersion {
+            version: v.into(),
+            default,
+        }
+    }
+
+    #[test]
+    fn chooses_default_never_downgrades_and_steps_vpc_cni() {
+        let offered = [
+            av("v1.12.4-eksbuild.1", true),
+            av("v1.11.4-eksbuild.2", false),
+        ];
+        assert_eq!(
+            target_version("coredns", "v1.11.4-eksbuild.2", &offered, None).as_deref(),
+            Some("v1.12.4-eksbuild.1")
+        );
+        assert_eq!(
+            target_version("coredns", "v1.12.4-eksbuild.1", &offered, None),
+            None
+        );
+        assert_eq!(
+            target_version("coredns", "v1.13.0-eksbuild.1", &offered, None),
+            None
+        );
+        let cni = [
+            av("v1.20.4-eksbuild.1", true),
+            av("v1.19.6-eksbuild.1", false),
+            av("v1.19.2-eksbuild.1", false),
+        ];
+        assert_eq!(
+            target_version("vpc-cni", "v1.18.6-eksbuild.1", &cni, None).as_deref(),
+            Some("v1.19.6-eksbuild.1")
+        );
+        assert_eq!(
+            target_version("vpc-cni", "v1.19.6-eksbuild.1", &cni, None).as_deref(),
+            Some("v1.20.4-eksbuild.1")
+        );
+        assert_eq!(
+            target_version("x", "v1", &cni, Some("v9")).as_deref(),
+            Some("v9")
+        );
+        assert!(version_key("v1.9.0-eksbuild.1") < version_key("v1.10.0-eksbuild.1"));
+    }
+}

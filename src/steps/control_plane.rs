@@ -1,0 +1,223 @@
+//! `upgradeControlPlane`: UpdateClusterVersion to the hop's version, then DescribeUpdate with
+//! backoff until it finishes. Resumes by re-attaching to the recorded update; adopts an update
+//! to the same version already in progress; retries while another update holds the cluster.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_eks::error::DisplayErrorContext;
+
+use super::{StepCtx, StepError, StepResult};
+use crate::cloud::connect::describe_cluster;
+use crate::cloud::eks::{self, UpdateOf, UpdateState};
+use crate::types::Version;
+use crate::workflow::model::UpgradeControlPlane;
+
+/// Why an UpdateClusterVersion call was refused, as far as the caller cares.
+pub enum Refusal {
+    /// 409: another update is in progress; retry later.
+    Busy(String),
+    /// InvalidState: readiness checks (upgrade or rollback insights) block it; `force` overrides.
+    Blocked(String),
+    /// Anything else: the request itself is not allowed.
+    Refused(String),
+}
+
+/// Options of a version change: an upgrade or a rollback.
+pub struct VersionChange {
+    pub version: Version,
+    pub force: bool,
+    pub rollback_timeout_minutes: Option<u32>,
+    pub timeout: Duration,
+}
+
+/// Starts (or re-attaches to) the update that moves the control plane to `change.version`, and
+/// waits for it. The update id and the idempotency token are journaled first, so a crash at any
+/// point never produces a second update.
+pub async fn change_version(
+    ctx: &StepCtx<'_>,
+    change: &VersionChange,
+) -> Result<UpdateState, StepError> {
+    let cluster = ctx.cluster().to_string();
+    let started = Instant::now();
+    let update_id = match ctx.fact::<String>("updateId").await {
+        Some(id) => id,
+        None => {
+            let adopted = eks::in_progress_updates(&ctx.conn.eks, &cluster, UpdateOf::Cluster)
+                .await
+                .map_err(|e| StepError::Failed(e.to_string()))?
+                .into_iter()
+                .find(|u| u.version.as_deref() == Some(change.version.to_string().as_str()));
+            match adopted {
+                Some(u) => {
+                    ctx.progress(
+                        &format!("adopting update {} already in progress", u.id),
+                        None,
+                        None,
+                    );
+                    ctx.record("updateId", &u.id).await?;
+                    u.id
+                }
+                None => start_update(ctx, &cluster, change, started).await?,
+            }
+        }
+    };
+    let deadline = change.timeout.saturating_sub(started.elapsed());
+    let wait = eks::wait_update(
+        &ctx.conn.eks,
+        &cluster,
+        &update_id,
+        UpdateOf::Cluster,
+        |u| {
+            ctx.progress(
+                &format!(
+                    "EKS update {}: {} ({}s)",
+                    u.id,
+                    u.status,
+                    started.elapsed().as_secs()
+                ),
+                None,
+                None,
+            );
+        },
+    );
+    let state = tokio::time::timeout(deadline, wait)
+        .await
+        .map_err(|_| StepError::InFlight(format!("EKS update {update_id} did not finish within {}; it continues on AWS, and `eks-upgrade resume` re-attaches to it", crate::types::HumanDuration(change.timeout))))?
+        .map_err(|e| StepError::Failed(e.to_string()))?;
+    ctx.record("update", &state).await?;
+    Ok(state)
+}
+
+async fn start_update(
+    ctx: &StepCtx<'_>,
+    cluster: &str,
+    change: &VersionChange,
+    started: Instant,
+) -> Result<String, StepError> {
+    let token = match ctx.fact::<String>("clientRequestToken").await {
+        Some(t) => t,
+        None => {
+            let t = uuid::Uuid::new_v4().to_string();
+            ctx.record("clientRequestToken", &t).await?;
+            t
+        }
+    };
+    let mut delay = Duration::from_secs(2);
+    loop {
+        let mut req = ctx
+            .conn
+            .eks
+            .update_cluster_version()
+            .name(cluster)
+            .version(change.version.to_string())
+            .client_request_token(&token);
+        if change.force {
+            req = req.force(true);
+        }
+        if let Some(minutes) = change.rollback_timeout_minutes {
+            req = req.rollback_config(
+                aws_sdk_eks::types::RollbackConfig::builder()
+                    .timeout_minutes(minutes as i32)
+                    .build(),
+            );
+        }
+        let refusal = match req.send().await {
+            Ok(out) => {
+                let id = out
+                    .update()
+                    .and_then(|u| u.id())
+                    .unwrap_or_default()
+                    .to_string();
+                ctx.record("updateId", &id).await?;
+                return Ok(id);
+            }
+            Err(e) => {
+                let message = e
+                    .as_service_error()
+                    .and_then(|s| aws_sdk_eks::error::ProvideErrorMetadata::message(s))
+                    .map(str::to_string)
+                    .unwrap_or_else(|| DisplayErrorContext(&e).to_string());
+                match e.as_service_error() {
+                    Some(s) if s.is_resource_in_use_exception() => Refusal::Busy(message),
+                    Some(s) if s.is_invalid_state_exception() => Refusal::Blocked(message),
+                    _ => Refusal::Refused(message),
+                }
+            }
+        };
+        match refusal {
+            // EKS keeps replacing control-plane instances for a while after an update reports
+            // Successful, and platform-version patches run on their own: both answer 409.
+            Refusal::Busy(message) if started.elapsed() + delay < change.timeout => {
+                ctx.progress(
+                    &format!("EKS is busy ({message}); retrying in {}s", delay.as_secs()),
+                    None,
+                    None,
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(60));
+            }
+            Refusal::Busy(message) => {
+                return Err(StepError::Failed(format!(
+                    "EKS stayed busy for {}: {message}",
+                    crate::types::HumanDuration(change.timeout)
+                )));
+            }
+            Refusal::Blocked(message) => {
+                return Err(StepError::Failed(format!(
+                    "EKS refused: {message} Review them with `aws eks list-insights --cluster-name {cluster}`; set `force: true` on the step to proceed anyway"
+                )));
+            }
+            Refusal::Refused(message) => {
+                return Err(StepError::Failed(format!(
+                    "EKS refused to move the control plane to {}: {message}",
+                    change.version
+                )));
+            }
+        }
+    }
+}
+
+pub async fn run(step: &UpgradeControlPlane, ctx: &StepCtx<'_>) -> StepResult {
+    let target = ctx.hop()?;
+    let info = describe_cluster(&ctx.conn.eks, ctx.cluster(), &ctx.conn.cluster.region)
+        .await
+        .map_err(|e| StepError::Failed(e.to_string()))?;
+    let recorded = ctx.fact::<String>("updateId").await;
+    if info.version == target && recorded.is_none() {
+        return Ok(format!("control plane already at {target}"));
+    }
+    let from = info.version;
+    if recorded.is_none() && from.next_minor() != target {
+        return Err(StepError::Failed(format!(
+            "the control plane is at {from}; this hop expects {} before moving to {target}",
+            target.prev_minor().unwrap_or(target)
+        )));
+    }
+    let state = change_version(
+        ctx,
+        &VersionChange {
+            version: target,
+            force: step.force,
+            rollback_timeout_minutes: None,
+            timeout: step.timeout.0,
+        },
+    )
+    .await?;
+    if state.succeeded() {
+        Ok(format!(
+            "control plane upgraded to {target} (update {})",
+            state.id
+        ))
+    } else {
+        Err(StepError::Failed(format!(
+            "EKS update {} to {target} ended {}{}; EKS keeps the control plane on the previous version",
+            state.id,
+            state.status,
+            if state.errors.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", state.errors.join("; "))
+            }
+        )))
+    }
+}

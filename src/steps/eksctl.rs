@@ -1,0 +1,279 @@
+//! `eksctl`: for clusters whose configuration eksctl owns. Sets `metadata.version` of the
+//! ClusterConfig to the hop's version — changing that one value and keeping every other byte,
+//! comments included — then runs `eksctl upgrade cluster --config-file FILE --approve` (and, when
+//! asked, `eksctl upgrade nodegroup` and `eksctl update addon`), streaming eksctl's output into the
+//! step's log and failing on a non-zero exit.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::{StepCtx, StepError, StepResult};
+use crate::cloud::{connect, eks};
+use crate::types::Version;
+use crate::workflow::model::Eksctl;
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    #[error("the file has no top-level `metadata:` mapping")]
+    NoMetadata,
+}
+
+/// Sets `metadata.version` to `version` in ClusterConfig text. Only the value changes: its
+/// quoting style, any comment after it and every other line stay as they were. A missing
+/// `version` is added as the first key of `metadata`.
+pub fn set_version(text: &str, version: Version) -> Result<String, EditError> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let meta = lines
+        .iter()
+        .position(|l| l.trim_end().starts_with("metadata:") && !l.starts_with([' ', '\t']))
+        .ok_or(EditError::NoMetadata)?;
+    let mut indent: Option<usize> = None;
+    for (i, line) in lines.iter().enumerate().skip(meta + 1) {
+        let content = line.trim_end_matches(['\n', '\r']);
+        let trimmed = content.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let this = content.len() - trimmed.len();
+        if this == 0 {
+            break;
+        }
+        let block = *indent.get_or_insert(this);
+        if this != block {
+            continue;
+        }
+        if let Some(rest) = trimmed.strip_prefix("version:") {
+            let value_start = content.len() - rest.len();
+            let after = rest.trim_start();
+            let lead = &content[value_start..value_start + (rest.len() - after.len())];
+            let (old, tail) = split_value(after);
+            let quote = old.chars().next().filter(|c| *c == '"' || *c == '\'');
+            let new_value = match quote {
+                Some(q) => format!("{q}{version}{q}"),
+                // An unquoted 1.30 would read as the number 1.3: always quote a new value.
+                None => format!("\"{version}\""),
+            };
+            let ending = &line[content.len()..];
+            let mut out = String::with_capacity(text.len() + 4);
+            for l in &lines[..i] {
+                out.push_str(l);
+            }
+            out.push_str(&content[..value_start]);
+            out.push_str(lead);
+            out.push_str(&new_value);
+            out.push_str(tail);
+            out.push_str(ending);
+            for l in &lines[i + 1..] {
+                out.push_str(l);
+            }
+            return Ok(out);
+        }
+    }
+    let pad = " ".repeat(indent.unwrap_or(2));
+    let mut out = String::with_capacity(text.len() + 24);
+    for (i, l) in lines.iter().enumerate() {
+        out.push_str(l);
+        if i == meta {
+            if !l.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&format!("{pad}version: \"{version}\"\n"));
+        }
+    }
+    Ok(out)
+}
+
+/// Splits a scalar value from what follows it (spaces and a `# comment`).
+fn split_value(s: &str) -> (&str, &str) {
+    if let Some(q) = s.chars().next().filter(|c| *c == '"' || *c == '\'')
+        && let Some(end) = s[1..].find(q)
+    {
+        return s.split_at(end + 2);
+    }
+    match s.find(" #") {
+        Some(i) => {
+            let value = s[..i].trim_end();
+            (value, &s[value.len()..])
+        }
+        None => {
+            let value = s.trim_end();
+            (value, &s[value.len()..])
+        }
+    }
+}
+
+async fn run_command(ctx: &StepCtx<'_>, step: &Eksctl, args: &[String]) -> Result<(), StepError> {
+    let shown = format!("{} {}", step.binary, args.join(" "));
+    ctx.progress(&format!("running `{shown}`"), None, None);
+    let mut child = tokio::process::Command::new(&step.binary)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            StepError::Failed(format!(
+                "cannot run `{}`: {e}; set `binary:` on the step to eksctl's path",
+                step.binary
+            ))
+        })?;
+    let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(StepError::Failed("cannot read eksctl's output".into()));
+    };
+    let mut out = BufReader::new(out).lines();
+    let mut err = BufReader::new(err).lines();
+    let mut last = String::new();
+    let stream = async {
+        let (mut out_done, mut err_done) = (false, false);
+        while !(out_done && err_done) {
+            tokio::select! {
+                line = out.next_line(), if !out_done => match line {
+                    Ok(Some(l)) => { ctx.log(&format!("eksctl: {l}")); last = l; }
+                    _ => out_done = true,
+                },
+                line = err.next_line(), if !err_done => match line {
+                    Ok(Some(l)) => { ctx.log(&format!("eksctl: {l}")); last = l; }
+                    _ => err_done = true,
+                },
+            }
+        }
+        child.wait().await
+    };
+    let status = tokio::time::timeout(step.timeout.0, stream)
+        .await
+        .map_err(|_| {
+            StepError::Failed(format!("`{shown}` did not finish within {}", step.timeout))
+        })?
+        .map_err(|e| StepError::Failed(format!("`{shown}` could not be waited for: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(StepError::Failed(format!(
+            "`{shown}` exited with {status}{}",
+            if last.is_empty() {
+                String::new()
+            } else {
+                format!(": {last}")
+            }
+        )))
+    }
+}
+
+pub async fn run(step: &Eksctl, ctx: &StepCtx<'_>) -> StepResult {
+    let hop = ctx.hop()?;
+    let path: &Path = &step.config_file;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| StepError::Failed(format!("cannot read `{}`: {e}", path.display())))?;
+    let edited = set_version(&text, hop)
+        .map_err(|e| StepError::Failed(format!("`{}`: {e}", path.display())))?;
+    if edited != text {
+        crate::state::write_atomic(path, edited.as_bytes())
+            .map_err(|e| StepError::Failed(e.to_string()))?;
+        ctx.record("configVersion", &hop.to_string()).await?;
+    }
+    let file = path.display().to_string();
+    let current = connect::describe_cluster(&ctx.conn.eks, ctx.cluster(), &ctx.conn.cluster.region)
+        .await
+        .map_err(|e| StepError::Failed(e.to_string()))?;
+    if current.version < hop {
+        run_command(
+            ctx,
+            step,
+            &[
+                "upgrade".into(),
+                "cluster".into(),
+                "--config-file".into(),
+                file.clone(),
+                "--approve".into(),
+            ],
+        )
+        .await?;
+    }
+    let mut done = vec![format!("cluster → {hop}")];
+    if step.upgrade_nodegroups {
+        let groups = eks::nodegroups(&ctx.conn.eks, ctx.cluster())
+            .await
+            .map_err(|e| StepError::Failed(e.to_string()))?;
+        for g in groups.iter().filter(|g| g.version.is_none_or(|v| v < hop)) {
+            run_command(
+                ctx,
+                step,
+                &[
+                    "upgrade".into(),
+                    "nodegroup".into(),
+                    "--cluster".into(),
+                    ctx.cluster().to_string(),
+                    "--name".into(),
+                    g.name.clone(),
+                    "--kubernetes-version".into(),
+                    hop.to_string(),
+                    "--wait".into(),
+                ],
+            )
+            .await?;
+            done.push(format!("node group {}", g.name));
+        }
+    }
+    if step.update_addons {
+        run_command(
+            ctx,
+            step,
+            &[
+                "update".into(),
+                "addon".into(),
+                "--config-file".into(),
+                file.clone(),
+                "--wait".into(),
+            ],
+        )
+        .await?;
+        done.push("add-ons".into());
+    }
+    Ok(format!(
+        "eksctl upgraded {} (`{file}` now says {hop})",
+        done.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(m: u32) -> Version {
+        Version::new(1, m)
+    }
+
+    #[test]
+    fn changes_only_the_version_value() {
+        let before = "# top\nmetadata:\n  name: demo   # the name\n  version: \"1.33\"   # cp\n  region: us-east-1\nvpc:\n  version: keep\n";
+        let after = set_version(before, v(34)).unwrap();
+        assert_eq!(after, before.replace("\"1.33\"", "\"1.34\""));
+        let single = "metadata:\n  version: '1.33'\n";
+        assert_eq!(
+            set_version(single, v(34)).unwrap(),
+            "metadata:\n  version: '1.34'\n"
+        );
+        // Unquoted stays a string after the edit.
+        assert_eq!(
+            set_version("metadata:\n  version: 1.33 # x\n", v(34)).unwrap(),
+            "metadata:\n  version: \"1.34\" # x\n"
+        );
+        // CRLF line endings survive.
+        assert_eq!(
+            set_version("metadata:\r\n  version: \"1.9\"\r\n", v(10)).unwrap(),
+            "metadata:\r\n  version: \"1.10\"\r\n"
+        );
+        // A nested `version` elsewhere is not touched; a missing one is added.
+        assert_eq!(
+            set_version("metadata:\n  name: x\n  tags:\n    version: a\n", v(34)).unwrap(),
+            "metadata:\n  version: \"1.34\"\n  name: x\n  tags:\n    version: a\n"
+        );
+        assert_eq!(
+            set_version("kind: ClusterConfig\n", v(34)),
+            Err(EditError::NoMetadata)
+        );
+    }
+}

@@ -1,0 +1,361 @@
+//! `healthCheck`: after an optional settle time, retries until the cluster is healthy or the
+//! timeout passes. Healthy means: the API server reports the expected version, nodes are Ready,
+//! kube-system pods run, workloads are available, EKS add-ons are ACTIVE, and the workflow's
+//! HTTP probes answer. Problems the cluster already had before the upgrade (the baseline taken in
+//! `prepare`) do not fail the check unless they got worse.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, ListParams};
+use serde::{Deserialize, Serialize};
+
+use super::{StepCtx, StepError, StepResult};
+use crate::cloud::eks;
+use crate::types::Version;
+use crate::workflow::model::{HealthCheck, Probe};
+
+/// Something unhealthy, with a score of how bad (unavailable replicas, or 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub detail: String,
+    pub severity: u32,
+}
+
+impl Problem {
+    fn id(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {ns}/{}", self.kind, self.name),
+            None => format!("{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// The cluster's health at a moment: the problems found and what was checked.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub problems: Vec<Problem>,
+    pub nodes: usize,
+    pub workloads: usize,
+    pub kube_system_pods: usize,
+}
+
+fn problem(
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+    detail: String,
+    severity: u32,
+) -> Problem {
+    Problem {
+        kind: kind.into(),
+        namespace: namespace.map(str::to_string),
+        name: name.into(),
+        detail,
+        severity,
+    }
+}
+
+/// Reads the cluster's workload health. `namespaces` limits the workloads looked at.
+pub async fn snapshot(
+    kube: kube::Client,
+    namespaces: Option<&[String]>,
+) -> Result<Snapshot, kube::Error> {
+    let mut s = Snapshot::default();
+    let in_scope = |ns: Option<&str>| {
+        namespaces.is_none_or(|list| ns.is_some_and(|n| list.iter().any(|x| x == n)))
+    };
+
+    for node in Api::<Node>::all(kube.clone())
+        .list(&ListParams::default())
+        .await?
+        .items
+    {
+        s.nodes += 1;
+        let ready = node
+            .status
+            .as_ref()
+            .and_then(|st| st.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+            .map(|c| c.status.as_str() == "True")
+            .unwrap_or(false);
+        if !ready {
+            s.problems.push(problem(
+                "Node",
+                None,
+                node.metadata.name.as_deref().unwrap_or(""),
+                "not Ready".into(),
+                1,
+            ));
+        }
+    }
+    for pod in Api::<Pod>::namespaced(kube.clone(), "kube-system")
+        .list(&ListParams::default())
+        .await?
+        .items
+    {
+        s.kube_system_pods += 1;
+        let phase = pod
+            .status
+            .as_ref()
+            .and_then(|st| st.phase.clone())
+            .unwrap_or_default();
+        let waiting: Option<String> = pod
+            .status
+            .as_ref()
+            .and_then(|st| st.container_statuses.as_ref())
+            .and_then(|cs| {
+                cs.iter()
+                    .find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
+            });
+        let ready = pod
+            .status
+            .as_ref()
+            .and_then(|st| st.container_statuses.as_ref())
+            .is_some_and(|cs| cs.iter().all(|c| c.ready));
+        if phase != "Succeeded" && !(phase == "Running" && ready) {
+            let why = waiting.unwrap_or(phase);
+            s.problems.push(problem(
+                "Pod",
+                Some("kube-system"),
+                pod.metadata.name.as_deref().unwrap_or(""),
+                format!("not running: {why}"),
+                1,
+            ));
+        }
+    }
+    let lp = ListParams::default();
+    for d in Api::<Deployment>::all(kube.clone()).list(&lp).await?.items {
+        let ns = d.metadata.namespace.as_deref();
+        if !in_scope(ns) {
+            continue;
+        }
+        s.workloads += 1;
+        let want = d
+            .spec
+            .as_ref()
+            .and_then(|sp| sp.replicas)
+            .unwrap_or(1)
+            .max(0) as u32;
+        let have = d
+            .status
+            .as_ref()
+            .and_then(|st| st.available_replicas)
+            .unwrap_or(0)
+            .max(0) as u32;
+        if have < want {
+            s.problems.push(problem(
+                "Deployment",
+                ns,
+                d.metadata.name.as_deref().unwrap_or(""),
+                format!("{have}/{want} replicas available"),
+                want - have,
+            ));
+        }
+    }
+    for st in Api::<StatefulSet>::all(kube.clone()).list(&lp).await?.items {
+        let ns = st.metadata.namespace.as_deref();
+        if !in_scope(ns) {
+            continue;
+        }
+        s.workloads += 1;
+        let want = st
+            .spec
+            .as_ref()
+            .and_then(|sp| sp.replicas)
+            .unwrap_or(1)
+            .max(0) as u32;
+        let have = st
+            .status
+            .as_ref()
+            .and_then(|x| x.ready_replicas)
+            .unwrap_or(0)
+            .max(0) as u32;
+        if have < want {
+            s.problems.push(problem(
+                "StatefulSet",
+                ns,
+                st.metadata.name.as_deref().unwrap_or(""),
+                format!("{have}/{want} replicas ready"),
+                want - have,
+            ));
+        }
+    }
+    for ds in Api::<DaemonSet>::all(kube).list(&lp).await?.items {
+        let ns = ds.metadata.namespace.as_deref();
+        if !in_scope(ns) {
+            continue;
+        }
+        s.workloads += 1;
+        let want = ds
+            .status
+            .as_ref()
+            .map(|x| x.desired_number_scheduled)
+            .unwrap_or(0)
+            .max(0) as u32;
+        let have = ds
+            .status
+            .as_ref()
+            .and_then(|x| x.number_available)
+            .unwrap_or(0)
+            .max(0) as u32;
+        if have < want {
+            s.problems.push(problem(
+                "DaemonSet",
+                ns,
+                ds.metadata.name.as_deref().unwrap_or(""),
+                format!("{have}/{want} pods available"),
+                want - have,
+            ));
+        }
+    }
+    Ok(s)
+}
+
+/// Problems in `now` that are new or worse than in `baseline`.
+pub fn regressions(baseline: &Snapshot, now: &[Problem]) -> Vec<Problem> {
+    let before: BTreeMap<String, u32> = baseline
+        .problems
+        .iter()
+        .map(|p| (p.id(), p.severity))
+        .collect();
+    now.iter()
+        .filter(|p| before.get(&p.id()).is_none_or(|was| p.severity > *was))
+        .cloned()
+        .collect()
+}
+
+async fn probe(client: &reqwest::Client, p: &Probe) -> Option<String> {
+    match client.get(&p.url).timeout(p.timeout.0).send().await {
+        Ok(resp) => {
+            let code = resp.status().as_u16();
+            let ok = match p.expect_status {
+                Some(want) => code == want,
+                None => resp.status().is_success(),
+            };
+            (!ok).then(|| format!("probe {} answered {code}", p.url))
+        }
+        Err(e) => Some(format!("probe {} failed: {e}", p.url)),
+    }
+}
+
+/// What the control-plane version should be now: the hop's in `upgrade`, otherwise what EKS says.
+async fn expected_version(ctx: &StepCtx<'_>) -> Result<Version, StepError> {
+    if ctx.key.phase == crate::workflow::Phase::Upgrade
+        && let Some(h) = ctx.hop
+    {
+        return Ok(h);
+    }
+    crate::cloud::connect::describe_cluster(&ctx.conn.eks, ctx.cluster(), &ctx.conn.cluster.region)
+        .await
+        .map(|c| c.version)
+        .map_err(|e| StepError::Failed(e.to_string()))
+}
+
+/// One look at the cluster: the problems that count against the check.
+async fn look(
+    ctx: &StepCtx<'_>,
+    step: &HealthCheck,
+    baseline: &Snapshot,
+    expected: Version,
+    http: &reqwest::Client,
+) -> Result<(Vec<String>, Snapshot), StepError> {
+    let mut failures = Vec::new();
+    match ctx.conn.kube.apiserver_version().await {
+        Ok(info) => {
+            let minor = info.minor.trim_end_matches('+');
+            if info.major != expected.major.to_string() || minor != expected.minor.to_string() {
+                failures.push(format!(
+                    "the API server reports {}.{minor}, expected {expected}",
+                    info.major
+                ));
+            }
+        }
+        Err(e) => failures.push(format!("the API server does not answer /version: {e}")),
+    }
+    let snap = snapshot(ctx.conn.kube.clone(), step.namespaces.as_deref())
+        .await
+        .map_err(|e| StepError::Failed(format!("cannot read the cluster: {e}")))?;
+    failures.extend(
+        regressions(baseline, &snap.problems)
+            .iter()
+            .map(|p| format!("{} {}", p.id(), p.detail)),
+    );
+    match eks::addons(&ctx.conn.eks, ctx.cluster()).await {
+        Ok(addons) => failures.extend(
+            addons
+                .iter()
+                .filter(|a| a.status != "ACTIVE")
+                .map(|a| format!("add-on {} is {}", a.name, a.status)),
+        ),
+        Err(e) => failures.push(e.to_string()),
+    }
+    for p in &step.probes {
+        if let Some(f) = probe(http, p).await {
+            failures.push(f);
+        }
+    }
+    Ok((failures, snap))
+}
+
+pub async fn run(step: &HealthCheck, ctx: &StepCtx<'_>) -> StepResult {
+    let baseline: Snapshot = ctx
+        .journal
+        .read(|j| j.facts.get("baseline").cloned())
+        .await
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    if !step.settle.0.is_zero() {
+        ctx.progress(&format!("settling for {}", step.settle), None, None);
+        tokio::time::sleep(step.settle.0).await;
+    }
+    let expected = expected_version(ctx).await?;
+    let http = reqwest::Client::builder()
+        .build()
+        .map_err(|e| StepError::Failed(format!("cannot make an HTTP client for probes: {e}")))?;
+    let started = Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let (failures, snap) = look(ctx, step, &baseline, expected, &http).await?;
+        if failures.is_empty() {
+            let known = snap.problems.len();
+            ctx.record("health", &snap).await?;
+            return Ok(format!(
+                "healthy at {expected}: {} nodes Ready, {} workloads available{}",
+                snap.nodes,
+                snap.workloads,
+                if known > 0 {
+                    format!(" ({known} problems that predate the upgrade ignored)")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if started.elapsed() + step.interval.0 > step.timeout.0 {
+            ctx.record("problems", &failures).await?;
+            return Err(StepError::Failed(format!(
+                "still unhealthy after {} ({attempt} checks): {}",
+                crate::types::HumanDuration(Duration::from_secs(started.elapsed().as_secs())),
+                failures.join("; ")
+            )));
+        }
+        ctx.progress(
+            &format!(
+                "{} problems, checking again: {}",
+                failures.len(),
+                failures.first().map(String::as_str).unwrap_or("")
+            ),
+            None,
+            None,
+        );
+        tokio::time::sleep(step.interval.0).await;
+    }
+}

@@ -1,0 +1,262 @@
+//! `upgradeNodegroups`: UpdateNodegroupVersion for managed node groups, a bounded number at a
+//! time, each waited on. Failures carry EKS's error codes with the resources it names
+//! (PodEvictionFailure with the pods, NodeCreationFailure with the instances). Nodes outside
+//! managed node groups — self-managed groups and Fargate — are reported as needing manual
+//! action rather than silently skipped.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use aws_sdk_eks::error::DisplayErrorContext;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, ListParams};
+use serde::{Deserialize, Serialize};
+
+use super::{StepCtx, StepError, StepResult};
+use crate::cloud::eks::{self, NodegroupInfo, UpdateOf};
+use crate::types::Version;
+use crate::workflow::model::UpgradeNodegroups;
+
+/// Nodes the step cannot upgrade, by what manages them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unmanaged {
+    /// Auto Scaling group (or "unknown") → node names with their kubelet versions.
+    pub self_managed: BTreeMap<String, Vec<String>>,
+    pub fargate: Vec<String>,
+}
+
+/// Finds nodes that belong to no managed node group.
+pub async fn unmanaged_nodes(kube: kube::Client) -> Result<Unmanaged, kube::Error> {
+    let nodes: Api<Node> = Api::all(kube);
+    let mut out = Unmanaged::default();
+    for node in nodes.list(&ListParams::default()).await?.items {
+        let labels = node.metadata.labels.clone().unwrap_or_default();
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let kubelet = node
+            .status
+            .as_ref()
+            .and_then(|s| s.node_info.as_ref())
+            .map(|i| i.kubelet_version.clone())
+            .unwrap_or_default();
+        if labels
+            .get("eks.amazonaws.com/compute-type")
+            .map(String::as_str)
+            == Some("fargate")
+        {
+            out.fargate.push(name);
+        } else if !labels.contains_key("eks.amazonaws.com/nodegroup") {
+            let group = labels
+                .get("aws:autoscaling:groupName")
+                .or_else(|| labels.get("alpha.eksctl.io/nodegroup-name"))
+                .cloned()
+                .unwrap_or_else(|| "unknown".into());
+            out.self_managed
+                .entry(group)
+                .or_default()
+                .push(format!("{name} ({kubelet})"));
+        }
+    }
+    Ok(out)
+}
+
+/// Starts the update with an idempotency token journaled first: a retry after a crash sends the
+/// same token, and EKS answers with the same update instead of a second one.
+async fn start(
+    ctx: &StepCtx<'_>,
+    step: &UpgradeNodegroups,
+    group: &NodegroupInfo,
+    hop: Version,
+    fact: &str,
+) -> Result<String, StepError> {
+    let token_fact = format!("token:{}", group.name);
+    let token = match ctx.fact::<String>(&token_fact).await {
+        Some(t) => t,
+        None => {
+            let t = uuid::Uuid::new_v4().to_string();
+            ctx.record(&token_fact, &t).await?;
+            t
+        }
+    };
+    let mut req = ctx
+        .conn
+        .eks
+        .update_nodegroup_version()
+        .cluster_name(ctx.cluster())
+        .nodegroup_name(&group.name)
+        .version(hop.to_string())
+        .client_request_token(token);
+    if step.force {
+        req = req.force(true);
+    }
+    let out = req.send().await.map_err(|e| {
+        StepError::Failed(format!(
+            "`{}`: EKS refused the update: {}",
+            group.name,
+            DisplayErrorContext(&e)
+        ))
+    })?;
+    let id = out
+        .update()
+        .and_then(|u| u.id())
+        .unwrap_or_default()
+        .to_string();
+    ctx.record(fact, &id).await?;
+    Ok(id)
+}
+
+async fn upgrade_one(
+    ctx: &StepCtx<'_>,
+    step: &UpgradeNodegroups,
+    group: &NodegroupInfo,
+    hop: Version,
+) -> Result<String, StepError> {
+    let cluster = ctx.cluster().to_string();
+    // One fact per group: groups update in parallel, and each writes only its own.
+    let fact = format!("update:{}", group.name);
+    let id = match ctx.fact::<String>(&fact).await {
+        Some(id) => id,
+        None => match super::addons::adopt_or_start(ctx, &fact, UpdateOf::Nodegroup(&group.name))
+            .await?
+        {
+            Some(id) => id,
+            None => start(ctx, step, group, hop, &fact).await?,
+        },
+    };
+    let started = Instant::now();
+    let wait = eks::wait_update(
+        &ctx.conn.eks,
+        &cluster,
+        &id,
+        UpdateOf::Nodegroup(&group.name),
+        |u| {
+            ctx.progress(
+                &format!(
+                    "{} ({} nodes) → {hop}: {} ({}s)",
+                    group.name,
+                    group.desired_size,
+                    u.status,
+                    started.elapsed().as_secs()
+                ),
+                None,
+                None,
+            );
+        },
+    );
+    let state = tokio::time::timeout(step.timeout.0, wait)
+        .await
+        .map_err(|_| {
+            StepError::InFlight(format!(
+                "`{}` did not finish within {}; the update continues on AWS, and `eks-upgrade resume` re-attaches to it",
+                group.name, step.timeout
+            ))
+        })?
+        .map_err(|e| StepError::Failed(e.to_string()))?;
+    if state.succeeded() {
+        Ok(format!("{} → {hop}", group.name))
+    } else {
+        Err(StepError::Failed(format!(
+            "`{}` update {} ended {}: {}",
+            group.name,
+            state.id,
+            state.status,
+            if state.errors.is_empty() {
+                "no details".to_string()
+            } else {
+                state.errors.join("; ")
+            }
+        )))
+    }
+}
+
+pub async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
+    let hop = ctx.hop()?;
+    let cluster = ctx.cluster().to_string();
+    let all = eks::nodegroups(&ctx.conn.eks, &cluster)
+        .await
+        .map_err(|e| StepError::Failed(e.to_string()))?;
+    if let Some(names) = &step.nodegroups {
+        for n in names {
+            if !all.iter().any(|g| &g.name == n) {
+                return Err(StepError::Failed(format!(
+                    "managed node group `{n}` does not exist in `{cluster}`"
+                )));
+            }
+        }
+    }
+    let todo: Vec<NodegroupInfo> = all
+        .into_iter()
+        .filter(|g| {
+            step.nodegroups
+                .as_ref()
+                .is_none_or(|names| names.contains(&g.name))
+        })
+        .filter(|g| g.version.is_none_or(|v| v < hop))
+        .collect();
+    // Owned groups in `async move` blocks: the futures borrow nothing from the iterator.
+    let updates: Vec<_> = todo
+        .into_iter()
+        .map(|g| async move { upgrade_one(ctx, step, &g, hop).await })
+        .collect();
+    let results: Vec<Result<String, StepError>> = futures::stream::iter(updates)
+        .buffer_unordered(step.max_parallel.max(1) as usize)
+        .collect()
+        .await;
+
+    let unmanaged = unmanaged_nodes(ctx.conn.kube.clone())
+        .await
+        .unwrap_or_default();
+    if unmanaged != Unmanaged::default() {
+        ctx.record("unmanaged", &unmanaged).await?;
+        for (group, nodes) in &unmanaged.self_managed {
+            ctx.warn(&format!(
+                "self-managed nodes in `{group}` need a manual upgrade to {hop}: {}",
+                nodes.join(", ")
+            ));
+        }
+        if !unmanaged.fargate.is_empty() {
+            ctx.warn(&format!(
+                "{} Fargate nodes keep their version until their pods are restarted",
+                unmanaged.fargate.len()
+            ));
+        }
+    }
+    let failures: Vec<&StepError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    if !failures.is_empty() {
+        let message = failures
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        // Any group still updating on AWS makes the whole step in flight: recovering now would
+        // race that update.
+        return Err(
+            if failures.iter().any(|e| matches!(e, StepError::InFlight(_))) {
+                StepError::InFlight(message)
+            } else {
+                StepError::Failed(message)
+            },
+        );
+    }
+    let done: Vec<&String> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let mut summary = if done.is_empty() {
+        format!("every managed node group was already at {hop}")
+    } else {
+        format!(
+            "upgraded {}",
+            done.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let manual: usize =
+        unmanaged.self_managed.values().map(Vec::len).sum::<usize>() + unmanaged.fargate.len();
+    if manual > 0 {
+        summary.push_str(&format!(
+            "; {manual} nodes outside managed node groups need manual action"
+        ));
+    }
+    Ok(summary)
+}

@@ -1,0 +1,138 @@
+//! Creating a Velero Restore from a verified backup and waiting for it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kube::api::{DynamicObject, ObjectMeta, PostParams};
+use serde::Serialize;
+use serde_json::json;
+
+use super::objects::{
+    self, LABEL_CLUSTER, LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY, Status, WaitError,
+};
+use crate::workflow::model::{ExistingResourcePolicy, VeleroRestore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("cannot create Restore `{name}` in namespace `{namespace}`: {message}")]
+    Create {
+        name: String,
+        namespace: String,
+        message: String,
+    },
+    #[error("a Restore named `{name}` already exists and was not made by this run")]
+    NameTaken { name: String },
+    #[error(transparent)]
+    Wait(#[from] WaitError),
+}
+
+pub fn restore_object(
+    name: &str,
+    backup: &str,
+    run_id: &str,
+    cluster: &str,
+    step: &VeleroRestore,
+) -> DynamicObject {
+    let mut labels = BTreeMap::new();
+    labels.insert(LABEL_RUN.to_string(), run_id.to_string());
+    labels.insert(
+        LABEL_CLUSTER.to_string(),
+        super::backup::label_value(cluster),
+    );
+    labels.insert(LABEL_MANAGED_BY.to_string(), MANAGED_BY.to_string());
+    let policy = match step.existing_resource_policy {
+        ExistingResourcePolicy::Update => "update",
+        ExistingResourcePolicy::None => "none",
+    };
+    let mut spec = json!({
+        "backupName": backup,
+        "existingResourcePolicy": policy,
+        "excludedNamespaces": step.excluded_namespaces,
+        // Velero must not restore its own objects or cluster state the upgrade owns.
+        "excludedResources": ["nodes", "events", "events.events.k8s.io", "backups.velero.io", "restores.velero.io", "resticrepositories.velero.io"],
+    });
+    if let Some(ns) = &step.included_namespaces {
+        spec["includedNamespaces"] = json!(ns);
+    }
+    let mut obj = DynamicObject::new(name, &objects::resource("Restore", "restores"));
+    obj.metadata = ObjectMeta {
+        name: Some(name.to_string()),
+        labels: Some(labels),
+        ..ObjectMeta::default()
+    };
+    obj.data = json!({ "spec": spec });
+    obj
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreOutcome {
+    pub name: String,
+    pub backup: String,
+    pub status: Status,
+}
+
+impl RestoreOutcome {
+    pub fn completed(&self) -> bool {
+        self.status.phase.as_deref() == Some("Completed")
+    }
+}
+
+/// Creates the Restore, or adopts the one this run created before.
+pub async fn create_or_adopt(
+    client: kube::Client,
+    namespace: &str,
+    object: &DynamicObject,
+    run_id: &str,
+) -> Result<DynamicObject, RestoreError> {
+    let api = objects::restores(client, namespace);
+    let name = object.metadata.name.clone().unwrap_or_default();
+    match api.get_opt(&name).await {
+        Ok(Some(existing)) => {
+            let ours = existing
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_RUN))
+                .map(String::as_str)
+                == Some(run_id);
+            return if ours {
+                Ok(existing)
+            } else {
+                Err(RestoreError::NameTaken { name })
+            };
+        }
+        Ok(None) => {}
+        Err(e) => {
+            return Err(RestoreError::Create {
+                name,
+                namespace: namespace.into(),
+                message: e.to_string(),
+            });
+        }
+    }
+    api.create(&PostParams::default(), object)
+        .await
+        .map_err(|e| RestoreError::Create {
+            name,
+            namespace: namespace.into(),
+            message: e.to_string(),
+        })
+}
+
+pub async fn wait(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    backup: &str,
+    timeout: Duration,
+    progress: impl FnMut(&Status),
+) -> Result<RestoreOutcome, RestoreError> {
+    let api = objects::restores(client, namespace);
+    let (_, status) = objects::wait_terminal(&api, name, timeout, progress).await?;
+    Ok(RestoreOutcome {
+        name: name.to_string(),
+        backup: backup.to_string(),
+        status,
+    })
+}

@@ -1,0 +1,70 @@
+//! Streaming an S3 object into synchronous readers (gzip, tar) running on a blocking thread, so
+//! that network transfer and decompression overlap and memory stays bounded by the channel.
+
+use std::io::Read;
+
+use bytes::Bytes;
+use tokio::sync::mpsc::{Receiver, Sender};
+
+/// Chunks in flight between the network task and the decoder thread. With S3's chunk sizes
+/// this bounds buffered data to a few megabytes.
+const IN_FLIGHT: usize = 32;
+
+/// The reading end: a `Read` over chunks sent by the network task. An error from the network
+/// arrives as an `io::Error` at the point in the stream where it happened.
+pub struct ChunkReader {
+    rx: Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+    done: bool,
+}
+
+/// The sender works from async code (`send().await`) and from threads (`blocking_send`); the
+/// reader must be used on a thread that may block, never on an async worker.
+pub fn channel() -> (Sender<std::io::Result<Bytes>>, ChunkReader) {
+    let (tx, rx) = tokio::sync::mpsc::channel(IN_FLIGHT);
+    (
+        tx,
+        ChunkReader {
+            rx,
+            current: Bytes::new(),
+            done: false,
+        },
+    )
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                // The sender is dropped at the end of the body.
+                None => self.done = true,
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+/// Counts the bytes that pass through a reader.
+pub struct Counting<R> {
+    pub inner: R,
+    pub count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}

@@ -1,0 +1,427 @@
+//! Checks a backup tarball in one streaming pass: gzip (CRC and length), tar (header checksums,
+//! end-of-archive marker), entry paths, and every item's JSON against its path. Nothing is written
+//! to disk and memory stays bounded: entries are read one at a time and only small per-item
+//! facts (names and checksums) are kept.
+//!
+//! Decompression runs on its own thread and hands plain tar bytes to the parsing thread, so the
+//! two heaviest stages use both cores.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufReader, Read};
+use std::path::{Component, Path};
+
+use bytes::Bytes;
+use flate2::bufread::GzDecoder;
+use serde::Deserialize;
+
+use super::finding::{Finding, Findings};
+use super::stream::{self, Counting};
+
+/// Kubernetes caps objects at about 1.5 MiB in etcd; anything far larger is not an item.
+const MAX_ITEM_BYTES: u64 = 32 * 1024 * 1024;
+const CHUNK: usize = 256 * 1024;
+
+/// Marks an I/O error that came from reading S3, as opposed to bad data in the stream.
+#[derive(Debug, thiserror::Error)]
+#[error("reading from S3 failed: {0}")]
+pub struct TransportError(pub String);
+
+/// What the tarball holds, for comparison with the resource list and the item count.
+#[derive(Debug, Default)]
+pub struct TarSummary {
+    /// `apiVersion/Kind` → `namespace/name` or `name`, as Velero's resource list spells them.
+    pub items: BTreeMap<String, BTreeSet<String>>,
+    pub item_count: u64,
+    pub entries: u64,
+    pub uncompressed_bytes: u64,
+    /// Set when reading S3 failed mid-stream: the result is incomplete, not wrong.
+    pub transport_error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ItemHead {
+    #[serde(rename = "apiVersion")]
+    api_version: Option<String>,
+    kind: Option<String>,
+    metadata: Option<MetaHead>,
+}
+
+#[derive(Deserialize)]
+struct MetaHead {
+    name: Option<String>,
+    namespace: Option<String>,
+}
+
+/// Where an entry sits in Velero's layout.
+#[derive(Debug, PartialEq, Eq)]
+enum Place<'a> {
+    /// `resources/<gr>/(cluster|namespaces/<ns>)/<name>.json`: the format-1.0 path.
+    Unversioned {
+        twin: String,
+        namespace: Option<&'a str>,
+        name: &'a str,
+    },
+    /// `resources/<gr>/<v>-preferredversion/...`: the same bytes again.
+    Preferred {
+        twin: String,
+        namespace: Option<&'a str>,
+        name: &'a str,
+    },
+    /// `resources/<gr>/<v>/...`: a non-preferred version, only with EnableAPIGroupVersions.
+    Versioned {
+        namespace: Option<&'a str>,
+        name: &'a str,
+    },
+}
+
+fn classify(path: &str) -> Option<Place<'_>> {
+    let rest = path.strip_prefix("resources/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let (gr, version, scope) = match parts.first() {
+        Some(gr) if !gr.is_empty() => match parts.get(1) {
+            Some(&"cluster") | Some(&"namespaces") => (*gr, None, &parts[1..]),
+            Some(v) => (*gr, Some(*v), &parts[2..]),
+            None => return None,
+        },
+        _ => return None,
+    };
+    let (namespace, file) = match scope {
+        ["cluster", file] => (None, *file),
+        ["namespaces", ns, file] if !ns.is_empty() => (Some(*ns), *file),
+        _ => return None,
+    };
+    let name = file.strip_suffix(".json").filter(|n| !n.is_empty())?;
+    let twin = format!("{gr}/{}/{name}", namespace.unwrap_or(""));
+    Some(match version {
+        None => Place::Unversioned {
+            twin,
+            namespace,
+            name,
+        },
+        Some(v) if v.ends_with("-preferredversion") => Place::Preferred {
+            twin,
+            namespace,
+            name,
+        },
+        Some(_) => Place::Versioned { namespace, name },
+    })
+}
+
+/// Checks that a path cannot escape an extraction directory.
+fn safe_path(path: &Path) -> bool {
+    !path.as_os_str().is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+struct Checker<'a> {
+    key: &'a str,
+    findings: &'a mut Findings,
+    summary: TarSummary,
+    unversioned: HashMap<String, u32>,
+    preferred: HashMap<String, u32>,
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, entry: &str, message: impl Into<String>) {
+        let key = if entry.is_empty() {
+            self.key.to_string()
+        } else {
+            format!("{}:{entry}", self.key)
+        };
+        self.findings.push(Finding::error(key, message));
+    }
+
+    fn item(&mut self, path: &str, place: &Place, content: &[u8]) {
+        let (namespace, name) = match place {
+            Place::Unversioned {
+                namespace, name, ..
+            }
+            | Place::Preferred {
+                namespace, name, ..
+            }
+            | Place::Versioned { namespace, name } => (*namespace, *name),
+        };
+        let head: ItemHead = match serde_json::from_slice(content) {
+            Ok(h) => h,
+            Err(e) => return self.problem(path, format!("the item is not valid JSON: {e}")),
+        };
+        let (Some(api_version), Some(kind)) = (
+            head.api_version.filter(|s| !s.is_empty()),
+            head.kind.filter(|s| !s.is_empty()),
+        ) else {
+            return self.problem(path, "the item has no `apiVersion` or `kind`");
+        };
+        let meta = head.metadata.unwrap_or(MetaHead {
+            name: None,
+            namespace: None,
+        });
+        if meta.name.as_deref() != Some(name) {
+            self.problem(
+                path,
+                format!(
+                    "the item's `metadata.name` is {:?}, but its path says `{name}`",
+                    meta.name.as_deref().unwrap_or("")
+                ),
+            );
+        }
+        if meta.namespace.as_deref().filter(|n| !n.is_empty()) != namespace {
+            self.problem(
+                path,
+                format!(
+                    "the item's `metadata.namespace` is {:?}, but its path says {:?}",
+                    meta.namespace.as_deref().unwrap_or(""),
+                    namespace.unwrap_or("")
+                ),
+            );
+        }
+        if matches!(place, Place::Preferred { .. }) {
+            return;
+        }
+        let listed = match namespace {
+            Some(ns) => format!("{ns}/{name}"),
+            None => name.to_string(),
+        };
+        self.summary.item_count += 1;
+        self.summary
+            .items
+            .entry(format!("{api_version}/{kind}"))
+            .or_default()
+            .insert(listed);
+    }
+
+    fn run<R: Read>(&mut self, tar_bytes: R, format_version: &str) {
+        let mut counted = Counting {
+            inner: tar_bytes,
+            count: 0,
+        };
+        let mut last_end: u64 = 0;
+        let mut content = Vec::new();
+        {
+            let mut archive = tar::Archive::new(&mut counted);
+            let entries = match archive.entries() {
+                Ok(e) => e,
+                Err(e) => return self.read_failure(e),
+            };
+            for (index, entry) in entries.enumerate() {
+                let mut entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => return self.read_failure(e),
+                };
+                self.summary.entries += 1;
+                let size = entry.size();
+                last_end = entry.raw_file_position() + size.div_ceil(512) * 512;
+                let path = match entry.path() {
+                    Ok(p) => p.into_owned(),
+                    Err(e) => {
+                        self.problem("", format!("entry {index} has an unreadable path: {e}"));
+                        continue;
+                    }
+                };
+                let shown = path.to_string_lossy().into_owned();
+                if !safe_path(&path) {
+                    self.problem(&shown, "the entry path is absolute or contains `..`; extracting it could write outside the target directory");
+                    continue;
+                }
+                let entry_type = entry.header().entry_type();
+                if entry_type.is_dir() {
+                    continue;
+                }
+                if !entry_type.is_file() {
+                    self.problem(
+                        &shown,
+                        format!("the entry is a {entry_type:?}, not a regular file"),
+                    );
+                    continue;
+                }
+                if size > MAX_ITEM_BYTES {
+                    self.problem(
+                        &shown,
+                        format!("the entry is {size} bytes, far larger than any Kubernetes object"),
+                    );
+                    continue;
+                }
+                content.clear();
+                if let Err(e) = (&mut entry).take(MAX_ITEM_BYTES).read_to_end(&mut content) {
+                    return self.read_failure(e);
+                }
+                if index == 0 {
+                    if shown != "metadata/version" {
+                        self.problem(&shown, "the first entry must be `metadata/version`");
+                    } else if content != format!("{format_version}\n").as_bytes() {
+                        self.problem(
+                            &shown,
+                            format!(
+                                "`metadata/version` says {:?}, expected {format_version:?}",
+                                String::from_utf8_lossy(&content).trim()
+                            ),
+                        );
+                    }
+                    continue;
+                }
+                if shown == "metadata/version" {
+                    self.problem(&shown, "`metadata/version` appears again");
+                    continue;
+                }
+                match classify(&shown) {
+                    Some(place) => {
+                        match &place {
+                            Place::Unversioned { twin, .. } => {
+                                self.unversioned.insert(twin.clone(), crc32fast::hash(&content));
+                            }
+                            Place::Preferred { twin, .. } => {
+                                self.preferred.insert(twin.clone(), crc32fast::hash(&content));
+                            }
+                            Place::Versioned { .. } => {}
+                        }
+                        self.item(&shown, &place, &content);
+                    }
+                    None => self.problem(&shown, "the path does not follow Velero's layout `resources/<resource>/[<version>/](cluster|namespaces/<ns>)/<name>.json`"),
+                }
+            }
+            if self.summary.entries == 0 {
+                self.problem(
+                    "",
+                    "the tar archive is empty; even a backup of nothing holds `metadata/version`",
+                );
+            }
+        }
+        // Reading to the end makes gzip verify its CRC and length, and shows what follows the
+        // last entry: a complete archive ends with at least two zero blocks.
+        let mut rest = Vec::new();
+        if let Err(e) = counted.read_to_end(&mut rest) {
+            return self.read_failure(e);
+        }
+        self.summary.uncompressed_bytes = counted.count;
+        if rest.iter().any(|b| *b != 0) {
+            self.problem("", "data follows the end of the tar archive");
+        } else if self.summary.entries > 0 && counted.count.saturating_sub(last_end) < 1024 {
+            self.problem(
+                "",
+                "the tar archive has no end-of-archive marker: it was cut short",
+            );
+        }
+        for (twin, crc) in &self.unversioned {
+            match self.preferred.get(twin) {
+                Some(p) if p == crc => {}
+                Some(_) => self.findings.push(Finding::error(
+                    format!("{}:resources/{twin}", self.key),
+                    "the item and its `-preferredversion` copy differ",
+                )),
+                None => self.findings.push(Finding::error(
+                    format!("{}:resources/{twin}", self.key),
+                    "the item has no `-preferredversion` copy",
+                )),
+            }
+        }
+        for twin in self
+            .preferred
+            .keys()
+            .filter(|t| !self.unversioned.contains_key(*t))
+        {
+            self.findings.push(Finding::error(
+                format!("{}:resources/{twin}", self.key),
+                "a `-preferredversion` item has no unversioned copy",
+            ));
+        }
+    }
+
+    fn read_failure(&mut self, e: std::io::Error) {
+        if let Some(t) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<TransportError>())
+        {
+            self.summary.transport_error = Some(t.0.clone());
+            return;
+        }
+        let what = match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => {
+                "the stream ends early: the tarball is truncated".to_string()
+            }
+            _ => format!("the tarball is corrupt: {e}"),
+        };
+        self.problem("", what);
+    }
+}
+
+/// Checks the compressed tarball read from `compressed`. `key` names the object in findings.
+pub fn check<R: Read + Send>(
+    compressed: R,
+    key: &str,
+    format_version: &str,
+    findings: &mut Findings,
+) -> TarSummary {
+    let (tx, tar_bytes) = stream::channel();
+    let mut checker = Checker {
+        key,
+        findings,
+        summary: TarSummary::default(),
+        unversioned: HashMap::new(),
+        preferred: HashMap::new(),
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut gz = GzDecoder::new(BufReader::with_capacity(CHUNK, compressed));
+            loop {
+                let mut buf = vec![0u8; CHUNK];
+                match gz.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        break;
+                    }
+                }
+            }
+        });
+        checker.run(tar_bytes, format_version);
+    });
+    checker.summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_velero_paths() {
+        assert_eq!(
+            classify("resources/deployments.apps/namespaces/shop/web.json"),
+            Some(Place::Unversioned {
+                twin: "deployments.apps/shop/web".into(),
+                namespace: Some("shop"),
+                name: "web"
+            })
+        );
+        assert_eq!(
+            classify("resources/namespaces/v1-preferredversion/cluster/shop.json"),
+            Some(Place::Preferred {
+                twin: "namespaces//shop".into(),
+                namespace: None,
+                name: "shop"
+            })
+        );
+        assert_eq!(
+            classify("resources/hpa.autoscaling/v2beta2/namespaces/a/b.json"),
+            Some(Place::Versioned {
+                namespace: Some("a"),
+                name: "b"
+            })
+        );
+        for bad in [
+            "resources/x/cluster/.json",
+            "resources//cluster/a.json",
+            "resources/x/cluster/a.yaml",
+            "other/a.json",
+            "resources/x/namespaces/a.json",
+        ] {
+            assert_eq!(classify(bad), None, "{bad}");
+        }
+        assert!(!safe_path(Path::new("../etc/passwd")));
+        assert!(!safe_path(Path::new("/etc/passwd")));
+        assert!(safe_path(Path::new("resources/a/cluster/b.json")));
+    }
+}
