@@ -5,6 +5,7 @@ pub mod args;
 mod backup;
 mod completions;
 mod demo;
+mod drive;
 pub mod run;
 mod runs;
 pub mod sandbox;

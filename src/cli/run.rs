@@ -6,13 +6,10 @@ use crate::cli::args::{ClusterArgs, FaceArgs, RunArgs, StateArgs};
 use crate::cli::session;
 use crate::cloud::connect::Connection;
 use crate::engine::handle::JournalHandle;
-use crate::engine::journal::{JOURNAL_VERSION, Journal, Outcome, RunState, new_run_id, now};
-use crate::engine::lock::{LockError, RunLock};
-use crate::engine::run::{Engine, RunOptions};
-use crate::engine::{plan, report};
+use crate::engine::journal::{JOURNAL_VERSION, Journal, RunState, new_run_id, now};
+use crate::engine::plan;
 use crate::exit::ExitStatus;
 use crate::ui::Ui;
-use crate::ui::events::{Event, Level};
 use crate::ui::reporter::{LogReporter, Reporter, TerminalReporter};
 use crate::workflow::{StepKind, Workflow};
 
@@ -274,7 +271,7 @@ async fn start(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
         ui.error(format!("cannot write the journal: {e}"));
         return ExitStatus::Stopped;
     }
-    drive(
+    super::drive::drive(
         ui,
         &conn,
         &workflow,
@@ -408,7 +405,7 @@ async fn resume_async(ui: &Ui, args: ResumeArgs) -> ExitStatus {
         Err(s) => return s,
     };
     let handle = JournalHandle::new(journal, store);
-    drive(
+    super::drive::drive(
         ui,
         &conn,
         &workflow,
@@ -430,172 +427,6 @@ pub fn exit_of(code: u8) -> ExitStatus {
         4 => ExitStatus::Restored,
         130 => ExitStatus::Interrupted,
         _ => ExitStatus::NeedsHuman,
-    }
-}
-
-/// Waits for SIGINT or SIGTERM.
-async fn signalled() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
-/// Takes the lock, runs the engine until it ends or a signal arrives, then reports.
-#[allow(clippy::too_many_arguments)]
-async fn drive(
-    ui: &Ui,
-    conn: &Connection,
-    workflow: &Workflow,
-    journal: &JournalHandle,
-    reporter: &dyn Reporter,
-    face: &FaceArgs,
-    run: &RunArgs,
-    state: &StateArgs,
-    resumed: bool,
-) -> ExitStatus {
-    let snapshot = journal.snapshot().await;
-    let run_id = snapshot.run_id.clone();
-    let scaled = workflow.with_time_scale(run.time_scale);
-    let lock = match RunLock::acquire(conn.kube.clone(), &workflow.velero.namespace, &run_id).await
-    {
-        Ok(l) => l,
-        Err(e) => {
-            ui.error(&e);
-            if matches!(e, LockError::Held { .. }) {
-                ui.hint("wait for that run to finish; a lease that is not renewed for a minute may be taken over");
-            }
-            let stopped = Outcome {
-                result: "stopped".into(),
-                exit_code: ExitStatus::Stopped.code(),
-                message: e.to_string(),
-            };
-            if !resumed {
-                let _ = journal
-                    .update(|j| {
-                        j.outcome = Some(stopped);
-                        j.state = RunState::Done;
-                    })
-                    .await;
-            }
-            return ExitStatus::Stopped;
-        }
-    };
-    reporter.emit(&Event::RunStarted {
-        run_id: &run_id,
-        workflow: &snapshot.workflow_name,
-        cluster: &snapshot.cluster,
-        region: &snapshot.region,
-        from: snapshot.start_version,
-        hops: &snapshot.hops,
-        resumed,
-    });
-    let state_dir = crate::state::state_dir(state.state_dir.as_deref())
-        .unwrap_or_else(|_| std::env::temp_dir());
-    let engine = Engine {
-        conn,
-        workflow: &scaled,
-        journal,
-        reporter,
-        options: RunOptions {
-            yes: face.yes,
-            enforce_window: !face.interactive() && !run.ignore_window,
-            state_dir,
-        },
-    };
-    let started = std::time::Instant::now();
-    let mut lost = lock.lost();
-    let result = tokio::select! {
-        r = engine.execute() => Some(r),
-        _ = signalled() => None,
-        _ = lost.changed() => None,
-    };
-    lock.release().await;
-    let status = match result {
-        Some(Ok(outcome)) => {
-            reporter.emit(&Event::RunFinished {
-                run_id: &run_id,
-                result: &outcome.result,
-                exit_code: outcome.exit_code,
-                message: &outcome.message,
-                duration_ms: started.elapsed().as_millis() as u64,
-            });
-            exit_of(outcome.exit_code)
-        }
-        Some(Err(e)) => {
-            reporter.emit(&Event::Message { level: Level::Error, message: &format!("{e}; the run stopped; `eks-upgrade resume {run_id}` continues it once the journal can be written") });
-            ExitStatus::NeedsHuman
-        }
-        None => {
-            let _ = journal.update(|j| j.interrupted_at = Some(now())).await;
-            reporter.emit(&Event::Message {
-                level: Level::Warning,
-                message: &format!("interrupted; operations already started on AWS continue there. Continue with `eks-upgrade resume {run_id}`"),
-            });
-            ExitStatus::Interrupted
-        }
-    };
-    write_reports(ui, conn, journal, &run.report).await;
-    status
-}
-
-async fn write_reports(ui: &Ui, conn: &Connection, journal: &JournalHandle, paths: &[PathBuf]) {
-    if paths.is_empty() {
-        return;
-    }
-    let state = cluster_state(conn).await;
-    let report = report::build(&journal.snapshot().await, Some(state));
-    for path in paths {
-        let text = if path.extension().is_some_and(|e| e == "md") {
-            report::markdown(&report)
-        } else {
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        };
-        match crate::state::write_atomic(path, text.as_bytes()) {
-            Ok(()) => ui.info(format!("Report written to `{}`", path.display())),
-            Err(e) => ui.error(e),
-        }
-    }
-}
-
-async fn cluster_state(conn: &Connection) -> report::ClusterState {
-    use crate::cloud::{connect, eks};
-    let cp = connect::describe_cluster(&conn.eks, &conn.cluster.name, &conn.cluster.region)
-        .await
-        .ok()
-        .map(|c| c.version.to_string());
-    let nodegroups = eks::nodegroups(&conn.eks, &conn.cluster.name)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|n| report::NamedVersion {
-            name: n.name,
-            version: n.version.map(|v| v.to_string()).unwrap_or_default(),
-            status: n.status,
-        })
-        .collect();
-    let addons = eks::addons(&conn.eks, &conn.cluster.name)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|a| report::NamedVersion {
-            name: a.name,
-            version: a.version,
-            status: a.status,
-        })
-        .collect();
-    report::ClusterState {
-        control_plane: cp,
-        nodegroups,
-        addons,
     }
 }
 

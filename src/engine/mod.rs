@@ -8,4 +8,5 @@ pub mod lock;
 pub mod plan;
 pub mod report;
 pub mod run;
+mod step_runner;
 pub mod store;

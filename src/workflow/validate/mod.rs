@@ -1,0 +1,367 @@
+//! From the file as written to the validated model: defaults, value parsing, and the rules that
+//! span several fields (unique ids, references, where each step kind may appear). Every problem
+//! is collected; nothing stops at the first.
+
+mod steps;
+mod structure;
+
+use steps::build_step;
+use structure::check_structure;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+
+use super::diagnostic::{Locator, Problem};
+use super::lint::did_you_mean;
+use super::model::{self, Phase, Step, Target, defaults};
+use super::raw::*;
+use super::spanned::{Loc, Spanned};
+use crate::types::window::{parse_time, parse_weekday};
+use crate::types::{HumanDuration, Version, Window};
+
+pub const API_VERSION: &str = "eks-upgrade/v1";
+pub const KIND: &str = "Workflow";
+
+pub(crate) struct Validator<'a> {
+    locator: Locator<'a>,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn problem(
+        &mut self,
+        loc: Loc,
+        message: impl Into<String>,
+        label: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        let span = self.locator.span(loc);
+        self.problems
+            .push(Problem::new(message).at(span).label(label).help(help));
+    }
+
+    fn duration(
+        &mut self,
+        field: &str,
+        value: Option<&Spanned<DurationText>>,
+        default: std::time::Duration,
+    ) -> HumanDuration {
+        let Some(text) = value else {
+            return HumanDuration(default);
+        };
+        match HumanDuration::from_str(&text.value.0) {
+            Ok(d) => d,
+            Err(e) => {
+                self.problem(
+                    text.loc,
+                    format!("`{field}`: {e}"),
+                    "not a duration",
+                    e.help(),
+                );
+                HumanDuration(default)
+            }
+        }
+    }
+
+    /// A duration that must be longer than zero (timeouts, intervals).
+    fn positive(
+        &mut self,
+        field: &str,
+        value: Option<&Spanned<DurationText>>,
+        default: std::time::Duration,
+    ) -> HumanDuration {
+        let d = self.duration(field, value, default);
+        if d.0.is_zero()
+            && let Some(text) = value
+        {
+            self.problem(
+                text.loc,
+                format!("`{field}` must be longer than zero"),
+                "zero",
+                format!(
+                    "use a positive duration, such as `{}`",
+                    HumanDuration(default)
+                ),
+            );
+        }
+        d
+    }
+
+    fn dns_label(&mut self, what: &str, value: &Spanned<String>) -> bool {
+        let s = value.value.as_str();
+        let ok = !s.is_empty()
+            && s.len() <= 63
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-');
+        if !ok {
+            self.problem(
+                value.loc,
+                format!("{what} `{s}` is not a valid name"),
+                "invalid name",
+                "use lowercase letters, digits and `-`, starting and ending with a letter or digit, at most 63 characters",
+            );
+        }
+        ok
+    }
+}
+
+/// Validates a parsed file. `Err` holds every problem found.
+pub fn validate(
+    raw: &RawWorkflow,
+    path: &Path,
+    text: &str,
+) -> Result<model::Workflow, Vec<Problem>> {
+    let mut v = Validator {
+        locator: Locator::new(text),
+        problems: Vec::new(),
+    };
+
+    if raw.api_version.value != API_VERSION {
+        v.problem(
+            raw.api_version.loc,
+            format!("unsupported `apiVersion` `{}`", raw.api_version.value),
+            "unsupported",
+            format!("this version of eks-upgrade reads `apiVersion: {API_VERSION}`"),
+        );
+    }
+    if raw.kind.value != KIND {
+        v.problem(
+            raw.kind.loc,
+            format!("`kind` is `{}`, not `{KIND}`", raw.kind.value),
+            "expected `Workflow`",
+            format!("write `kind: {KIND}`"),
+        );
+    }
+    v.dns_label("workflow name", &raw.metadata.value.name);
+
+    let spec = &raw.spec.value;
+    let cluster = spec
+        .cluster
+        .as_ref()
+        .map(|c| cluster(&mut v, &c.value))
+        .unwrap_or_default();
+    let target = spec.target.as_ref().and_then(|t| target(&mut v, t));
+    let window = spec.window.as_ref().and_then(|w| window(&mut v, &w.value));
+    let velero = velero(&mut v, spec.velero.as_ref().map(|s| &s.value));
+
+    let phases = [
+        (Phase::Prepare, &spec.prepare),
+        (Phase::Upgrade, &spec.upgrade),
+        (Phase::OnFailure, &spec.on_failure),
+        (Phase::Finish, &spec.finish),
+    ];
+    let mut seen_ids: BTreeMap<String, Loc> = BTreeMap::new();
+    let mut built: Vec<(Phase, Vec<(Loc, Step)>)> = Vec::new();
+    for (phase, steps) in phases {
+        let mut out = Vec::new();
+        for step in steps {
+            if let Some(first) = seen_ids.get(&step.value.id.value) {
+                let (line, _) = v.locator.line_col(v.locator.span(*first).offset);
+                v.problem(
+                    step.value.id.loc,
+                    format!("step id `{}` is used twice", step.value.id.value),
+                    "duplicate id",
+                    format!("the first use is on line {line}; give each step its own id"),
+                );
+            } else {
+                seen_ids.insert(step.value.id.value.clone(), step.value.id.loc);
+            }
+            if let Some(s) = build_step(&mut v, phase, step, &velero) {
+                out.push((step.value.id.loc, s));
+            }
+        }
+        built.push((phase, out));
+    }
+
+    check_structure(&mut v, &built, spec);
+
+    if !v.problems.is_empty() {
+        v.problems.sort_by_key(|p| p.span.map_or(0, |s| s.offset));
+        return Err(v.problems);
+    }
+    let mut sections = built
+        .into_iter()
+        .map(|(_, steps)| steps.into_iter().map(|(_, s)| s).collect::<Vec<_>>());
+    Ok(model::Workflow {
+        path: path.to_path_buf(),
+        name: raw.metadata.value.name.value.clone(),
+        description: raw.metadata.value.description.clone(),
+        cluster,
+        target,
+        window,
+        velero,
+        prepare: sections.next().unwrap_or_default(),
+        upgrade: sections.next().unwrap_or_default(),
+        on_failure: sections.next().unwrap_or_default(),
+        finish: sections.next().unwrap_or_default(),
+    })
+}
+
+fn cluster(v: &mut Validator, raw: &RawCluster) -> model::ClusterRef {
+    if let Some(name) = &raw.name {
+        let s = name.value.as_str();
+        let ok = !s.is_empty()
+            && s.len() <= 100
+            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            v.problem(name.loc, format!("`{s}` is not a valid EKS cluster name"), "invalid name", "EKS cluster names are 1 to 100 letters, digits, `-` and `_`, starting with a letter or digit");
+        }
+    }
+    if let Some(region) = &raw.region {
+        let s = region.value.as_str();
+        let parts: Vec<&str> = s.split('-').collect();
+        let ok = parts.len() >= 3
+            && parts[..parts.len() - 1]
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+            && parts
+                .last()
+                .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if !ok {
+            v.problem(
+                region.loc,
+                format!("`{s}` is not an AWS region"),
+                "invalid region",
+                "write a region code such as `eu-west-1` or `us-east-1`",
+            );
+        }
+    }
+    model::ClusterRef {
+        name: raw.name.as_ref().map(|n| n.value.clone()),
+        region: raw.region.as_ref().map(|r| r.value.clone()),
+    }
+}
+
+fn target(v: &mut Validator, raw: &Spanned<TargetText>) -> Option<Target> {
+    let text = raw.value.0.trim();
+    match text {
+        "next" => return Some(Target::Next),
+        "latest" => return Some(Target::Latest),
+        _ => {}
+    }
+    match Version::from_str(text) {
+        Ok(version) => Some(Target::Version(version)),
+        Err(e) => {
+            let help = match e.suggestion() {
+                Some(s) => format!("write `target: \"{s}\"`"),
+                None => {
+                    "write `next`, `latest`, or a quoted version such as `\"1.35\"`".to_string()
+                }
+            };
+            v.problem(raw.loc, format!("`target`: {e}"), "not a target", help);
+            None
+        }
+    }
+}
+
+fn window(v: &mut Validator, raw: &RawWindow) -> Option<Window> {
+    let mut days = Vec::new();
+    if raw.days.value.is_empty() {
+        v.problem(
+            raw.days.loc,
+            "the window has no days",
+            "empty",
+            "list the days it opens on, such as `[Sat, Sun]`",
+        );
+    }
+    for day in &raw.days.value {
+        match parse_weekday(&day.value.0) {
+            Some(d) if days.contains(&d) => v.problem(
+                day.loc,
+                format!("`{}` is listed twice", day.value.0),
+                "duplicate",
+                "list each day once",
+            ),
+            Some(d) => days.push(d),
+            None => v.problem(
+                day.loc,
+                format!("`{}` is not a day of the week", day.value.0),
+                "not a day",
+                "use Mon, Tue, Wed, Thu, Fri, Sat or Sun",
+            ),
+        }
+    }
+    let mut time = |t: &Spanned<TimeText>, which: &str| {
+        let parsed = parse_time(&t.value.0);
+        if parsed.is_none() {
+            v.problem(
+                t.loc,
+                format!("window `{which}` `{}` is not a time", t.value.0),
+                "not HH:MM",
+                "write a 24-hour time such as \"02:00\"",
+            );
+        }
+        parsed
+    };
+    let start = time(&raw.start, "start");
+    let end = time(&raw.end, "end");
+    if let (Some(s), Some(e)) = (start, end)
+        && s == e
+    {
+        v.problem(
+            raw.end.loc,
+            "the window starts and ends at the same time",
+            "same as `start`",
+            "an end before the start crosses midnight; an end equal to it is empty",
+        );
+    }
+    let timezone = match &raw.timezone {
+        None => Some(chrono_tz::UTC),
+        Some(tz) => match tz.value.parse::<chrono_tz::Tz>() {
+            Ok(z) => Some(z),
+            Err(_) => {
+                let names = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name());
+                let help = match did_you_mean(&tz.value, names) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => {
+                        "use an IANA time zone name such as `UTC` or `Europe/Berlin`".to_string()
+                    }
+                };
+                v.problem(
+                    tz.loc,
+                    format!("`{}` is not a time zone", tz.value),
+                    "unknown time zone",
+                    help,
+                );
+                None
+            }
+        },
+    };
+    Some(Window {
+        days,
+        start: start?,
+        end: end?,
+        timezone: timezone?,
+    })
+}
+
+fn velero(v: &mut Validator, raw: Option<&RawVelero>) -> model::VeleroSettings {
+    let namespace = raw.and_then(|r| r.namespace.as_ref());
+    if let Some(ns) = namespace {
+        v.dns_label("Velero namespace", ns);
+    }
+    let location = raw.and_then(|r| r.storage_location.as_ref());
+    if let Some(l) = location.filter(|l| l.value.trim().is_empty()) {
+        v.problem(
+            l.loc,
+            "`storageLocation` is empty",
+            "empty",
+            "name a BackupStorageLocation, such as `default`",
+        );
+    }
+    model::VeleroSettings {
+        namespace: namespace.map_or_else(
+            || defaults::VELERO_NAMESPACE.to_string(),
+            |n| n.value.clone(),
+        ),
+        storage_location: location.map_or_else(
+            || defaults::STORAGE_LOCATION.to_string(),
+            |l| l.value.clone(),
+        ),
+    }
+}

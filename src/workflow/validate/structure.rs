@@ -1,0 +1,154 @@
+//! Rules about the workflow as a whole: the control-plane step of each hop, the order within a
+//! hop, and references between steps.
+
+use std::collections::HashSet;
+
+use super::Validator;
+use crate::workflow::lint::did_you_mean;
+use crate::workflow::model::{Phase, Step, StepKind};
+use crate::workflow::raw::*;
+use crate::workflow::spanned::Loc;
+
+/// Rules about the workflow as a whole: the control-plane step, the order within a hop, and
+/// references between steps.
+pub(super) fn check_structure(
+    v: &mut Validator,
+    built: &[(Phase, Vec<(Loc, Step)>)],
+    spec: &RawSpec,
+) {
+    let section = |phase: Phase| {
+        built
+            .iter()
+            .find(|(p, _)| *p == phase)
+            .map_or(&[][..], |(_, s)| s.as_slice())
+    };
+    let upgrade = section(Phase::Upgrade);
+
+    let movers: Vec<&(Loc, Step)> = upgrade
+        .iter()
+        .filter(|(_, s)| {
+            matches!(
+                s.kind,
+                StepKind::UpgradeControlPlane(_) | StepKind::Eksctl(_)
+            )
+        })
+        .collect();
+    if !spec.upgrade.is_empty() && movers.is_empty() && upgrade.len() == spec.upgrade.len() {
+        let loc = spec.upgrade.first().map(|s| s.loc).unwrap_or_default();
+        v.problem(loc, "`upgrade` never upgrades the control plane", "no `upgradeControlPlane` or `eksctl` step", "add an `upgradeControlPlane` step (or an `eksctl` step) first in `upgrade`: each hop moves the control plane one minor version");
+    }
+    if let [_, second, ..] = movers.as_slice() {
+        v.problem(
+            second.0,
+            "`upgrade` moves the control plane twice per hop",
+            "second control-plane step",
+            "keep one `upgradeControlPlane` or `eksctl` step",
+        );
+    }
+    if let Some(first_mover) = upgrade.iter().position(|(_, s)| {
+        matches!(
+            s.kind,
+            StepKind::UpgradeControlPlane(_) | StepKind::Eksctl(_)
+        )
+    }) {
+        for (loc, step) in &upgrade[..first_mover] {
+            if matches!(
+                step.kind,
+                StepKind::UpgradeAddons(_) | StepKind::UpgradeNodegroups(_)
+            ) {
+                v.problem(*loc, format!("`{}` runs before the control plane is upgraded", step.id), "too early", "EKS upgrades node groups and add-ons only up to the control plane's version; move this step after the control-plane step");
+            }
+        }
+    }
+    if spec.upgrade.is_empty()
+        && let Some(first) = spec.on_failure.first()
+    {
+        v.problem(first.loc, "`onFailure` steps can never run", "no `upgrade` steps", "`onFailure` runs when an `upgrade` step fails; add `upgrade` steps or remove `onFailure`");
+    }
+
+    // References. Execution order is prepare, upgrade, onFailure, finish; a reference must
+    // name a step that has run by then.
+    let order: Vec<(Phase, &(Loc, Step))> = built
+        .iter()
+        .flat_map(|(p, s)| s.iter().map(move |x| (*p, x)))
+        .collect();
+    let backups_before = |i: usize| -> HashSet<&str> {
+        order[..i]
+            .iter()
+            .filter(|(_, (_, s))| matches!(s.kind, StepKind::VeleroBackup(_)))
+            .map(|(_, (_, s))| s.id.as_str())
+            .collect()
+    };
+    let verified_in_prepare: HashSet<&str> = section(Phase::Prepare)
+        .iter()
+        .filter_map(|(_, s)| match &s.kind {
+            StepKind::VerifyBackup(vb) => Some(vb.backup.as_str()),
+            _ => None,
+        })
+        .collect();
+    let all_ids: Vec<&str> = order.iter().map(|(_, (_, s))| s.id.as_str()).collect();
+
+    for (i, (phase, (_, step))) in order.iter().enumerate() {
+        let (reference, loc) = match (&step.kind, reference_loc(spec, *phase, &step.id)) {
+            (StepKind::VerifyBackup(vb), Some(loc)) => (vb.backup.as_str(), loc),
+            (StepKind::VeleroRestore(r), Some(loc)) => (r.backup.as_str(), loc),
+            _ => continue,
+        };
+        let available = backups_before(i);
+        if !available.contains(reference) {
+            let help = if all_ids.contains(&reference) {
+                format!(
+                    "`{reference}` is not a `veleroBackup` step that runs before `{}`",
+                    step.id
+                )
+            } else if let Some(s) = did_you_mean(reference, available.iter().copied()) {
+                format!("did you mean `{s}`?")
+            } else if available.is_empty() {
+                "add a `veleroBackup` step earlier in `prepare` and name its id here".to_string()
+            } else {
+                let mut names: Vec<String> = available.iter().map(|a| format!("`{a}`")).collect();
+                names.sort();
+                format!(
+                    "name one of the earlier `veleroBackup` steps: {}",
+                    names.join(", ")
+                )
+            };
+            v.problem(
+                loc,
+                format!(
+                    "`{}` refers to `{reference}`, which is not an earlier `veleroBackup` step",
+                    step.id
+                ),
+                "unknown backup",
+                help,
+            );
+            continue;
+        }
+        if matches!(step.kind, StepKind::VeleroRestore(_))
+            && !verified_in_prepare.contains(reference)
+        {
+            v.problem(loc, format!("`{}` restores backup `{reference}`, which no `verifyBackup` step in `prepare` verifies", step.id), "unverified backup", format!("restores only ever use verified backups: add `verifyBackup: {{ backup: {reference} }}` to `prepare` after the backup"));
+        }
+    }
+}
+
+/// The location of the `backup:` reference of the step with `id` in `phase`.
+fn reference_loc(spec: &RawSpec, phase: Phase, id: &str) -> Option<Loc> {
+    let steps = match phase {
+        Phase::Prepare => &spec.prepare,
+        Phase::Upgrade => &spec.upgrade,
+        Phase::OnFailure => &spec.on_failure,
+        Phase::Finish => &spec.finish,
+    };
+    let step = steps.iter().find(|s| s.value.id.value == id)?;
+    step.value
+        .verify_backup
+        .as_ref()
+        .map(|b| b.value.backup.loc)
+        .or_else(|| {
+            step.value
+                .velero_restore
+                .as_ref()
+                .map(|r| r.value.backup.loc)
+        })
+}
