@@ -2,6 +2,7 @@
 //! (`eks-upgrade sandbox`), exactly as an operator or a CronJob would use them. The sandbox's
 //! request record proves what the tool did and did not do.
 
+mod backup;
 mod extras;
 mod interactive;
 mod resume;
