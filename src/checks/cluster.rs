@@ -41,6 +41,30 @@ pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
             "check the credentials' `eks:ListUpdates` permission",
         )),
     }
+    match eks::offered_versions(&conn.eks).await {
+        Ok(offered) => {
+            for hop in facts.hops {
+                if !offered.iter().any(|o| o.version == *hop) {
+                    out.push(Finding::new(
+                        "EKS006",
+                        Severity::Error,
+                        &object,
+                        format!(
+                            "EKS does not offer Kubernetes {hop}, a version this run passes through"
+                        ),
+                        "choose a target EKS lists: `aws eks describe-cluster-versions`",
+                    ));
+                }
+            }
+        }
+        Err(e) => out.push(Finding::new(
+            "EKS006",
+            Severity::Warning,
+            &object,
+            format!("cannot list the versions EKS offers: {e}"),
+            "grant `eks:DescribeClusterVersions`",
+        )),
+    }
     for ng in &facts.nodegroups {
         match ng.version {
             Some(v) if v != facts.current => out.push(

@@ -1,15 +1,60 @@
 //! The pre-flight check catalog: what would stop or endanger an upgrade, found before anything
 //! changes. Each check has a stable code, a severity, the objects it concerns and the fix.
 
+pub mod addons;
 pub mod cluster;
+pub mod insights;
+pub mod list;
+pub mod removed;
+pub mod skew;
 pub mod velero;
+pub mod workloads;
 
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::connect::Connection;
-use crate::cloud::eks::{AddonInfo, NodegroupInfo};
+use crate::cloud::eks::{self, AddonInfo, EksError, NodegroupInfo};
 use crate::types::Version;
-use crate::workflow::model::{CheckOverride, FailOn, OverrideSeverity, Preflight};
+use crate::workflow::model::{
+    CheckOverride, FailOn, OverrideSeverity, Preflight, StepKind, Workflow,
+};
+
+/// Every check's stable code and what it looks at. Workflow files name these in
+/// `preflight.ignore` and `preflight.overrides`, so a code, once published, never changes meaning.
+pub const CATALOG: &[(&str, &str)] = &[
+    ("EKS001", "the cluster is ACTIVE"),
+    ("EKS002", "no cluster update is in progress"),
+    (
+        "EKS003",
+        "managed node groups run the control plane's version",
+    ),
+    ("EKS004", "managed node groups are ACTIVE"),
+    ("EKS005", "EKS add-ons are ACTIVE"),
+    ("EKS006", "EKS offers every hop's version"),
+    ("EKS007", "kubelet version skew against every hop"),
+    ("EKS008", "kube-proxy version skew against every hop"),
+    (
+        "EKS009",
+        "EKS add-ons have versions for the current and every hop's version",
+    ),
+    ("EKS010", "EKS upgrade insights for every hop's version"),
+    ("K8S001", "PodDisruptionBudgets that allow zero disruptions"),
+    (
+        "K8S002",
+        "single-replica workloads without a PodDisruptionBudget",
+    ),
+    (
+        "API001",
+        "removed APIs requested by clients (apiserver_requested_deprecated_apis)",
+    ),
+    (
+        "API002",
+        "removed APIs in last-applied-configuration annotations",
+    ),
+    ("API003", "removed APIs in deployed Helm 3 releases"),
+    ("VEL001", "the Velero server is available"),
+    ("VEL002", "the BackupStorageLocation is Available"),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -33,6 +78,10 @@ pub struct Finding {
     pub name: Option<String>,
     pub message: String,
     pub remedy: String,
+    /// Where the evidence came from, when a check has several sources (`metric`,
+    /// `annotation`, `helm:NAMESPACE/RELEASE@REVISION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Set when a workflow override changed the severity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overridden: Option<String>,
@@ -54,8 +103,14 @@ impl Finding {
             name: None,
             message: message.into(),
             remedy: remedy.into(),
+            source: None,
             overridden: None,
         }
+    }
+
+    pub fn with_source(mut self, source: String) -> Self {
+        self.source = Some(source);
+        self
     }
 
     pub fn at(mut self, namespace: Option<&str>, name: &str) -> Self {
@@ -74,6 +129,40 @@ pub struct Facts<'a> {
     pub addons: Vec<AddonInfo>,
     pub velero_namespace: &'a str,
     pub storage_location: &'a str,
+    /// The workflow upgrades EKS add-ons after each control-plane hop.
+    pub upgrades_addons: bool,
+    /// The workflow upgrades managed node groups (or runs eksctl) after each hop.
+    pub upgrades_nodegroups: bool,
+}
+
+/// Gathers what the checks share: the node groups and add-ons EKS reports, and what the
+/// workflow will do about them.
+pub async fn gather<'a>(
+    conn: &'a Connection,
+    workflow: &'a Workflow,
+    hops: &'a [Version],
+) -> Result<Facts<'a>, EksError> {
+    let cluster = conn.cluster.name.as_str();
+    // A workflow without upgrade steps (`check-only.yaml`) asks about an upgrade done the usual
+    // way, which moves add-ons and node groups with every hop.
+    let upgrade_has = |f: fn(&StepKind) -> bool| {
+        workflow.upgrade.is_empty() || workflow.upgrade.iter().any(|s| f(&s.kind))
+    };
+    Ok(Facts {
+        conn,
+        current: conn.cluster.version,
+        hops,
+        nodegroups: eks::nodegroups(&conn.eks, cluster).await?,
+        addons: eks::addons(&conn.eks, cluster).await?,
+        velero_namespace: &workflow.velero.namespace,
+        storage_location: &workflow.velero.storage_location,
+        upgrades_addons: upgrade_has(|k| {
+            matches!(k, StepKind::UpgradeAddons(_) | StepKind::Eksctl(_))
+        }),
+        upgrades_nodegroups: upgrade_has(|k| {
+            matches!(k, StepKind::UpgradeNodegroups(_) | StepKind::Eksctl(_))
+        }),
+    })
 }
 
 /// Applies the workflow's ignores and per-object overrides.
@@ -121,8 +210,33 @@ pub fn blocking(findings: &[Finding], fail_on: FailOn) -> Vec<&Finding> {
 /// Runs the whole catalog.
 pub async fn run_all(facts: &Facts<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
-    findings.extend(cluster::check(facts).await);
-    findings.extend(velero::check(facts).await);
+    let removals = match removed::table() {
+        Ok(table) => removed::Removals::between(table, facts.current, facts.hops),
+        Err(e) => {
+            findings.push(Finding::new(
+                "API001",
+                Severity::Error,
+                "eks-upgrade",
+                format!("the built-in table of removed APIs does not parse: {e}"),
+                "report this defect; removed APIs cannot be checked until it is fixed",
+            ));
+            removed::Removals { rows: Vec::new() }
+        }
+    };
+    // The checks only read, and most of their time is waiting on the network: run them
+    // together.
+    let (a, b, c, d, e, f, g) = tokio::join!(
+        cluster::check(facts),
+        velero::check(facts),
+        skew::check(facts),
+        addons::check(facts),
+        insights::check(facts),
+        workloads::check(facts, &removals),
+        removed::check(facts, &removals),
+    );
+    for part in [a, b, c, d, e, f, g] {
+        findings.extend(part);
+    }
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

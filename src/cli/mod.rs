@@ -3,6 +3,7 @@
 
 pub mod args;
 mod backup;
+mod check;
 mod completions;
 mod demo;
 mod drive;
@@ -38,6 +39,8 @@ pub enum Command {
     Run(run::RunCmdArgs),
     /// Show the hops and every step with what it would change; changes nothing.
     Plan(run::PlanArgs),
+    /// Run the workflow's pre-flight checks alone: a table, or `--output json`; changes nothing.
+    Check(check::Args),
     /// Continue an interrupted or crashed run from its journal.
     Resume(run::ResumeArgs),
     /// Velero backups outside a workflow: create, verify in S3, restore.
@@ -81,6 +84,7 @@ pub fn run(cli: Cli) -> ExitStatus {
     match cli.command {
         Command::Run(args) => run::run(&ui, args),
         Command::Plan(args) => run::plan(&ui, args),
+        Command::Check(args) => check::run(&ui, args),
         Command::Resume(args) => run::resume(&ui, args),
         Command::Backup(args) => backup::run(&ui, args),
         Command::Runs(args) => runs::runs(&ui, args),

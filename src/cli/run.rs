@@ -124,7 +124,7 @@ pub fn plan(ui: &Ui, args: PlanArgs) -> ExitStatus {
     })
 }
 
-fn plan_failed(ui: &Ui, e: &plan::PlanError) -> ExitStatus {
+pub(crate) fn plan_failed(ui: &Ui, e: &plan::PlanError) -> ExitStatus {
     ui.error(e);
     match e {
         plan::PlanError::Hops(h) => {

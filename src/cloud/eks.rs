@@ -18,7 +18,9 @@ pub struct EksError {
     pub code: Option<String>,
 }
 
-fn eks_error<E: aws_sdk_eks::error::ProvideErrorMetadata + std::error::Error + 'static>(
+pub(crate) fn eks_error<
+    E: aws_sdk_eks::error::ProvideErrorMetadata + std::error::Error + 'static,
+>(
     operation: &'static str,
     e: aws_sdk_eks::error::SdkError<E>,
 ) -> EksError {

@@ -5,5 +5,6 @@
 
 pub mod connect;
 pub mod eks;
+pub mod insights;
 pub mod kubeclient;
 pub mod token;

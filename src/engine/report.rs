@@ -7,7 +7,7 @@ use std::fmt::Write;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::journal::{Journal, StepStatus};
+use super::journal::{Journal, StepRecord, StepStatus};
 use crate::steps::rollback::RollbackResult;
 
 pub const REPORT_VERSION: u32 = 1;
@@ -74,6 +74,9 @@ pub struct RunReport {
     pub hops: Vec<String>,
     pub completed_hops: Vec<String>,
     pub failed_step: Option<String>,
+    /// The hop (target version) whose step failed, when an `upgrade` step failed: the hops
+    /// before it are in `completedHops`, the ones after it never started.
+    pub failed_hop: Option<String>,
     pub failure: Option<String>,
     pub backups: Vec<BackupSummary>,
     pub restored: Option<String>,
@@ -163,34 +166,38 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
 
     let mut not_rolled_back = Vec::new();
     if j.failure.is_some() {
+        let hop = |s: &StepRecord| s.key.hop.map(|h| h.to_string()).unwrap_or_default();
+        // A step that succeeded says what it changed in its summary; one that failed may have
+        // changed some things first, which it records as a fact.
         let upgraded_addons: Vec<String> = j
             .steps
             .iter()
-            .filter(|s| s.kind == "upgradeAddons" && s.status == StepStatus::Succeeded)
+            .filter(|s| s.kind == "upgradeAddons")
             .filter_map(|s| {
-                s.summary.clone().filter(|x| x.contains('→')).map(|x| {
-                    format!(
-                        "add-ons ({}): {x}",
-                        s.key.hop.map(|h| h.to_string()).unwrap_or_default()
-                    )
-                })
+                let what = if s.status == StepStatus::Succeeded {
+                    s.summary.clone().filter(|x| x.contains('→'))
+                } else {
+                    let changed = s.facts.get("changed")?.as_object()?;
+                    let list: Vec<&str> = changed.values().filter_map(|v| v.as_str()).collect();
+                    (!list.is_empty()).then(|| list.join(", "))
+                }?;
+                Some(format!("add-ons ({}): {what}", hop(s)))
             })
             .collect();
         not_rolled_back.extend(upgraded_addons);
         let upgraded_groups: Vec<String> = j
             .steps
             .iter()
-            .filter(|s| s.kind == "upgradeNodegroups" && s.status == StepStatus::Succeeded)
+            .filter(|s| s.kind == "upgradeNodegroups")
             .filter_map(|s| {
-                s.summary
-                    .clone()
-                    .filter(|x| x.starts_with("upgraded"))
-                    .map(|x| {
-                        format!(
-                            "node groups ({}): {x}",
-                            s.key.hop.map(|h| h.to_string()).unwrap_or_default()
-                        )
-                    })
+                let what = if s.status == StepStatus::Succeeded {
+                    s.summary.clone().filter(|x| x.starts_with("upgraded"))
+                } else {
+                    let done = s.facts.get("upgraded")?.as_array()?;
+                    let list: Vec<&str> = done.iter().filter_map(|v| v.as_str()).collect();
+                    (!list.is_empty()).then(|| format!("upgraded {}", list.join(", ")))
+                }?;
+                Some(format!("node groups ({}): {what}", hop(s)))
             })
             .collect();
         not_rolled_back.extend(upgraded_groups);
@@ -264,6 +271,11 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
         hops: j.hops.iter().map(|v| v.to_string()).collect(),
         completed_hops: j.completed_hops.iter().map(|v| v.to_string()).collect(),
         failed_step: j.failure.as_ref().map(|f| f.step.to_string()),
+        failed_hop: j
+            .failure
+            .as_ref()
+            .and_then(|f| f.step.hop)
+            .map(|h| h.to_string()),
         failure: j.failure.as_ref().map(|f| f.message.clone()),
         backups,
         restored,
@@ -328,6 +340,9 @@ pub fn markdown(r: &RunReport) -> String {
             r.completed_hops.join(", ")
         }
     );
+    if let Some(hop) = &r.failed_hop {
+        let _ = writeln!(out, "| Hop failed | {hop} |");
+    }
     let _ = writeln!(out, "| Started | {} |", r.started_at);
     let _ = writeln!(out, "| Last update | {} |\n", r.updated_at);
     let _ = writeln!(out, "{}\n", r.message);
@@ -415,4 +430,41 @@ pub fn markdown(r: &RunReport) -> String {
         let _ = writeln!(out, "- {n}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_failed_step_changed_before_failing_is_not_rolled_back() {
+        let step = |id: &str, kind: &str, facts: serde_json::Value| {
+            serde_json::json!({
+                "key": { "phase": "upgrade", "hop": "1.34", "id": id },
+                "kind": kind, "title": id, "status": "failed",
+                "startedAt": "2026-01-01T00:00:00Z", "facts": facts,
+            })
+        };
+        let journal: Journal = serde_json::from_value(serde_json::json!({
+            "journalVersion": 1, "runId": "r", "workflowName": "w", "workflowPath": "w.yaml",
+            "workflowText": "", "cluster": "c", "region": "eu-west-1",
+            "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
+            "startVersion": "1.33", "hops": ["1.34"], "state": { "state": "done" },
+            "failure": { "step": { "phase": "upgrade", "hop": "1.34", "id": "nodes" }, "message": "x" },
+            "steps": [
+                step("addons", "upgradeAddons", serde_json::json!({ "changed": { "coredns": "coredns a → b" } })),
+                step("nodes", "upgradeNodegroups", serde_json::json!({ "upgraded": ["system → 1.34"] })),
+            ],
+        }))
+        .expect("a journal");
+        let report = build(&journal, None);
+        assert_eq!(report.failed_hop.as_deref(), Some("1.34"));
+        assert_eq!(
+            report.not_rolled_back,
+            [
+                "add-ons (1.34): coredns a → b",
+                "node groups (1.34): upgraded system → 1.34"
+            ]
+        );
+    }
 }

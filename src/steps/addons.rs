@@ -113,7 +113,7 @@ pub async fn run(step: &UpgradeAddons, ctx: &StepCtx<'_>) -> StepResult {
                 ctx,
                 step,
                 &addon.name,
-                &target,
+                (&from, &target),
                 addon.configuration_values.as_deref(),
                 round,
             )
@@ -137,14 +137,17 @@ pub async fn run(step: &UpgradeAddons, ctx: &StepCtx<'_>) -> StepResult {
     Ok(summary)
 }
 
+/// Updates one add-on to `change.1`; `change.0` is its version before the step, for the record
+/// of what changed.
 async fn update_one(
     ctx: &StepCtx<'_>,
     step: &UpgradeAddons,
     name: &str,
-    version: &str,
+    change: (&str, &str),
     config: Option<&str>,
     round: usize,
 ) -> Result<(), StepError> {
+    let (from, version) = change;
     let cluster = ctx.cluster().to_string();
     let fact = format!("update:{name}:{round}");
     let id = match ctx.fact::<String>(&fact).await {
@@ -216,6 +219,13 @@ async fn update_one(
             ))
         })?
         .map_err(|e| StepError::Failed(e.to_string()))?;
+    if state.succeeded() {
+        // EKS runs the new version now, healthy or not, and a rollback of the control plane
+        // does not undo it: the report lists it even when this step fails.
+        let mut changed: BTreeMap<String, String> = ctx.fact("changed").await.unwrap_or_default();
+        changed.insert(name.to_string(), format!("{name} {from} → {version}"));
+        ctx.record("changed", &changed).await?;
+    }
     let info = eks::addon(&ctx.conn.eks, &cluster, name)
         .await
         .map_err(|e| StepError::Failed(e.to_string()))?;

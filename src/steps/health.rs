@@ -131,6 +131,7 @@ pub async fn snapshot(
             ));
         }
     }
+    crash_loops(&kube, &in_scope, &mut s).await?;
     let lp = ListParams::default();
     for d in Api::<Deployment>::all(kube.clone()).list(&lp).await?.items {
         let ns = d.metadata.namespace.as_deref();
@@ -219,6 +220,68 @@ pub async fn snapshot(
     Ok(s)
 }
 
+/// Crash-looping pods outside kube-system (checked above), counted per owner: pods come and go
+/// with new names on every node replacement, so a pod's own name cannot be compared with the
+/// baseline, but "3 pods of Deployment shop/web crash-loop" can.
+async fn crash_loops(
+    kube: &kube::Client,
+    in_scope: &impl Fn(Option<&str>) -> bool,
+    s: &mut Snapshot,
+) -> Result<(), kube::Error> {
+    let mut by_owner: BTreeMap<(String, String), (u32, String)> = BTreeMap::new();
+    crate::checks::list::each(
+        &Api::<Pod>::all(kube.clone()),
+        ListParams::default(),
+        |pod| {
+            let ns = pod.metadata.namespace.clone().unwrap_or_default();
+            if ns == "kube-system" || !in_scope(Some(&ns)) {
+                return;
+            }
+            let reason = pod
+                .status
+                .as_ref()
+                .and_then(|st| st.container_statuses.as_ref())
+                .and_then(|cs| {
+                    cs.iter()
+                        .find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
+                })
+                .filter(|r| r == "CrashLoopBackOff" || r.ends_with("Error"));
+            let Some(reason) = reason else {
+                return;
+            };
+            let owner = pod
+                .metadata
+                .owner_references
+                .as_ref()
+                .and_then(|o| o.first())
+                .map(|o| match o.kind.as_str() {
+                    // A ReplicaSet is named after its Deployment plus a template hash that changes
+                    // with every rollout.
+                    "ReplicaSet" => format!(
+                        "Deployment/{}",
+                        o.name.rsplit_once('-').map_or(o.name.as_str(), |(d, _)| d)
+                    ),
+                    kind => format!("{kind}/{}", o.name),
+                })
+                .unwrap_or_else(|| format!("Pod/{}", pod.metadata.name.as_deref().unwrap_or("")));
+            let entry = by_owner.entry((ns, owner)).or_insert((0, reason));
+            entry.0 += 1;
+        },
+    )
+    .await?;
+    for ((ns, owner), (count, reason)) in by_owner {
+        let (kind, name) = owner.split_once('/').unwrap_or(("Pod", owner.as_str()));
+        s.problems.push(problem(
+            &format!("pods of {kind}"),
+            Some(&ns),
+            name,
+            format!("{count} crash-looping ({reason})"),
+            count,
+        ));
+    }
+    Ok(())
+}
+
 /// Problems in `now` that are new or worse than in `baseline`.
 pub fn regressions(baseline: &Snapshot, now: &[Problem]) -> Vec<Problem> {
     let before: BTreeMap<String, u32> = baseline
@@ -286,7 +349,7 @@ async fn look(
     failures.extend(
         regressions(baseline, &snap.problems)
             .iter()
-            .map(|p| format!("{} {}", p.id(), p.detail)),
+            .map(|p| format!("{}: {}", p.id(), p.detail)),
     );
     match eks::addons(&ctx.conn.eks, ctx.cluster()).await {
         Ok(addons) => failures.extend(

@@ -1,10 +1,11 @@
 //! `upgradeNodegroups`: UpdateNodegroupVersion for managed node groups, a bounded number at a
-//! time, each waited on. Failures carry EKS's error codes with the resources it names
-//! (PodEvictionFailure with the pods, NodeCreationFailure with the instances). Nodes outside
-//! managed node groups — self-managed groups and Fargate — are reported as needing manual
-//! action rather than silently skipped.
+//! time, each waited on; after a failure no further group is started. Failures carry EKS's
+//! error codes with the resources it names (PodEvictionFailure with the pods,
+//! NodeCreationFailure with the instances). Nodes outside managed node groups — self-managed
+//! groups and Fargate — are reported as needing manual action rather than silently skipped.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use aws_sdk_eks::error::DisplayErrorContext;
@@ -106,6 +107,13 @@ async fn start(
     Ok(id)
 }
 
+/// How one group's part of the step ended.
+enum GroupEnd {
+    Ran(Result<String, StepError>),
+    /// Not started because another group had already failed.
+    NotStarted(String),
+}
+
 async fn upgrade_one(
     ctx: &StepCtx<'_>,
     step: &UpgradeNodegroups,
@@ -194,15 +202,39 @@ pub async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
         })
         .filter(|g| g.version.is_none_or(|v| v < hop))
         .collect();
+    // Once a group has failed, the step fails and recovery follows, which may roll the control
+    // plane back: every group started after that would only add nodes newer than the control
+    // plane. Groups already updating finish; groups not yet started stay as they are.
+    let failed = AtomicBool::new(false);
+    let failed = &failed;
     // Owned groups in `async move` blocks: the futures borrow nothing from the iterator.
     let updates: Vec<_> = todo
         .into_iter()
-        .map(|g| async move { upgrade_one(ctx, step, &g, hop).await })
+        .map(|g| async move {
+            if failed.load(Ordering::SeqCst) {
+                return GroupEnd::NotStarted(g.name);
+            }
+            let result = upgrade_one(ctx, step, &g, hop).await;
+            if result.is_err() {
+                failed.store(true, Ordering::SeqCst);
+            }
+            GroupEnd::Ran(result)
+        })
         .collect();
-    let results: Vec<Result<String, StepError>> = futures::stream::iter(updates)
+    let ends: Vec<GroupEnd> = futures::stream::iter(updates)
         .buffer_unordered(step.max_parallel.max(1) as usize)
         .collect()
         .await;
+    let mut done = Vec::new();
+    let mut failures = Vec::new();
+    let mut not_started = Vec::new();
+    for end in ends {
+        match end {
+            GroupEnd::Ran(Ok(s)) => done.push(s),
+            GroupEnd::Ran(Err(e)) => failures.push(e),
+            GroupEnd::NotStarted(name) => not_started.push(name),
+        }
+    }
 
     let unmanaged = unmanaged_nodes(ctx.conn.kube.clone())
         .await
@@ -222,13 +254,24 @@ pub async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
             ));
         }
     }
-    let failures: Vec<&StepError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     if !failures.is_empty() {
-        let message = failures
+        // What this step changed before failing stays changed through a rollback: the report
+        // lists it.
+        if !done.is_empty() {
+            ctx.record("upgraded", &done).await?;
+        }
+        let mut message = failures
             .iter()
             .map(|e| e.to_string())
             .collect::<Vec<_>>()
             .join("; ");
+        if !not_started.is_empty() {
+            not_started.sort();
+            message.push_str(&format!(
+                "; not started after the failure: {}",
+                not_started.join(", ")
+            ));
+        }
         // Any group still updating on AWS makes the whole step in flight: recovering now would
         // race that update.
         return Err(
@@ -239,17 +282,10 @@ pub async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
             },
         );
     }
-    let done: Vec<&String> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     let mut summary = if done.is_empty() {
         format!("every managed node group was already at {hop}")
     } else {
-        format!(
-            "upgraded {}",
-            done.iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+        format!("upgraded {}", done.join(", "))
     };
     let manual: usize =
         unmanaged.self_managed.values().map(Vec::len).sum::<usize>() + unmanaged.fargate.len();

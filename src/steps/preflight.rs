@@ -2,33 +2,14 @@
 //! workflow's `failOn`.
 
 use super::{StepCtx, StepError, StepResult};
-use crate::checks::{self, Facts, Severity};
-use crate::cloud::eks;
+use crate::checks::{self, Severity};
 use crate::workflow::model::Preflight;
-
-pub async fn gather<'a>(
-    ctx: &'a StepCtx<'a>,
-    hops: &'a [crate::types::Version],
-) -> Result<Facts<'a>, StepError> {
-    let cluster = ctx.cluster();
-    Ok(Facts {
-        conn: ctx.conn,
-        current: ctx.conn.cluster.version,
-        hops,
-        nodegroups: eks::nodegroups(&ctx.conn.eks, cluster)
-            .await
-            .map_err(|e| StepError::Failed(e.to_string()))?,
-        addons: eks::addons(&ctx.conn.eks, cluster)
-            .await
-            .map_err(|e| StepError::Failed(e.to_string()))?,
-        velero_namespace: &ctx.workflow.velero.namespace,
-        storage_location: &ctx.workflow.velero.storage_location,
-    })
-}
 
 pub async fn run(step: &Preflight, ctx: &StepCtx<'_>) -> StepResult {
     let hops = ctx.journal.read(|j| j.hops.clone()).await;
-    let facts = gather(ctx, &hops).await?;
+    let facts = checks::gather(ctx.conn, ctx.workflow, &hops)
+        .await
+        .map_err(|e| StepError::Failed(e.to_string()))?;
     let findings = checks::apply_policy(checks::run_all(&facts).await, step);
     ctx.record("findings", &findings).await?;
     for f in &findings {

@@ -1,6 +1,9 @@
 //! The integration tests: one binary, because each test binary links the whole dependency set.
 
+mod baseline;
+mod checks;
 mod common;
+mod deploy;
 mod e2e;
 mod sandbox;
 mod sandbox_eks;

@@ -365,3 +365,13 @@ fn json_output_for_machines() {
             .contains("add a unit")
     );
 }
+
+#[test]
+fn unknown_check_codes_in_preflight_exceptions() {
+    let text = GOOD.replace(
+        "  prepare:\n",
+        "  prepare:\n    - id: preflight\n      preflight:\n        ignore: [EKS0O1]\n        overrides:\n          - { check: NOPE, severity: warning }\n",
+    );
+    let out = validate("codes.yaml", text).code(2);
+    insta::assert_snapshot!(out.stderr);
+}

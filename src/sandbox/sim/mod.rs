@@ -3,6 +3,7 @@
 //! breaks.
 
 pub mod addons;
+pub mod bulk;
 pub mod names;
 pub mod nodes;
 pub mod seed;

@@ -31,7 +31,7 @@ pub enum SeedError {
     Store(#[from] StoreError),
 }
 
-fn ensure_namespace(store: &Store, name: &str) -> Result<(), StoreError> {
+pub(super) fn ensure_namespace(store: &Store, name: &str) -> Result<(), StoreError> {
     let Some(rt) = store.resource("", "v1", "namespaces") else {
         return Ok(());
     };
@@ -45,13 +45,17 @@ fn ensure_namespace(store: &Store, name: &str) -> Result<(), StoreError> {
     }
 }
 
-fn resource_of(store: &Store, kind: &str) -> Result<std::sync::Arc<ResourceType>, StoreError> {
+pub(super) fn resource_of(
+    store: &Store,
+    kind: &str,
+) -> Result<std::sync::Arc<ResourceType>, StoreError> {
     let (group, plural) = match kind {
         "Deployment" => ("apps", "deployments"),
         "StatefulSet" => ("apps", "statefulsets"),
         "DaemonSet" => ("apps", "daemonsets"),
         "Node" => ("", "nodes"),
         "Secret" => ("", "secrets"),
+        "ConfigMap" => ("", "configmaps"),
         "ServiceAccount" => ("", "serviceaccounts"),
         "PodDisruptionBudget" => ("policy", "poddisruptionbudgets"),
         "BackupStorageLocation" => ("velero.io", "backupstoragelocations"),
@@ -308,6 +312,9 @@ pub fn seed(store: &Store, scenario: &Scenario, s3_url: &str) -> Result<(), Seed
         }
     }
 
+    if let Some(bulk) = &spec.bulk {
+        super::bulk::seed(store, bulk)?;
+    }
     workloads::reconcile_all(store)?;
     Ok(())
 }

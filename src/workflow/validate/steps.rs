@@ -123,6 +123,13 @@ pub(super) fn build_step(
 
     let kind = if let Some(s) = &raw.preflight {
         let p = &s.value;
+        let codes = p
+            .ignore
+            .iter()
+            .chain(p.overrides.iter().map(|o| &o.value.check));
+        for code in codes {
+            known_check(v, code);
+        }
         StepKind::Preflight(model::Preflight {
             fail_on: p.fail_on.unwrap_or(FailOn::Error),
             ignore: p.ignore.iter().map(|c| c.value.clone()).collect(),
@@ -378,4 +385,32 @@ pub(super) fn build_step(
         name: raw.name.clone(),
         kind,
     })
+}
+
+/// A check code in `ignore` or `overrides` must exist: a typo would silently keep a finding
+/// the operator meant to accept, or hide the one they meant to keep.
+fn known_check(v: &mut Validator, code: &Spanned<String>) {
+    let codes = crate::checks::CATALOG.iter().map(|(c, _)| *c);
+    if codes.clone().any(|c| c == code.value) {
+        return;
+    }
+    let help = match crate::workflow::lint::did_you_mean(&code.value, codes) {
+        Some(s) => {
+            format!("did you mean `{s}`? `eks-upgrade check --list-checks` lists every code")
+        }
+        None => format!(
+            "use one of the check codes: {}",
+            crate::checks::CATALOG
+                .iter()
+                .map(|(c, _)| *c)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    v.problem(
+        code.loc,
+        format!("unknown check code `{}`", code.value),
+        "no such check",
+        help,
+    );
 }

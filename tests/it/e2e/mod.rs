@@ -7,6 +7,7 @@ mod extras;
 mod interactive;
 mod resume;
 mod runs;
+mod upgrade;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

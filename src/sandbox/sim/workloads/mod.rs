@@ -2,6 +2,13 @@
 //! line with their spec and the nodes that exist, the way the controllers and kubelets of a real
 //! cluster would. A pod template carrying [`BROKEN_ANNOTATION`] crash-loops, which is how the
 //! sandbox models a workload that an upgrade broke (and that restoring its spec repairs).
+//!
+//! Pods are built in `pods`; PodDisruptionBudget status and eviction live in `pdbs`.
+
+mod pdbs;
+mod pods;
+
+pub use pdbs::{eviction_blocked, reconcile_pdbs};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +18,7 @@ use serde_json::{Value, json};
 use super::names;
 use crate::sandbox::kube::selector::Selector;
 use crate::sandbox::kube::store::{ResourceType, Store, StoreError, Subresource};
+use pods::{NodeInfo, nodes, pod_object};
 
 /// On a pod template: the pods crash-loop.
 pub const BROKEN_ANNOTATION: &str = "sandbox.eks-upgrade.dev/broken";
@@ -108,129 +116,6 @@ pub fn set_broken(
     let value = if broken { json!("true") } else { Value::Null };
     store.patch(&rt, Some(namespace), name, &json!({ "spec": { "template": { "metadata": { "annotations": { BROKEN_ANNOTATION: value } } } } }), Subresource::Main)?;
     Ok(())
-}
-
-struct NodeInfo {
-    name: String,
-    schedulable: bool,
-}
-
-fn nodes(store: &Store) -> Vec<NodeInfo> {
-    let Some(rt) = resource(store, "Node") else {
-        return Vec::new();
-    };
-    store
-        .list(&rt, None, &Selector::default())
-        .0
-        .iter()
-        .map(|n| NodeInfo {
-            name: n
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            schedulable: n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true),
-        })
-        .collect()
-}
-
-fn pod_object(
-    workload: &Value,
-    kind: &str,
-    pod_name: &str,
-    node: Option<&str>,
-    broken: bool,
-) -> Value {
-    let namespace = workload
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("default");
-    let name = workload
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let mut labels = workload
-        .pointer("/spec/template/metadata/labels")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    if let Some(l) = labels.as_object_mut() {
-        l.insert(OWNER_LABEL.into(), json!(format!("{kind}.{name}")));
-    }
-    let spec = workload
-        .pointer("/spec/template/spec")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    let containers: Vec<String> = spec
-        .get("containers")
-        .and_then(Value::as_array)
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let image_of = |c: &str| {
-        spec.get("containers")
-            .and_then(Value::as_array)
-            .and_then(|cs| {
-                cs.iter()
-                    .find(|x| x.get("name").and_then(Value::as_str) == Some(c))
-            })
-            .and_then(|x| x.get("image"))
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
-    let status = match node {
-        None => json!({
-            "phase": "Pending",
-            "conditions": [ { "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/0 nodes are available" } ],
-        }),
-        Some(_) => {
-            let statuses: Vec<Value> = containers
-                .iter()
-                .map(|c| {
-                    if broken {
-                        json!({ "name": c, "image": image_of(c), "ready": false, "started": false, "restartCount": 5,
-                                "state": { "waiting": { "reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed container" } },
-                                "lastState": { "terminated": { "exitCode": 1, "reason": "Error" } } })
-                    } else {
-                        json!({ "name": c, "image": image_of(c), "ready": true, "started": true, "restartCount": 0,
-                                "state": { "running": { "startedAt": "2026-01-01T00:00:00Z" } } })
-                    }
-                })
-                .collect();
-            let ready = if broken { "False" } else { "True" };
-            json!({
-                "phase": "Running",
-                "conditions": [
-                    { "type": "PodScheduled", "status": "True" },
-                    { "type": "Initialized", "status": "True" },
-                    { "type": "ContainersReady", "status": ready },
-                    { "type": "Ready", "status": ready },
-                ],
-                "containerStatuses": statuses,
-                "hostIP": "10.0.0.10",
-                "podIP": format!("10.0.{}.{}", names::hash(pod_name) % 200, names::hash(pod_name) % 250 + 2),
-            })
-        }
-    };
-    let mut pod_spec = spec;
-    if let (Some(n), Some(o)) = (node, pod_spec.as_object_mut()) {
-        o.insert("nodeName".into(), json!(n));
-    }
-    json!({
-        "metadata": {
-            "name": pod_name,
-            "namespace": namespace,
-            "labels": labels,
-            "ownerReferences": [ {
-                "apiVersion": "apps/v1", "kind": kind, "name": name, "controller": true,
-                "uid": workload.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
-            } ],
-        },
-        "spec": pod_spec,
-        "status": status,
-    })
 }
 
 /// Brings a workload's pods and status in line with its spec. Missing workloads lose their pods.
@@ -411,136 +296,4 @@ pub fn reconcile_all(store: &Store) -> Result<(), StoreError> {
         }
     }
     reconcile_pdbs(store)
-}
-
-/// Keeps PodDisruptionBudget status (`disruptionsAllowed` and friends) current.
-pub fn reconcile_pdbs(store: &Store) -> Result<(), StoreError> {
-    let (Some(rt), Some(prt)) = (
-        resource(store, "PodDisruptionBudget"),
-        resource(store, "Pod"),
-    ) else {
-        return Ok(());
-    };
-    for pdb in store.list(&rt, None, &Selector::default()).0 {
-        let ns = pdb
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let name = pdb
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let match_labels = pdb
-            .pointer("/spec/selector/matchLabels")
-            .and_then(Value::as_object);
-        let selector_text = match_labels
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
-        let selector = Selector::labels(&selector_text).unwrap_or_default();
-        let pods = store.list(&prt, Some(&ns), &selector).0;
-        let expected = pods.len() as i64;
-        let healthy = pods
-            .iter()
-            .filter(|p| {
-                p.pointer("/status/conditions")
-                    .and_then(Value::as_array)
-                    .is_some_and(|cs| {
-                        cs.iter()
-                            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-                    })
-            })
-            .count() as i64;
-        let desired = match (
-            pdb.pointer("/spec/minAvailable"),
-            pdb.pointer("/spec/maxUnavailable"),
-        ) {
-            (Some(v), _) => resolve_count(v, expected),
-            (None, Some(v)) => expected - resolve_count(v, expected),
-            _ => expected,
-        };
-        let allowed = (healthy - desired).max(0);
-        let status = json!({
-            "currentHealthy": healthy, "desiredHealthy": desired, "disruptionsAllowed": allowed,
-            "expectedPods": expected, "observedGeneration": pdb.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
-        });
-        if pdb.get("status") != Some(&status) {
-            store.patch(
-                &rt,
-                Some(&ns),
-                &name,
-                &json!({ "status": status }),
-                Subresource::Status,
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// An int-or-percent PDB value as a pod count.
-fn resolve_count(value: &Value, total: i64) -> i64 {
-    match value {
-        Value::Number(n) => n.as_i64().unwrap_or(0),
-        Value::String(s) => match s.strip_suffix('%').and_then(|p| p.parse::<i64>().ok()) {
-            // Kubernetes rounds minAvailable percentages up.
-            Some(p) => (total * p + 99) / 100,
-            None => s.parse().unwrap_or(0),
-        },
-        _ => 0,
-    }
-}
-
-/// Pods on `node` whose eviction a PodDisruptionBudget forbids right now (`namespace/name`).
-pub fn eviction_blocked(store: &Store, node: &str) -> Vec<String> {
-    let (Some(rt), Some(prt)) = (
-        resource(store, "PodDisruptionBudget"),
-        resource(store, "Pod"),
-    ) else {
-        return Vec::new();
-    };
-    let field = Selector::parse(None, Some(&format!("spec.nodeName={node}"))).unwrap_or_default();
-    let pods = store.list(&prt, None, &field).0;
-    let mut blocked = Vec::new();
-    for pdb in store.list(&rt, None, &Selector::default()).0 {
-        if pdb
-            .pointer("/status/disruptionsAllowed")
-            .and_then(Value::as_i64)
-            .unwrap_or(1)
-            > 0
-        {
-            continue;
-        }
-        let ns = pdb
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let Some(labels) = pdb
-            .pointer("/spec/selector/matchLabels")
-            .and_then(Value::as_object)
-        else {
-            continue;
-        };
-        for pod in &pods {
-            let same_ns = pod.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns);
-            let matches = labels
-                .iter()
-                .all(|(k, v)| pod.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(v));
-            if same_ns && matches {
-                let name = pod
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                blocked.push(format!("{ns}/{name}"));
-            }
-        }
-    }
-    blocked.sort();
-    blocked.dedup();
-    blocked
 }

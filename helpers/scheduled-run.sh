@@ -1,0 +1,113 @@
+#!/bin/sh
+# The entry point of scheduled runs (examples/kubernetes/cronjob.yaml, examples/argo/):
+#
+#   scheduled-run.sh run WORKFLOW --cluster NAME --state s3://BUCKET/PREFIX [run options...]
+#
+# `eks-upgrade run` always starts a new run, and `eks-upgrade resume` continues one from its
+# journal. A pod keeps no disk, so the journal lives in S3, and each scheduled pod decides here
+# which of the two to call, from `eks-upgrade runs --output json` for this cluster:
+#
+#   1. the newest run of this cluster ended (or paused) with exit 5, "a human is needed":
+#      start nothing and exit 5 again, until a person sets EKS_UPGRADE_ACKNOWLEDGED_RUN to that
+#      run's id (or resumes it by hand);
+#   2. a run of this cluster is unfinished (the pod was killed, evicted or interrupted, or the
+#      window closed between hops): `eks-upgrade resume RUN_ID` with the same options, minus
+#      those resume takes from the journal (--cluster, --region, --target);
+#   3. otherwise: `eks-upgrade run WORKFLOW` with the options as given.
+#
+# The exit code is eks-upgrade's (0, 2, 3, 4, 5, 130); the journal store being unreadable is
+# exit 3, since nothing was started. tests/it/deploy/ runs this script.
+set -u
+
+say() { printf 'scheduled-run: %s\n' "$*" >&2; }
+
+if [ "${1:-}" != run ] || [ $# -lt 2 ]; then
+    say "usage: scheduled-run.sh run WORKFLOW --cluster NAME --state s3://BUCKET/PREFIX [options]"
+    exit 2
+fi
+shift
+workflow=$1
+shift
+
+# The cluster and the store, from the options or the variables the CLI reads them from.
+cluster=${EKS_UPGRADE_CLUSTER:-}
+state=${EKS_UPGRADE_STATE:-}
+prev=
+for arg in "$@"; do
+    case $prev in
+        --cluster) cluster=$arg ;;
+        --state) state=$arg ;;
+    esac
+    case $arg in
+        --cluster=*) cluster=${arg#--cluster=} ;;
+        --state=*) state=${arg#--state=} ;;
+    esac
+    prev=$arg
+done
+if [ -z "$cluster" ]; then
+    say "name the cluster (--cluster or EKS_UPGRADE_CLUSTER): its runs are found by name"
+    exit 2
+fi
+case $state in
+    s3://*) ;;
+    *)
+        # A journal on the pod's disk dies with the pod, and with it the chance to resume.
+        say "keep journals in S3 (--state s3://BUCKET/PREFIX or EKS_UPGRADE_STATE); got '${state}'"
+        exit 2
+        ;;
+esac
+
+if ! runs=$(eks-upgrade runs --output json --state "$state"); then
+    say "cannot read the runs in $state; starting nothing"
+    exit 3
+fi
+
+# `runs --output json` is pretty-printed serde JSON, newest run first, one field per line:
+#   "runId": "…", "cluster": "…", "state": { "state": "upgrade", "hop": 1 }, "exitCode": 5 | null
+# Splitting lines on double quotes makes $2 the key and $4 a string value.
+newest=$(printf '%s\n' "$runs" | awk -F'"' -v cluster="$cluster" '
+    $2 == "runId" { id = $4 }
+    $2 == "cluster" { c = $4 }
+    $2 == "exitCode" && c == cluster { code = $3; gsub(/[^0-9a-z]/, "", code); print id, code; exit }
+')
+unfinished=$(printf '%s\n' "$runs" | awk -F'"' -v cluster="$cluster" '
+    $2 == "runId" { id = $4 }
+    $2 == "cluster" { c = $4 }
+    $2 == "state" && $4 != "" && c == cluster && $4 != "done" { print id; exit }
+')
+
+newest_id=${newest%% *}
+newest_code=${newest##* }
+if [ -n "$newest" ] && [ "$newest_code" = 5 ] \
+    && [ "${EKS_UPGRADE_ACKNOWLEDGED_RUN:-}" != "$newest_id" ]; then
+    say "run $newest_id on cluster $cluster ended with exit 5: a human is needed; starting nothing"
+    say "read it: eks-upgrade status $newest_id --state $state"
+    say "once the cluster is sound, set EKS_UPGRADE_ACKNOWLEDGED_RUN=$newest_id to let schedules continue"
+    exit 5
+fi
+
+if [ -n "$unfinished" ]; then
+    # Rebuild "$@" without what `resume` does not accept: the journal names the cluster, its
+    # region and the hops. Each argument is taken from the front and re-appended if kept.
+    n=$#
+    skip=
+    while [ "$n" -gt 0 ]; do
+        arg=$1
+        shift
+        n=$((n - 1))
+        if [ -n "$skip" ]; then
+            skip=
+            continue
+        fi
+        case $arg in
+            --cluster | --region | --target) skip=1; continue ;;
+            --cluster=* | --region=* | --target=*) continue ;;
+        esac
+        set -- "$@" "$arg"
+    done
+    say "resuming run $unfinished of cluster $cluster"
+    exec eks-upgrade resume "$unfinished" "$@"
+fi
+
+say "no unfinished run of cluster $cluster; starting a new one"
+exec eks-upgrade run "$workflow" "$@"

@@ -1,0 +1,54 @@
+//! EKS upgrade insights for every hop's version. EKS computes them from its own telemetry
+//! (deprecated-API requests over 30 days with the clients' user agents, add-on versions, node
+//! skew), so they see what no scan of the cluster can; ERROR becomes an error finding and
+//! WARNING a warning.
+
+use super::{Facts, Finding, Severity};
+use crate::cloud::insights;
+
+pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
+    if facts.hops.is_empty() {
+        return Vec::new();
+    }
+    let cluster = facts.conn.cluster.name.as_str();
+    match insights::failing(&facts.conn.eks, cluster, facts.hops).await {
+        Ok(found) => found
+            .into_iter()
+            .map(|i| {
+                let severity = if i.status == "ERROR" {
+                    Severity::Error
+                } else {
+                    Severity::Warning
+                };
+                let mut message =
+                    format!("{} for {}: {}", i.status, i.kubernetes_version, i.reason);
+                if !i.details.is_empty() {
+                    message.push_str(&format!(" ({})", i.details.join("; ")));
+                }
+                let remedy = if i.recommendation.is_empty() {
+                    format!(
+                        "see `aws eks describe-insight --cluster-name {cluster} --id {}`",
+                        i.id
+                    )
+                } else {
+                    i.recommendation.clone()
+                };
+                Finding::new(
+                    "EKS010",
+                    severity,
+                    format!("insight \"{}\"", i.name),
+                    message,
+                    remedy,
+                )
+                .at(None, &i.name)
+            })
+            .collect(),
+        Err(e) => vec![Finding::new(
+            "EKS010",
+            Severity::Warning,
+            format!("cluster {cluster}"),
+            format!("cannot read EKS upgrade insights: {e}"),
+            "grant `eks:ListInsights` and `eks:DescribeInsight`",
+        )],
+    }
+}

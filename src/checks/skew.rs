@@ -1,0 +1,208 @@
+//! Version skew: a kubelet may be at most three minor versions older than the API server (two
+//! before 1.25) and never newer; kube-proxy follows the same rule. A hop that would break it
+//! leaves nodes the new control plane does not support. Nodes of managed node groups the
+//! workflow upgrades move with every hop, so only the first hop matters for them; anything
+//! else (self-managed nodes, a kube-proxy nobody upgrades) must hold for every hop.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, ListParams};
+
+use super::{Facts, Finding, Severity, list};
+use crate::types::Version;
+
+const NODEGROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
+const COMPUTE_TYPE_LABEL: &str = "eks.amazonaws.com/compute-type";
+
+/// `v1.32.3-eks-1b2c3d4` or `1.32` to a `Version`.
+pub fn minor_of(text: &str) -> Option<Version> {
+    let t = text.trim().trim_start_matches('v');
+    let mut parts = t.split(['.', '-', '+']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some(Version::new(major, minor))
+}
+
+/// How many minor versions a kubelet or kube-proxy at `node` may trail the API server.
+fn allowed_lag(node: Version) -> u32 {
+    if node >= Version::new(1, 25) { 3 } else { 2 }
+}
+
+/// The first version among `hops` that `component` at `node` cannot run against.
+pub fn first_violation(node: Version, hops: &[Version]) -> Option<Version> {
+    hops.iter().copied().find(|h| {
+        h.major != node.major || h.minor < node.minor || h.minor - node.minor > allowed_lag(node)
+    })
+}
+
+pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
+    let mut out = kubelets(facts).await;
+    out.extend(kube_proxy(facts).await);
+    out
+}
+
+async fn kubelets(facts: &Facts<'_>) -> Vec<Finding> {
+    // (what the nodes are, kubelet version) → node names
+    let mut groups: BTreeMap<(String, Version), Vec<String>> = BTreeMap::new();
+    let listed = list::each(
+        &Api::<Node>::all(facts.conn.kube.clone()),
+        ListParams::default(),
+        |node| {
+            let labels = node.metadata.labels.unwrap_or_default();
+            let set = if let Some(ng) = labels.get(NODEGROUP_LABEL) {
+                format!("nodegroup:{ng}")
+            } else if labels.get(COMPUTE_TYPE_LABEL).map(String::as_str) == Some("fargate") {
+                "fargate".to_string()
+            } else {
+                "self-managed".to_string()
+            };
+            let version = node
+                .status
+                .and_then(|s| s.node_info)
+                .and_then(|i| minor_of(&i.kubelet_version));
+            if let Some(v) = version {
+                groups
+                    .entry((set, v))
+                    .or_default()
+                    .push(node.metadata.name.unwrap_or_default());
+            }
+        },
+    )
+    .await;
+    let mut out = Vec::new();
+    if let Err(e) = listed {
+        out.push(Finding::new(
+            "EKS007",
+            Severity::Error,
+            "API nodes",
+            format!("cannot list nodes to check kubelet versions: {e}"),
+            "grant `list` on `nodes` to the identity the tool runs as",
+        ));
+        return out;
+    }
+    for ((set, version), names) in groups {
+        let moves_with_hops = set.starts_with("nodegroup:") && facts.upgrades_nodegroups;
+        let hops = if moves_with_hops || set == "fargate" {
+            &facts.hops[..facts.hops.len().min(1)]
+        } else {
+            facts.hops
+        };
+        let Some(bad) = first_violation(version, hops) else {
+            continue;
+        };
+        let (object, remedy) = match set.split_once(':') {
+            Some((_, ng)) => (
+                format!("Nodegroup {ng}"),
+                format!("upgrade node group `{ng}` to {} first", facts.current),
+            ),
+            None if set == "fargate" => (
+                "Fargate nodes".to_string(),
+                "restart the Fargate pods so they start on the current version".to_string(),
+            ),
+            None => (
+                "self-managed nodes".to_string(),
+                format!(
+                    "replace these nodes with ones at {} or newer before the upgrade, or stop the run at an earlier target",
+                    Version::new(bad.major, bad.minor.saturating_sub(3))
+                ),
+            ),
+        };
+        let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+        out.push(Finding::new(
+            "EKS007",
+            Severity::Error,
+            object,
+            format!(
+                "kubelet {version} on {} node{} ({}{}) is not supported by a {bad} control plane: kubelets may trail the API server by {} minor versions at most",
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                shown.join(", "),
+                if names.len() > shown.len() { ", …" } else { "" },
+                allowed_lag(version)
+            ),
+            remedy,
+        ));
+    }
+    out
+}
+
+async fn kube_proxy(facts: &Facts<'_>) -> Vec<Finding> {
+    let ds = match Api::<DaemonSet>::namespaced(facts.conn.kube.clone(), "kube-system")
+        .get_opt("kube-proxy")
+        .await
+    {
+        Ok(Some(ds)) => ds,
+        Ok(None) => return Vec::new(),
+        Err(e) => {
+            return vec![Finding::new(
+                "EKS008",
+                Severity::Warning,
+                "DaemonSet kube-system/kube-proxy",
+                format!("cannot read kube-proxy to check its version: {e}"),
+                "grant `get` on `daemonsets` in kube-system",
+            )];
+        }
+    };
+    let image = ds
+        .spec
+        .and_then(|s| s.template.spec)
+        .and_then(|p| p.containers.into_iter().find(|c| c.name == "kube-proxy"))
+        .and_then(|c| c.image)
+        .unwrap_or_default();
+    let Some(version) = image.rsplit_once(':').and_then(|(_, tag)| minor_of(tag)) else {
+        return Vec::new();
+    };
+    let managed = facts.addons.iter().any(|a| a.name == "kube-proxy") && facts.upgrades_addons;
+    let mut checked = vec![facts.current];
+    checked.extend_from_slice(if managed {
+        &facts.hops[..facts.hops.len().min(1)]
+    } else {
+        facts.hops
+    });
+    let Some(bad) = first_violation(version, &checked) else {
+        return Vec::new();
+    };
+    vec![
+        Finding::new(
+            "EKS008",
+            Severity::Error,
+            "DaemonSet kube-system/kube-proxy",
+            format!(
+                "kube-proxy {version} (image `{image}`) is not supported against a {bad} API server: it may not be newer, nor more than {} minor versions older",
+                allowed_lag(version)
+            ),
+            if managed {
+                "update the kube-proxy add-on to the cluster's version before the run".to_string()
+            } else {
+                "install kube-proxy as an EKS add-on, or add `upgradeAddons` to the workflow, so it moves with every hop".to_string()
+            },
+        )
+        .at(Some("kube-system"), "kube-proxy"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_kubelet_and_image_versions() {
+        assert_eq!(minor_of("v1.32.3-eks-1b2c3d4"), Some(Version::new(1, 32)));
+        assert_eq!(minor_of("v1.33.0-eksbuild.2"), Some(Version::new(1, 33)));
+        assert_eq!(minor_of("latest"), None);
+    }
+
+    #[test]
+    fn three_minors_of_lag_are_allowed_and_never_newer() {
+        let v = |m| Version::new(1, m);
+        assert_eq!(first_violation(v(30), &[v(31), v(32), v(33)]), None);
+        assert_eq!(
+            first_violation(v(30), &[v(31), v(32), v(33), v(34)]),
+            Some(v(34))
+        );
+        assert_eq!(first_violation(v(24), &[v(25), v(26), v(27)]), Some(v(27)));
+        assert_eq!(first_violation(v(33), &[v(32)]), Some(v(32)));
+    }
+}

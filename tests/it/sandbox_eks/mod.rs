@@ -1,0 +1,188 @@
+//! The emulated EKS API, driven by the real clients: `aws-sdk-eks` for every rule, and the real
+//! `aws` CLI for wire fidelity.
+//!
+//! By topic: `clusters` (describing and listing), `updates` (control-plane upgrades and
+//! rollback), `nodegroups`, `addons`, `insights`, `faults` (injected failures) and `wire` (the
+//! raw HTTP form and the `aws` CLI).
+
+mod addons;
+mod clusters;
+mod faults;
+mod insights;
+mod nodegroups;
+mod updates;
+mod wire;
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_eks::Client;
+use aws_sdk_eks::config::Credentials;
+use aws_sdk_eks::config::retry::RetryConfig;
+use aws_sdk_eks::error::ProvideErrorMetadata;
+use aws_sdk_eks::types::{Update, UpdateParamType, UpdateStatus};
+use eks_upgrade::sandbox::sim::nodes;
+use eks_upgrade::sandbox::world::{ACCESS_KEY, SECRET_KEY};
+use eks_upgrade::types::Version;
+use serde_json::Value;
+
+use crate::common::TestSandbox;
+
+/// Fast timings at the default speed (600): a control-plane update takes 0.1 s of real time.
+const TIMINGS: &str = "timings: { controlPlaneUpdate: 60s, controlPlaneRollback: 60s, nodegroupUpdatePerNode: 12s, addonUpdate: 12s, backupPerItem: 1s, restorePerItem: 1s, statusLag: 6s }";
+
+/// A 1.33 cluster `demo` with two node groups and four add-ons; `cluster` is appended to the
+/// cluster's flow mapping, `extra` to `spec`.
+fn scenario(cluster: &str, extra: &str) -> String {
+    format!(
+        r#"apiVersion: eks-upgrade/v1
+kind: Scenario
+metadata: {{ name: eks-test }}
+spec:
+  speed: 600
+  cluster: {{ name: demo, region: us-east-1, version: "1.33"{cluster} }}
+  nodegroups:
+    - {{ name: general, nodes: 2 }}
+    - {{ name: system, nodes: 1 }}
+  addons:
+    - {{ name: vpc-cni, version: v1.19.2-eksbuild.1, configurationValues: '{{"env":{{"ENABLE_PREFIX_DELEGATION":"true"}}}}' }}
+    - {{ name: coredns, version: v1.11.4-eksbuild.2 }}
+    - {{ name: kube-proxy, version: v1.33.3-eksbuild.2 }}
+    - {{ name: aws-ebs-csi-driver, version: v1.41.0-eksbuild.1 }}
+  velero: {{ installed: false }}
+{extra}
+"#
+    )
+}
+
+fn fast(cluster: &str, extra: &str) -> String {
+    scenario(cluster, &format!("  {TIMINGS}\n{extra}"))
+}
+
+async fn client_with(sb: &TestSandbox, retry: RetryConfig) -> Client {
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            ACCESS_KEY, SECRET_KEY, None, None, "sandbox",
+        ))
+        .endpoint_url(&sb.sandbox.endpoints.eks)
+        .retry_config(retry)
+        .load()
+        .await;
+    Client::new(&config)
+}
+
+/// A client that surfaces every error as sent (no retries).
+async fn client(sb: &TestSandbox) -> Client {
+    client_with(sb, RetryConfig::disabled()).await
+}
+
+async fn pause() {
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+/// Polls DescribeUpdate until the update is no longer InProgress.
+async fn finished(c: &Client, id: &str, nodegroup: Option<&str>, addon: Option<&str>) -> Update {
+    for _ in 0..3000 {
+        let update = c
+            .describe_update()
+            .name("demo")
+            .update_id(id)
+            .set_nodegroup_name(nodegroup.map(str::to_string))
+            .set_addon_name(addon.map(str::to_string))
+            .send()
+            .await
+            .expect("DescribeUpdate")
+            .update
+            .expect("update");
+        if update.status() != Some(&UpdateStatus::InProgress) {
+            return update;
+        }
+        pause().await;
+    }
+    panic!("update {id} did not finish");
+}
+
+async fn upgrade(c: &Client, version: &str) -> Update {
+    let update = c
+        .update_cluster_version()
+        .name("demo")
+        .version(version)
+        .send()
+        .await
+        .expect("UpdateClusterVersion")
+        .update
+        .expect("update");
+    finished(c, update.id().expect("id"), None, None).await
+}
+
+async fn cluster_version(c: &Client) -> String {
+    c.describe_cluster()
+        .name("demo")
+        .send()
+        .await
+        .expect("DescribeCluster")
+        .cluster
+        .and_then(|c| c.version)
+        .expect("version")
+}
+
+fn param(update: &Update, kind: UpdateParamType) -> Option<String> {
+    update
+        .params()
+        .iter()
+        .find(|p| p.r#type() == Some(&kind))
+        .and_then(|p| p.value().map(str::to_string))
+}
+
+/// The message of a service error, asserting its HTTP status and `x-amzn-ErrorType`.
+fn service_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+    err: &aws_sdk_eks::error::SdkError<E, aws_sdk_eks::config::http::HttpResponse>,
+    status: u16,
+    code: &str,
+) -> String {
+    let raw = err.raw_response().expect("a service response");
+    assert_eq!(raw.status().as_u16(), status, "{err:?}");
+    assert_eq!(raw.headers().get("x-amzn-ErrorType"), Some(code));
+    assert!(raw.headers().get("x-amzn-RequestId").is_some());
+    let service = err.as_service_error().expect("a service error");
+    assert_eq!(service.code(), Some(code));
+    service.message().unwrap_or_default().to_string()
+}
+
+/// The EKS operations recorded with their status and detail.
+fn recorded(sb: &TestSandbox, operation: &str) -> Vec<(u16, String)> {
+    sb.sandbox
+        .world
+        .requests
+        .snapshot()
+        .into_iter()
+        .filter(|r| r.service == "eks" && r.operation == operation)
+        .map(|r| (r.status, r.detail.unwrap_or_default()))
+        .collect()
+}
+
+/// Kubelet versions of a node group's nodes, read from the Kubernetes store.
+fn kubelets(sb: &TestSandbox, nodegroup: &str) -> Vec<(String, Option<Version>)> {
+    let store = &sb.sandbox.world.store;
+    let rt = store.resource("", "v1", "nodes").expect("nodes");
+    nodes::nodegroup_nodes(store, nodegroup)
+        .into_iter()
+        .map(|n| {
+            let node = store.get(&rt, None, &n).expect("node");
+            (n, nodes::node_version(&node))
+        })
+        .collect()
+}
+
+const DEPRECATED_1_34: &str = "  deprecatedApiRequests:\n    - { group: resource.k8s.io, version: v1beta1, resource: resourceclaims, removedRelease: \"1.34\" }";
+
+fn container_image(sb: &TestSandbox, plural: &str, name: &str) -> String {
+    let store = &sb.sandbox.world.store;
+    let rt = store.resource("apps", "v1", plural).unwrap();
+    let obj = store.get(&rt, Some("kube-system"), name).unwrap();
+    obj.pointer("/spec/template/spec/containers/0/image")
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_string()
+}

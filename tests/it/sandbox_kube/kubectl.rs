@@ -1,0 +1,438 @@
+//! The real `kubectl`, with the kubeconfig the sandbox writes: get, version, apply, create and
+//! scale, watch, wait, delete, and raw metrics.
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use eks_upgrade::sandbox::kube::selector::Selector;
+use eks_upgrade::sandbox::kube::store::Subresource;
+use serde_json::{Value, json};
+use wait_timeout::ChildExt;
+
+use super::{eventually, requests_to, rt, sandbox};
+use crate::common::TestSandbox;
+
+/// The real kubectl, pointed at the sandbox with a private discovery cache.
+struct Kubectl {
+    cache: tempfile::TempDir,
+    env: Vec<(&'static str, String)>,
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Kubectl {
+    fn new(sb: &TestSandbox) -> Kubectl {
+        Kubectl {
+            cache: tempfile::tempdir().expect("cache dir"),
+            env: sb.env(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("kubectl");
+        c.arg(format!("--cache-dir={}", self.cache.path().display()))
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let mut child = self.command(args).spawn().unwrap_or_else(|e| {
+            panic!(
+                "kubectl must be installed for these tests (it is part of the machine image): {e}"
+            )
+        });
+        let mut out = child.stdout.take().expect("stdout");
+        let mut err = child.stderr.take().expect("stderr");
+        let out = std::thread::spawn(move || {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut out, &mut s).ok();
+            s
+        });
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut err, &mut s).ok();
+            s
+        });
+        let status = match child.wait_timeout(Duration::from_secs(120)).expect("wait") {
+            Some(s) => s,
+            None => {
+                child.kill().ok();
+                panic!("kubectl {args:?} did not finish");
+            }
+        };
+        Run {
+            code: status.code(),
+            stdout: out.join().expect("stdout reader"),
+            stderr: err.join().expect("stderr reader"),
+        }
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert_eq!(
+            r.code,
+            Some(0),
+            "kubectl {args:?} failed\n--- stdout\n{}\n--- stderr\n{}",
+            r.stdout,
+            r.stderr
+        );
+        r.stdout
+    }
+}
+
+#[test]
+fn kubectl_gets_seeded_nodes_pods_and_deployments() {
+    let sb = sandbox();
+    let k = Kubectl::new(&sb);
+    let nodes = k.ok(&["get", "nodes"]);
+    let (seeded, _) =
+        sb.sandbox
+            .world
+            .store
+            .list(&rt(&sb, "", "nodes"), None, &Selector::default());
+    assert_eq!(seeded.len(), 3);
+    for n in &seeded {
+        let name = n["metadata"]["name"].as_str().expect("node name");
+        assert!(nodes.contains(name), "{name} missing from:\n{nodes}");
+    }
+
+    // Server-side Tables give kubectl its usual columns.
+    let header = nodes.lines().next().unwrap_or("");
+    for column in ["NAME", "STATUS", "ROLES", "AGE", "VERSION"] {
+        assert!(header.contains(column), "{nodes}");
+    }
+    assert!(nodes.contains("Ready"), "{nodes}");
+
+    let pods = k.ok(&["get", "pods", "-A"]);
+    assert!(
+        pods.lines().next().unwrap_or("").contains("RESTARTS"),
+        "{pods}"
+    );
+    assert!(pods.contains("shop"), "{pods}");
+    assert!(pods.contains("web-"), "{pods}");
+    assert!(pods.contains("Running"), "{pods}");
+
+    let deploys: Value =
+        serde_json::from_str(&k.ok(&["get", "deploy", "-n", "shop", "-o", "json"])).expect("JSON");
+    let mut names: Vec<&str> = deploys["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|d| d["metadata"]["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["api", "web"]);
+}
+
+#[test]
+fn kubectl_version_reports_the_control_plane_minor() {
+    let sb = sandbox();
+    let v: Value =
+        serde_json::from_str(&Kubectl::new(&sb).ok(&["version", "-o", "json"])).expect("JSON");
+    assert_eq!(v["serverVersion"]["major"], "1");
+    assert_eq!(v["serverVersion"]["minor"], "33");
+    let git = v["serverVersion"]["gitVersion"]
+        .as_str()
+        .expect("gitVersion");
+    assert!(git.starts_with("v1.33.") && git.contains("-eks-"), "{git}");
+
+    sb.sandbox
+        .world
+        .set_control_plane_version(eks_upgrade::types::Version::new(1, 34));
+    let v: Value =
+        serde_json::from_str(&Kubectl::new(&sb).ok(&["version", "-o", "json"])).expect("JSON");
+    assert_eq!(v["serverVersion"]["minor"], "34");
+}
+
+#[test]
+fn kubectl_apply_creates_then_changes_a_configmap_and_a_backup() {
+    let sb = sandbox();
+    let k = Kubectl::new(&sb);
+    let dir = tempfile::tempdir().expect("dir");
+    let cm = dir.path().join("cm.yaml");
+    let write_cm = |level: &str| {
+        std::fs::write(
+            &cm,
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: shop\ndata:\n  LEVEL: {level}\n  KEEP: \"yes\"\n"
+            ),
+        )
+        .expect("write");
+    };
+    write_cm("info");
+    let out = k.ok(&["apply", "-f", cm.to_str().expect("path")]);
+    assert!(out.contains("configmap/settings created"), "{out}");
+    write_cm("debug");
+    let out = k.ok(&["apply", "-f", cm.to_str().expect("path")]);
+    assert!(out.contains("configmap/settings configured"), "{out}");
+    let stored = sb
+        .sandbox
+        .world
+        .store
+        .get(&rt(&sb, "", "configmaps"), Some("shop"), "settings")
+        .expect("stored");
+    assert_eq!(stored["data"], json!({"LEVEL": "debug", "KEEP": "yes"}));
+    assert!(
+        stored["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .is_string()
+    );
+
+    let backup = dir.path().join("backup.yaml");
+    std::fs::write(
+        &backup,
+        "apiVersion: velero.io/v1\nkind: Backup\nmetadata:\n  name: pre-upgrade\n  namespace: velero\n  labels: { run: test }\nspec:\n  excludedNamespaces: [kube-system]\n  ttl: 720h0m0s\n",
+    )
+    .expect("write");
+    let out = k.ok(&["apply", "-f", backup.to_str().expect("path")]);
+    assert!(
+        out.contains("backup.velero.io/pre-upgrade created"),
+        "{out}"
+    );
+    let stored = sb
+        .sandbox
+        .world
+        .store
+        .get(
+            &rt(&sb, "velero.io", "backups"),
+            Some("velero"),
+            "pre-upgrade",
+        )
+        .expect("stored");
+    assert_eq!(stored["spec"]["excludedNamespaces"], json!(["kube-system"]));
+    // kubectl validated through the server (`fieldValidation`), not through OpenAPI v2.
+    let records = sb.sandbox.world.requests.snapshot();
+    assert!(
+        records
+            .iter()
+            .any(|r| r.operation == "GET /openapi/v3" && r.status == 200)
+    );
+    assert!(
+        !records
+            .iter()
+            .any(|r| r.operation.starts_with("GET /openapi/v2") && r.status == 200)
+    );
+}
+
+#[test]
+fn kubectl_create_sends_protobuf_and_scale_uses_the_subresource() {
+    let sb = sandbox();
+    let k = Kubectl::new(&sb);
+    k.ok(&["create", "namespace", "team"]);
+    k.ok(&[
+        "create",
+        "configmap",
+        "settings",
+        "-n",
+        "team",
+        "--from-literal=a=b",
+    ]);
+    k.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "-n",
+        "team",
+        "--from-literal=p=s3cret",
+    ]);
+    k.ok(&[
+        "create",
+        "deployment",
+        "app",
+        "-n",
+        "team",
+        "--image=nginx:1.27",
+        "--replicas=2",
+        "--port=80",
+    ]);
+    let store = &sb.sandbox.world.store;
+    let cm = store
+        .get(&rt(&sb, "", "configmaps"), Some("team"), "settings")
+        .expect("configmap");
+    assert_eq!(cm["data"], json!({"a": "b"}));
+    let secret = store
+        .get(&rt(&sb, "", "secrets"), Some("team"), "creds")
+        .expect("secret");
+    assert_eq!(
+        (&secret["data"]["p"], &secret["type"]),
+        (&json!("czNjcmV0"), &json!("Opaque"))
+    );
+    let d = store
+        .get(&rt(&sb, "apps", "deployments"), Some("team"), "app")
+        .expect("deployment");
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.27"
+    );
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+        80
+    );
+
+    let out = k.ok(&["scale", "deployment", "app", "-n", "team", "--replicas=0"]);
+    assert!(out.contains("scaled"), "{out}");
+    let d = store
+        .get(&rt(&sb, "apps", "deployments"), Some("team"), "app")
+        .expect("deployment");
+    assert_eq!(d["spec"]["replicas"], 0);
+    let table = k.ok(&["get", "deployments", "-n", "team"]);
+    assert!(
+        table.lines().next().unwrap_or("").contains("UP-TO-DATE"),
+        "{table}"
+    );
+}
+
+#[test]
+fn kubectl_watch_sees_a_backup_created_meanwhile() {
+    let sb = sandbox();
+    let k = Kubectl::new(&sb);
+    let mut child = k
+        .command(&[
+            "get",
+            "backups.velero.io",
+            "-A",
+            "-w",
+            "--request-timeout=60s",
+        ])
+        .spawn()
+        .expect("kubectl must be installed");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The list, then the watch, on the same path.
+    eventually(&sb, "kubectl to start watching", || {
+        requests_to(&sb, "GET /apis/velero.io/v1/backups") >= 2
+    });
+    sb.sandbox
+        .world
+        .store
+        .create(
+            &rt(&sb, "velero.io", "backups"),
+            Some("velero"),
+            json!({"metadata": {"name": "made-meanwhile"}, "spec": {}}),
+        )
+        .expect("create");
+    let mut seen = Vec::new();
+    let found = loop {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.contains("made-meanwhile") => break true,
+            Ok(line) => seen.push(line),
+            Err(_) => break false,
+        }
+    };
+    child.kill().ok();
+    child.wait().ok();
+    assert!(found, "the watch never showed the backup; saw {seen:?}");
+}
+
+#[test]
+fn kubectl_wait_sees_a_status_change() {
+    let sb = sandbox();
+    let widgets = rt(&sb, "example.com", "widgets");
+    let store = sb.sandbox.world.store.clone();
+    store
+        .create(
+            &widgets,
+            Some("shop"),
+            json!({"metadata": {"name": "w1"}, "status": {"phase": "Pending"}}),
+        )
+        .expect("create");
+    let k = Kubectl::new(&sb);
+    let child = k
+        .command(&[
+            "wait",
+            "widgets.example.com/w1",
+            "-n",
+            "shop",
+            "--for=jsonpath={.status.phase}=Ready",
+            "--timeout=90s",
+        ])
+        .spawn()
+        .expect("kubectl must be installed");
+    eventually(&sb, "kubectl wait to watch", || {
+        requests_to(&sb, "GET /apis/example.com/v1/namespaces/shop/widgets") >= 2
+    });
+    store
+        .patch(
+            &widgets,
+            Some("shop"),
+            "w1",
+            &json!({"status": {"phase": "Ready"}}),
+            Subresource::Status,
+        )
+        .expect("patch");
+    let out = child.wait_with_output().expect("kubectl wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("condition met"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn kubectl_delete_reads_the_body_and_deletes() {
+    let sb = sandbox();
+    let k = Kubectl::new(&sb);
+    let out = k.ok(&["delete", "configmap", "web-config", "-n", "shop"]);
+    assert!(out.contains("deleted"), "{out}");
+    assert!(
+        sb.sandbox
+            .world
+            .store
+            .get(&rt(&sb, "", "configmaps"), Some("shop"), "web-config")
+            .is_err()
+    );
+    // The same kept-alive connection serves later requests.
+    let out = k.ok(&["get", "configmaps", "-n", "shop"]);
+    assert!(!out.contains("web-config"), "{out}");
+    let missing = k.run(&["delete", "configmap", "web-config", "-n", "shop"]);
+    assert_ne!(missing.code, Some(0));
+    assert!(
+        missing.stderr.contains("NotFound") || missing.stderr.contains("not found"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn kubectl_reads_metrics_and_refuses_a_bad_token() {
+    let sb = sandbox();
+    let k = Kubectl::new(&sb);
+    let metrics = k.ok(&["get", "--raw", "/metrics"]);
+    assert!(
+        metrics.contains(
+            "apiserver_requested_deprecated_apis{group=\"policy\",removed_release=\"1.25\",resource=\"podsecuritypolicies\",subresource=\"\",version=\"v1beta1\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("apiserver_request_total{"), "{metrics}");
+    let bad = k.run(&["--token=k8s-aws-v1.bm9wZQ", "get", "nodes"]);
+    assert_ne!(bad.code, Some(0));
+    // kubectl's wording for a 401.
+    assert!(
+        bad.stderr.contains("You must be logged in to the server"),
+        "{}",
+        bad.stderr
+    );
+}
