@@ -5,6 +5,7 @@ mod checks;
 mod common;
 mod deploy;
 mod e2e;
+mod moto;
 mod sandbox;
 mod sandbox_eks;
 mod sandbox_kube;

@@ -12,7 +12,7 @@ use crate::common::TestSandbox;
 
 const NS: &str = "velero";
 
-fn scenario(faults: &str) -> String {
+pub fn scenario(faults: &str) -> String {
     format!(
         r#"apiVersion: eks-upgrade/v1
 kind: Scenario
@@ -33,7 +33,7 @@ spec:
 }
 
 /// Creates a Backup of namespace `shop` in the sandbox and waits for Velero to finish it.
-fn backup(sb: &TestSandbox, name: &str) -> Value {
+pub fn backup(sb: &TestSandbox, name: &str) -> Value {
     let store = &sb.sandbox.world.store;
     let rt = store
         .resource("velero.io", "v1", "backups")
