@@ -41,6 +41,39 @@ pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
             "check the credentials' `eks:ListUpdates` permission",
         )),
     }
+    for issue in &conn.cluster.health_issues {
+        out.push(Finding::new(
+            "EKS011",
+            Severity::Error,
+            &object,
+            format!("the control plane reports a health issue: {issue}"),
+            "fix it first (subnets, security groups, KMS key): EKS may fail or refuse the upgrade while it lasts",
+        ));
+    }
+    let last_hop = facts.hops.iter().copied().max();
+    for ng in &facts.nodegroups {
+        let Some(ami) = ng.ami_type.as_deref().filter(|a| a.starts_with("AL2_")) else {
+            continue;
+        };
+        let Some(last) = last_hop.filter(|h| *h >= crate::types::Version::new(1, 32)) else {
+            continue;
+        };
+        let gone = last >= crate::types::Version::new(1, 33);
+        out.push(
+            Finding::new(
+                "EKS012",
+                if gone { Severity::Error } else { Severity::Warning },
+                format!("Nodegroup {}", ng.name),
+                if gone {
+                    format!("uses the `{ami}` AMI type; EKS publishes no Amazon Linux 2 AMIs for Kubernetes 1.33 and later, so the node group cannot follow the run to {last}")
+                } else {
+                    format!("uses the `{ami}` AMI type; Kubernetes 1.32 is the last version with Amazon Linux 2 AMIs")
+                },
+                "move the node group to an AL2023 or Bottlerocket AMI type (a new node group, then drain the old one)",
+            )
+            .at(None, &ng.name),
+        );
+    }
     match eks::offered_versions(&conn.eks).await {
         Ok(offered) => {
             for hop in facts.hops {

@@ -1,7 +1,7 @@
-//! EKS upgrade insights for every hop's version. EKS computes them from its own telemetry
-//! (deprecated-API requests over 30 days with the clients' user agents, add-on versions, node
-//! skew), so they see what no scan of the cluster can; ERROR becomes an error finding and
-//! WARNING a warning.
+//! EKS cluster insights: upgrade readiness for every hop's version, and misconfiguration. EKS
+//! computes them from its own telemetry (deprecated-API requests over 30 days with the clients'
+//! user agents, add-on versions, node skew), so they see what no scan of the cluster can; ERROR
+//! becomes an error finding and WARNING a warning.
 
 use super::{Facts, Finding, Severity};
 use crate::cloud::insights;
@@ -11,7 +11,26 @@ pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
         return Vec::new();
     }
     let cluster = facts.conn.cluster.name.as_str();
-    match insights::failing(&facts.conn.eks, cluster, facts.hops).await {
+    let readiness = insights::failing(
+        &facts.conn.eks,
+        cluster,
+        insights::Kind::UpgradeReadiness(facts.hops),
+    );
+    let misconfiguration =
+        insights::failing(&facts.conn.eks, cluster, insights::Kind::Misconfiguration);
+    let (readiness, misconfiguration) = tokio::join!(readiness, misconfiguration);
+    let mut out = Vec::new();
+    for found in [readiness, misconfiguration] {
+        out.extend(findings(cluster, found));
+    }
+    out
+}
+
+fn findings(
+    cluster: &str,
+    found: Result<Vec<insights::InsightInfo>, crate::cloud::eks::EksError>,
+) -> Vec<Finding> {
+    match found {
         Ok(found) => found
             .into_iter()
             .map(|i| {
@@ -20,8 +39,11 @@ pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
                 } else {
                     Severity::Warning
                 };
-                let mut message =
-                    format!("{} for {}: {}", i.status, i.kubernetes_version, i.reason);
+                let mut message = if i.kubernetes_version.is_empty() {
+                    format!("{}: {}", i.status, i.reason)
+                } else {
+                    format!("{} for {}: {}", i.status, i.kubernetes_version, i.reason)
+                };
                 if !i.details.is_empty() {
                     message.push_str(&format!(" ({})", i.details.join("; ")));
                 }

@@ -37,11 +37,30 @@ pub const CATALOG: &[(&str, &str)] = &[
         "EKS009",
         "EKS add-ons have versions for the current and every hop's version",
     ),
-    ("EKS010", "EKS upgrade insights for every hop's version"),
+    (
+        "EKS010",
+        "EKS upgrade insights for every hop's version, and misconfiguration insights",
+    ),
+    (
+        "EKS011",
+        "control-plane health issues DescribeCluster reports",
+    ),
+    (
+        "EKS012",
+        "managed node groups on Amazon Linux 2 AMIs, which EKS does not publish for 1.33+",
+    ),
     ("K8S001", "PodDisruptionBudgets that allow zero disruptions"),
     (
         "K8S002",
         "single-replica workloads without a PodDisruptionBudget",
+    ),
+    (
+        "K8S003",
+        "kube-proxy in IPVS mode, deprecated from Kubernetes 1.35",
+    ),
+    (
+        "K8S004",
+        "the retired community ingress-nginx controller, on hops to 1.35 and later",
     ),
     (
         "API001",

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use kube::api::{Api, ListParams};
 
 use super::{Facts, Finding, Severity, list};
@@ -40,7 +40,65 @@ pub fn first_violation(node: Version, hops: &[Version]) -> Option<Version> {
 pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
     let mut out = kubelets(facts).await;
     out.extend(kube_proxy(facts).await);
+    out.extend(ipvs(facts).await);
     out
+}
+
+/// Whether a kube-proxy configuration (the add-on's `configurationValues` JSON, or the
+/// `config` of the kube-proxy-config ConfigMap, YAML) selects IPVS mode.
+pub fn selects_ipvs(text: &str) -> bool {
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
+        return json.get("mode").and_then(|m| m.as_str()) == Some("ipvs");
+    }
+    text.lines().any(|l| {
+        l.trim_start()
+            .strip_prefix("mode:")
+            .is_some_and(|v| v.trim().trim_matches(['"', '\'']) == "ipvs")
+    })
+}
+
+/// IPVS mode is deprecated in Kubernetes 1.35: a warning on a hop to 1.35, an error beyond.
+async fn ipvs(facts: &Facts<'_>) -> Vec<Finding> {
+    let Some(last) = facts.hops.iter().copied().max() else {
+        return Vec::new();
+    };
+    if last < Version::new(1, 35) {
+        return Vec::new();
+    }
+    let from_addon = facts
+        .addons
+        .iter()
+        .find(|a| a.name == "kube-proxy")
+        .and_then(|a| a.configuration_values.as_deref())
+        .is_some_and(selects_ipvs);
+    let from_config = match Api::<ConfigMap>::namespaced(facts.conn.kube.clone(), "kube-system")
+        .get_opt("kube-proxy-config")
+        .await
+    {
+        Ok(Some(cm)) => cm
+            .data
+            .as_ref()
+            .and_then(|d| d.get("config"))
+            .is_some_and(|c| selects_ipvs(c)),
+        _ => false,
+    };
+    if !(from_addon || from_config) {
+        return Vec::new();
+    }
+    let error = last > Version::new(1, 35);
+    vec![
+        Finding::new(
+            "K8S003",
+            if error { Severity::Error } else { Severity::Warning },
+            "kube-proxy",
+            format!(
+                "runs in IPVS mode (set in {}), which Kubernetes deprecates in 1.35; this run goes to {last}",
+                if from_addon { "the add-on's configurationValues" } else { "ConfigMap kube-system/kube-proxy-config" }
+            ),
+            "move kube-proxy to `iptables` or `nftables` mode before the upgrade",
+        )
+        .at(Some("kube-system"), "kube-proxy"),
+    ]
 }
 
 async fn kubelets(facts: &Facts<'_>) -> Vec<Finding> {
@@ -186,6 +244,17 @@ async fn kube_proxy(facts: &Facts<'_>) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognises_ipvs_mode_in_json_and_yaml() {
+        assert!(selects_ipvs(r#"{"mode":"ipvs","ipvs":{"scheduler":"rr"}}"#));
+        assert!(!selects_ipvs(r#"{"mode":"iptables"}"#));
+        assert!(selects_ipvs(
+            "kind: KubeProxyConfiguration\nmode: \"ipvs\"\n"
+        ));
+        assert!(selects_ipvs("mode: ipvs"));
+        assert!(!selects_ipvs("mode: \"\"\nipvs:\n  scheduler: rr"));
+    }
 
     #[test]
     fn parses_kubelet_and_image_versions() {

@@ -43,6 +43,21 @@ struct Workload {
     meta: ObjectMeta,
     replicas: i32,
     pod_labels: BTreeMap<String, String>,
+    images: Vec<String>,
+}
+
+/// The community ingress-nginx controller image; the project was retired in March 2026 and
+/// publishes no releases validated against newer Kubernetes versions.
+const INGRESS_NGINX: &str = "ingress-nginx/controller";
+
+fn images(spec: Option<&k8s_openapi::api::core::v1::PodSpec>) -> Vec<String> {
+    spec.map(|s| {
+        s.containers
+            .iter()
+            .filter_map(|c| c.image.clone())
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 pub async fn check(facts: &Facts<'_>, removals: &Removals) -> Vec<Finding> {
@@ -68,6 +83,10 @@ pub async fn check(facts: &Facts<'_>, removals: &Removals) -> Vec<Finding> {
     // Velero's own server runs one replica by design and has done its work before any drain;
     // kube-system belongs to EKS and its add-ons.
     let exempt = ["kube-system", facts.velero_namespace];
+    let to_1_35 = facts
+        .hops
+        .iter()
+        .any(|h| *h >= crate::types::Version::new(1, 35));
     let consider = |w: Workload, out: &mut Vec<Finding>| {
         if !removals.is_empty()
             && let Some(f) = annotations::check_object(&w.meta, removals)
@@ -75,6 +94,19 @@ pub async fn check(facts: &Facts<'_>, removals: &Removals) -> Vec<Finding> {
             out.push(f);
         }
         let ns = w.meta.namespace.clone().unwrap_or_default();
+        if to_1_35 && let Some(image) = w.images.iter().find(|i| i.contains(INGRESS_NGINX)) {
+            let name = w.meta.name.clone().unwrap_or_default();
+            out.push(
+                Finding::new(
+                    "K8S004",
+                    Severity::Warning,
+                    format!("{} {ns}/{name}", w.kind),
+                    format!("runs the community ingress-nginx controller (`{image}`), retired in March 2026 and not validated against Kubernetes 1.35 and later"),
+                    "plan a move to a maintained controller (the Gateway API or a vendor ingress controller), or accept it with a workflow override",
+                )
+                .at(Some(&ns), &name),
+            );
+        }
         if w.replicas != 1 || exempt.contains(&ns.as_str()) {
             return;
         }
@@ -105,6 +137,7 @@ pub async fn check(facts: &Facts<'_>, removals: &Removals) -> Vec<Finding> {
                 kind: "Deployment",
                 meta: d.metadata,
                 replicas: spec.replicas.unwrap_or(1),
+                images: images(spec.template.spec.as_ref()),
                 pod_labels: spec
                     .template
                     .metadata
@@ -124,6 +157,7 @@ pub async fn check(facts: &Facts<'_>, removals: &Removals) -> Vec<Finding> {
             kind: "StatefulSet",
             meta: s.metadata,
             replicas: spec.replicas.unwrap_or(1),
+            images: images(spec.template.spec.as_ref()),
             pod_labels: spec
                 .template
                 .metadata

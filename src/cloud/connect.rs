@@ -33,6 +33,8 @@ pub struct ClusterInfo {
     pub version: Version,
     pub platform_version: Option<String>,
     pub status: String,
+    /// `health.issues` of DescribeCluster, as `CODE: message (resources)`.
+    pub health_issues: Vec<String>,
     pub endpoint: String,
     #[serde(skip)]
     pub ca_pem: String,
@@ -185,6 +187,25 @@ pub async fn describe_cluster(
         version,
         platform_version: c.platform_version().map(str::to_string),
         status,
+        health_issues: c
+            .health()
+            .map(|h| {
+                h.issues()
+                    .iter()
+                    .map(|i| {
+                        let mut text = format!(
+                            "{}: {}",
+                            i.code().map(|c| c.as_str()).unwrap_or("Unknown"),
+                            i.message().unwrap_or("")
+                        );
+                        if !i.resource_ids().is_empty() {
+                            text.push_str(&format!(" ({})", i.resource_ids().join(", ")));
+                        }
+                        text
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         endpoint,
         ca_pem,
     })

@@ -22,18 +22,31 @@ pub struct InsightInfo {
     pub details: Vec<String>,
 }
 
-/// Upgrade-readiness insights for `versions` whose status is ERROR or WARNING.
+/// Which insights to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind<'a> {
+    /// Upgrade readiness for these Kubernetes versions.
+    UpgradeReadiness(&'a [Version]),
+    /// Misconfiguration, whatever the version.
+    Misconfiguration,
+}
+
+/// Insights of `kind` whose status is ERROR or WARNING.
 pub async fn failing(
     eks: &aws_sdk_eks::Client,
     cluster: &str,
-    versions: &[Version],
+    kind: Kind<'_>,
 ) -> Result<Vec<InsightInfo>, EksError> {
     let filter = InsightsFilter::builder()
-        .categories(Category::UpgradeReadiness)
-        .set_kubernetes_versions(Some(versions.iter().map(|v| v.to_string()).collect()))
         .statuses(InsightStatusValue::Error)
-        .statuses(InsightStatusValue::Warning)
-        .build();
+        .statuses(InsightStatusValue::Warning);
+    let filter = match kind {
+        Kind::UpgradeReadiness(versions) => filter
+            .categories(Category::UpgradeReadiness)
+            .set_kubernetes_versions(Some(versions.iter().map(|v| v.to_string()).collect())),
+        Kind::Misconfiguration => filter.categories(Category::Misconfiguration),
+    }
+    .build();
     let mut summaries = Vec::new();
     let mut pages = eks
         .list_insights()

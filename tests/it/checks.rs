@@ -70,10 +70,15 @@ kind: Scenario
 metadata: {{ name: preflight-problems }}
 spec:
   speed: 600
-  cluster: {{ name: demo, region: us-east-1, version: "1.31" }}
+  cluster:
+    name: demo
+    region: us-east-1
+    version: "1.31"
+    healthIssues:
+      - {{ code: Ec2SubnetNotFound, message: One or more subnets were deleted, resourceIds: [subnet-0abc] }}
   nodegroups:
     - {{ name: general, nodes: 2 }}
-    - {{ name: old, nodes: 1, version: "1.30" }}
+    - {{ name: old, nodes: 1, version: "1.30", amiType: AL2_x86_64 }}
   selfManagedNodes:
     - {{ name: legacy-asg, version: "1.28", nodes: 2 }}
   addons:
@@ -94,6 +99,7 @@ spec:
     - {{ group: flowcontrol.apiserver.k8s.io, version: v1beta3, resource: flowschemas, removedRelease: "1.32" }}
   insights:
     - {{ name: Cluster health issues, kubernetesVersion: "1.32", status: WARNING, reason: One subnet has fewer than 5 free IP addresses }}
+    - {{ name: Amazon EKS add-on misconfigured, category: MISCONFIGURATION, kubernetesVersion: "1.31", status: ERROR, reason: The add-on's IAM role cannot be assumed }}
   velero: {{ unavailable: true }}
 "#,
         objects.join("\n")
@@ -192,6 +198,25 @@ fn every_check_fires_on_the_scenario_made_to_trigger_it() {
                 .unwrap_or("")
                 .contains("Deprecated APIs removed in Kubernetes v1.32")
     }));
+    assert!(
+        insights.iter().any(|f| f["severity"] == "error"
+            && f["object"].as_str().unwrap_or("").contains("misconfigured")),
+        "{insights:?}"
+    );
+    let health = findings(&report, "EKS011");
+    assert_eq!(health.len(), 1, "{health:?}");
+    assert!(
+        health[0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Ec2SubnetNotFound")
+    );
+    let al2 = findings(&report, "EKS012");
+    assert_eq!(al2.len(), 1, "{al2:?}");
+    assert_eq!(
+        (al2[0]["object"].as_str(), al2[0]["severity"].as_str()),
+        (Some("Nodegroup old"), Some("warning"))
+    );
     assert_eq!(objects(&report, "K8S001"), ["PodDisruptionBudget shop/db"]);
     assert_eq!(objects(&report, "K8S002"), ["Deployment shop/cart"]);
     assert_eq!(objects(&report, "VEL002").len(), 1);
@@ -234,6 +259,50 @@ fn every_check_fires_on_the_scenario_made_to_trigger_it() {
 }
 
 #[test]
+fn the_checks_for_a_hop_to_1_35_fire() {
+    let sb = External::start(
+        r#"apiVersion: eks-upgrade/v1
+kind: Scenario
+metadata: { name: to-1-35 }
+spec:
+  cluster: { name: demo, region: us-east-1, version: "1.34" }
+  nodegroups:
+    - { name: general, nodes: 2 }
+    - { name: legacy, nodes: 1, amiType: AL2_x86_64 }
+  addons:
+    - { name: kube-proxy, version: v1.34.3-eksbuild.2, configurationValues: '{"mode":"ipvs"}' }
+  workloads:
+    - { kind: Deployment, namespace: ingress-nginx, name: controller, replicas: 2, image: "registry.k8s.io/ingress-nginx/controller:v1.12.1", pdbMinAvailable: 1 }
+"#,
+    );
+    let (code, report, stderr) = check(&sb, "workflows/check-only.yaml", "1.35");
+    assert_eq!(code, Some(3), "{stderr}");
+    let al2 = findings(&report, "EKS012");
+    assert_eq!(al2.len(), 1, "{report}");
+    assert_eq!(al2[0]["severity"], "error");
+    assert_eq!(al2[0]["object"], "Nodegroup legacy");
+    let ipvs = findings(&report, "K8S003");
+    assert_eq!(ipvs.len(), 1, "{report}");
+    assert_eq!(ipvs[0]["severity"], "warning");
+    assert!(
+        ipvs[0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("configurationValues")
+    );
+    assert_eq!(
+        objects(&report, "K8S004"),
+        ["Deployment ingress-nginx/controller"]
+    );
+    // None of them fire on the way to 1.34.
+    let sb = External::from_example("healthy.yaml");
+    let (_, quiet, _) = check(&sb, "workflows/check-only.yaml", "1.34");
+    for code in ["EKS011", "EKS012", "K8S003", "K8S004"] {
+        assert!(findings(&quiet, code).is_empty(), "{code}: {quiet}");
+    }
+}
+
+#[test]
 fn ignores_and_overrides_in_the_workflow_apply() {
     let sb = External::start(&problems_scenario());
     let wf = sb.dir.path().join("exceptions.yaml");
@@ -248,7 +317,7 @@ spec:
     - id: preflight
       preflight:
         failOn: error
-        ignore: [K8S002, EKS007, EKS008, EKS009, EKS010, EKS003, API001, API002, VEL002]
+        ignore: [K8S002, EKS007, EKS008, EKS009, EKS010, EKS011, EKS012, EKS003, API001, API002, VEL002]
         overrides:
           - { check: API003, namespace: shop, name: web-flow, severity: warning, reason: moves to v1 in chart 2.0 }
           - { check: K8S001, severity: ignore }

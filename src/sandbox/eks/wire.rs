@@ -55,7 +55,9 @@ pub fn cluster(eks: &Eks, state: &State) -> Value {
         "certificateAuthority": { "data": ca },
         "platformVersion": c.platform_version,
         "tags": { "eks-upgrade/sandbox": eks.world.scenario.metadata.name },
-        "health": { "issues": [] },
+        "health": { "issues": spec.cluster.health_issues.iter().map(|i| json!({
+            "code": i.code, "message": i.message, "resourceIds": i.resource_ids,
+        })).collect::<Vec<_>>() },
         "accessConfig": { "authenticationMode": "API_AND_CONFIG_MAP" },
         "upgradePolicy": { "supportType": spec.cluster.support_type },
         "deletionProtection": false,

@@ -14,8 +14,9 @@ pub use bulk::BulkSpec;
 pub use catalog::{builtin_addon_catalog, builtin_versions};
 pub use faults::{AddonDegrades, ApiFault, BreakAfter, BucketFault, FailedUpdate, Faults};
 pub use specs::{
-    AddonCatalogEntry, AddonSpec, AddonVersionSpec, ClusterSpec, DeprecatedRequest, InsightSpec,
-    NodegroupSpec, ResourceSpec, SelfManagedSpec, Timings, VeleroSpec, VersionSpec, WorkloadSpec,
+    AddonCatalogEntry, AddonSpec, AddonVersionSpec, ClusterIssueSpec, ClusterSpec,
+    DeprecatedRequest, InsightSpec, NodegroupSpec, ResourceSpec, SelfManagedSpec, Timings,
+    VeleroSpec, VersionSpec, WorkloadSpec,
 };
 
 use std::path::Path;

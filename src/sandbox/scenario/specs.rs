@@ -27,6 +27,19 @@ pub struct ClusterSpec {
     /// Whether the last upgrade was an EKS auto-upgrade (rollback is then not allowed).
     #[serde(default)]
     pub last_upgrade_automatic: bool,
+    /// Control-plane health issues DescribeCluster reports (`health.issues`).
+    #[serde(default)]
+    pub health_issues: Vec<ClusterIssueSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterIssueSpec {
+    /// `SUBNET_NOT_FOUND`, `SECURITY_GROUP_NOT_FOUND`, `IP_NOT_AVAILABLE`, …
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub resource_ids: Vec<String>,
 }
 
 fn default_support() -> String {

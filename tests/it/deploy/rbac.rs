@@ -287,7 +287,11 @@ fn the_rbac_rules_authorize_a_whole_run_with_recovery_and_nothing_more() {
                     });
                     let for_removed =
                         verb == "list" && removed.contains(&(group.clone(), resource.clone()));
-                    if !used && !for_removed {
+                    // Read only on a hop to 1.35 or later (IPVS mode, K8S003); this run goes
+                    // to 1.34.
+                    let for_later_hops =
+                        verb == "get" && group.is_empty() && resource == "configmaps";
+                    if !used && !for_removed && !for_later_hops {
                         unused.push(format!("{verb} {group}/{resource} in {:?}", r.scope));
                     }
                 }
