@@ -2,7 +2,7 @@
 //! against `aws s3 cp s3://BUCKET/KEY - | gzip -dc | tar -t` on the same server.
 //!
 //! ```text
-//! cargo bench --bench verify_backup -- [--items 50000] [--item-bytes 6000] [--runs 3]
+//! cargo bench --bench verify_backup -- [--items 50000] [--item-bytes 6000] [--runs 3] [--serve]
 //! ```
 //!
 //! The verifier runs in a child process (this binary with `--child`) under `/usr/bin/time`, so
@@ -214,6 +214,11 @@ fn main() {
         "backup: {items} items (x2 paths), {:.0} MiB compressed",
         size as f64 / 1_048_576.0
     );
+    if std::env::args().any(|a| a == "--serve") {
+        // For profiling: keep the server up and let a person run the child under a profiler.
+        println!("serving; run: {} --child {endpoint}", exe.display());
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
     for run in 1..=runs {
         let out = Command::new("/usr/bin/time")
             .args(["-f", "%e %M"])

@@ -146,6 +146,27 @@ fn a_backup_in_moto_verifies_and_its_damage_is_found() {
             b["status"]["progress"]["itemsBackedUp"].as_u64()
         );
 
+        // The ranged reader large backups use, with If-Match on every part, against moto.
+        let (tx, mut reader) = eks_upgrade::velero::verify::stream::channel();
+        let reading = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut reader, &mut out).map(|_| out)
+        });
+        let sent = eks_upgrade::velero::verify::ranged::send(
+            &m,
+            "velero-backups",
+            "backups/copied/copied.tar.gz",
+            97,
+            &tx,
+            |_, _| {},
+        )
+        .await
+        .unwrap_or_else(|e| panic!("ranged read from moto: {e:?}"));
+        drop(tx);
+        let got = reading.join().expect("reader").expect("read");
+        assert_eq!(got.len() as u64, sent);
+        assert!(sent > 1000);
+
         // One byte changed in the middle of the gzip stream.
         let key = "backups/copied/copied.tar.gz";
         let mut tarball = m

@@ -216,3 +216,68 @@ fn findings_are_serializable_for_machines() {
             .any(|x| x["key"] == "backups/m/m.tar.gz" && x["message"] == "the tarball is missing")
     }));
 }
+
+#[test]
+fn a_tarball_read_in_ranged_parts_arrives_whole_and_in_order() {
+    use eks_upgrade::velero::verify::{ranged, stream};
+    use std::io::Read;
+    let sb = TestSandbox::start(Some(&scenario("{}")));
+    backup(&sb, "parts");
+    let s3 = eks_upgrade::sandbox::s3_client(&sb.sandbox.endpoints.s3, "us-east-1");
+    let key = "backups/parts/parts.tar.gz";
+    let whole = sb.block_on(async {
+        s3.get_object()
+            .bucket("velero-backups")
+            .key(key)
+            .send()
+            .await
+            .expect("get the tarball")
+            .body
+            .collect()
+            .await
+            .expect("read it")
+            .into_bytes()
+    });
+    assert!(
+        whole.len() > 1000,
+        "a tarball of several parts: {}",
+        whole.len()
+    );
+    // Odd part sizes, so parts and slices never line up with anything in the file.
+    for part in [97u64, 500, whole.len() as u64 + 1] {
+        let (tx, mut reader) = stream::channel();
+        let reading = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            reader.read_to_end(&mut out).map(|_| out)
+        });
+        let mut last = (0, 0);
+        let sent = sb
+            .block_on(ranged::send(
+                &s3,
+                "velero-backups",
+                key,
+                part,
+                &tx,
+                |r, t| last = (r, t),
+            ))
+            .unwrap_or_else(|e| panic!("ranged read: {e:?}"));
+        drop(tx);
+        let got = reading.join().expect("reader thread").expect("read");
+        assert_eq!(sent, whole.len() as u64);
+        assert_eq!(last, (sent, sent), "progress ends at the size");
+        assert!(got == whole, "part size {part}: the bytes differ");
+    }
+    let (tx, _reader) = stream::channel();
+    let missing = sb.block_on(ranged::send(
+        &s3,
+        "velero-backups",
+        "backups/none/none.tar.gz",
+        997,
+        &tx,
+        |_, _| {},
+    ));
+    assert!(
+        matches!(missing, Err(ranged::RangedError::NotFound)),
+        "{missing:?}"
+    );
+}

@@ -6,6 +6,7 @@
 
 pub mod finding;
 pub mod metadata;
+pub mod ranged;
 pub mod stream;
 pub mod tarball;
 
@@ -379,13 +380,13 @@ async fn stream_tarball(
     findings: &mut Findings,
     progress: Option<Progress<'_>>,
 ) -> Result<tarball::TarSummary, VerifyError> {
+    if size >= ranged::THRESHOLD {
+        return stream_tarball_ranged(s3, bucket, key, format_version, findings, progress).await;
+    }
     let out = match s3.get_object().bucket(bucket).key(key).send().await {
         Ok(o) => o,
         Err(e) if not_found(&e) => {
-            findings.push(Finding::error(
-                key,
-                "the tarball disappeared while being verified",
-            ));
+            findings.push(Finding::error(key, DISAPPEARED));
             return Ok(tarball::TarSummary::default());
         }
         Err(e) => {
@@ -405,6 +406,10 @@ async fn stream_tarball(
     });
     let mut body = out.body;
     let mut read = 0u64;
+    // The network delivers frames of a few kilobytes. Handing each to the decoder thread would
+    // wake it tens of thousands of times per gigabyte; gathering them into batches costs one
+    // copy and wakes it a few thousand times.
+    let mut batch = bytes::BytesMut::with_capacity(stream::BATCH + 64 * 1024);
     loop {
         match body.try_next().await {
             Ok(Some(chunk)) => {
@@ -412,12 +417,25 @@ async fn stream_tarball(
                 if let Some(p) = progress {
                     p(read, size);
                 }
-                if tx.send(Ok(chunk)).await.is_err() {
-                    // The checker stopped early (it found the stream unreadable); stop reading.
-                    break;
+                batch.extend_from_slice(&chunk);
+                if batch.len() >= stream::BATCH {
+                    let full = std::mem::replace(
+                        &mut batch,
+                        bytes::BytesMut::with_capacity(stream::BATCH + 64 * 1024),
+                    );
+                    if tx.send(Ok(full.freeze())).await.is_err() {
+                        // The checker stopped early (it found the stream unreadable); stop
+                        // reading.
+                        break;
+                    }
                 }
             }
-            Ok(None) => break,
+            Ok(None) => {
+                if !batch.is_empty() {
+                    let _ = tx.send(Ok(batch.freeze())).await;
+                }
+                break;
+            }
             Err(e) => {
                 let err = std::io::Error::other(tarball::TransportError(e.to_string()));
                 let _ = tx.send(Err(err)).await;
@@ -426,6 +444,56 @@ async fn stream_tarball(
         }
     }
     drop(tx);
+    finish(checker, key, findings).await
+}
+
+const DISAPPEARED: &str = "the tarball disappeared while being verified";
+
+/// The tarball in concurrent ranged GETs (see [`ranged`]), for large backups.
+async fn stream_tarball_ranged(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    format_version: &str,
+    findings: &mut Findings,
+    progress: Option<Progress<'_>>,
+) -> Result<tarball::TarSummary, VerifyError> {
+    let (tx, reader) = stream::channel();
+    let key_owned = key.to_string();
+    let version = format_version.to_string();
+    let checker = tokio::task::spawn_blocking(move || {
+        let mut local = Findings::default();
+        let summary = tarball::check(reader, &key_owned, &version, &mut local);
+        (summary, local)
+    });
+    let report = |read: u64, size: u64| {
+        if let Some(p) = progress {
+            p(read, size);
+        }
+    };
+    match ranged::send(s3, bucket, key, ranged::PART, &tx, report).await {
+        Ok(_) => {}
+        Err(ranged::RangedError::NotFound) => {
+            drop(tx);
+            let _ = checker.await;
+            findings.push(Finding::error(key, DISAPPEARED));
+            return Ok(tarball::TarSummary::default());
+        }
+        Err(ranged::RangedError::Failed(message)) => {
+            let err = std::io::Error::other(tarball::TransportError(message));
+            let _ = tx.send(Err(err)).await;
+        }
+    }
+    drop(tx);
+    finish(checker, key, findings).await
+}
+
+/// Waits for the checker thread and merges what it found.
+async fn finish(
+    checker: tokio::task::JoinHandle<(tarball::TarSummary, Findings)>,
+    key: &str,
+    findings: &mut Findings,
+) -> Result<tarball::TarSummary, VerifyError> {
     let (summary, local) = checker.await.map_err(|e| VerifyError::Interrupted {
         key: key.into(),
         message: e.to_string(),

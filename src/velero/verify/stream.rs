@@ -6,9 +6,12 @@ use std::io::Read;
 use bytes::Bytes;
 use tokio::sync::mpsc::{Receiver, Sender};
 
-/// Chunks in flight between the network task and the decoder thread. With S3's chunk sizes
-/// this bounds buffered data to a few megabytes.
-const IN_FLIGHT: usize = 32;
+/// Chunks in flight between a producer and its reader. With chunks of at most [`BATCH`] bytes
+/// this bounds buffered data to 4 MiB per channel.
+const IN_FLIGHT: usize = 16;
+
+/// How many bytes the network task gathers before handing them to the decoder thread.
+pub const BATCH: usize = 256 * 1024;
 
 /// The reading end: a `Read` over chunks sent by the network task. An error from the network
 /// arrives as an `io::Error` at the point in the stream where it happened.

@@ -1,0 +1,137 @@
+//! Reading a large tarball as concurrent ranged GETs, delivered in order. One S3 GET stream is
+//! limited by the server's per-request throughput (S3's is roughly 100 MB/s per connection;
+//! the sandbox's reads the file 4 KiB at a time), so a few parts in flight keep the decoder
+//! fed. Every part is pinned to the ETag seen first (`If-Match`): an object replaced midway
+//! fails the read instead of splicing two backups together.
+
+use aws_sdk_s3::error::DisplayErrorContext;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::mpsc::Sender;
+
+use super::stream::BATCH;
+
+/// Bytes per ranged GET.
+pub const PART: u64 = 2 * 1024 * 1024;
+/// Ranged GETs in flight at once. With [`PART`] this bounds downloaded-but-unread data to
+/// 8 MiB on top of the decoder channel.
+pub const CONCURRENCY: usize = 4;
+
+/// Objects at least this large are read in parts; smaller ones in one GET.
+pub const THRESHOLD: u64 = 4 * PART;
+
+/// Why a ranged read stopped.
+#[derive(Debug)]
+pub enum RangedError {
+    /// HEAD says the object is gone.
+    NotFound,
+    /// Anything else: the message says what, without credentials.
+    Failed(String),
+}
+
+/// The inclusive byte ranges of `size` bytes in parts of `part`.
+pub fn ranges(size: u64, part: u64) -> Vec<(u64, u64)> {
+    let part = part.max(1);
+    (0..size.div_ceil(part))
+        .map(|i| (i * part, ((i + 1) * part).min(size) - 1))
+        .collect()
+}
+
+async fn fetch(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    etag: &str,
+    (first, last): (u64, u64),
+) -> Result<Bytes, String> {
+    let out = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .range(format!("bytes={first}-{last}"))
+        .if_match(etag)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) {
+                "the object changed while it was being read (its ETag no longer matches)"
+                    .to_string()
+            } else {
+                DisplayErrorContext(&e).to_string()
+            }
+        })?;
+    let body = out
+        .body
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_bytes();
+    let want = last - first + 1;
+    if body.len() as u64 != want {
+        return Err(format!(
+            "bytes {first}-{last}: {} bytes arrived, {want} expected",
+            body.len()
+        ));
+    }
+    Ok(body)
+}
+
+/// Sends the object's bytes in order into `tx`, in slices of at most [`BATCH`], reading parts
+/// of `part` bytes. Returns the bytes sent; stops early, without error, when the receiver is
+/// gone.
+pub async fn send(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    part: u64,
+    tx: &Sender<std::io::Result<Bytes>>,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<u64, RangedError> {
+    let head = match s3.head_object().bucket(bucket).key(key).send().await {
+        Ok(h) => h,
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+            return Err(RangedError::NotFound);
+        }
+        Err(e) => return Err(RangedError::Failed(DisplayErrorContext(&e).to_string())),
+    };
+    let size = head
+        .content_length()
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0);
+    let etag = head.e_tag().unwrap_or("*").to_string();
+    let mut parts = futures::stream::iter(ranges(size, part))
+        .map(|range| {
+            let etag = etag.clone();
+            async move { fetch(s3, bucket, key, &etag, range).await }
+        })
+        .buffered(CONCURRENCY);
+    let mut sent = 0u64;
+    while let Some(part) = parts.next().await {
+        let part = part.map_err(RangedError::Failed)?;
+        let len = part.len();
+        let mut offset = 0;
+        while offset < len {
+            let end = (offset + BATCH).min(len);
+            if tx.send(Ok(part.slice(offset..end))).await.is_err() {
+                return Ok(sent);
+            }
+            sent += (end - offset) as u64;
+            offset = end;
+        }
+        progress(sent, size);
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_the_object_exactly() {
+        assert_eq!(ranges(10, 4), [(0, 3), (4, 7), (8, 9)]);
+        assert_eq!(ranges(8, 4), [(0, 3), (4, 7)]);
+        assert_eq!(ranges(1, 4), [(0, 0)]);
+        assert!(ranges(0, 4).is_empty());
+    }
+}
