@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::api::{Api, ListParams};
@@ -50,14 +51,25 @@ struct Workload {
 /// publishes no releases validated against newer Kubernetes versions.
 const INGRESS_NGINX: &str = "ingress-nginx/controller";
 
-fn images(spec: Option<&k8s_openapi::api::core::v1::PodSpec>) -> Vec<String> {
-    spec.map(|s| {
-        s.containers
-            .iter()
-            .filter_map(|c| c.image.clone())
-            .collect()
-    })
-    .unwrap_or_default()
+impl Workload {
+    fn new(
+        kind: &'static str,
+        meta: ObjectMeta,
+        replicas: Option<i32>,
+        template: PodTemplateSpec,
+    ) -> Self {
+        Workload {
+            kind,
+            meta,
+            // The API server defaults an unset `replicas` to 1.
+            replicas: replicas.unwrap_or(1),
+            images: template
+                .spec
+                .map(|s| s.containers.into_iter().filter_map(|c| c.image).collect())
+                .unwrap_or_default(),
+            pod_labels: template.metadata.and_then(|m| m.labels).unwrap_or_default(),
+        }
+    }
 }
 
 pub async fn check(facts: &Facts<'_>, removals: &Removals) -> Vec<Finding> {
@@ -133,17 +145,7 @@ pub async fn check(facts: &Facts<'_>, removals: &Removals) -> Vec<Finding> {
         ListParams::default(),
         |d| {
             let spec = d.spec.unwrap_or_default();
-            let w = Workload {
-                kind: "Deployment",
-                meta: d.metadata,
-                replicas: spec.replicas.unwrap_or(1),
-                images: images(spec.template.spec.as_ref()),
-                pod_labels: spec
-                    .template
-                    .metadata
-                    .and_then(|m| m.labels)
-                    .unwrap_or_default(),
-            };
+            let w = Workload::new("Deployment", d.metadata, spec.replicas, spec.template);
             consider(w, &mut out);
         },
     )
@@ -153,17 +155,7 @@ pub async fn check(facts: &Facts<'_>, removals: &Removals) -> Vec<Finding> {
     }
     let statefulsets = list::each(&Api::<StatefulSet>::all(kube), ListParams::default(), |s| {
         let spec = s.spec.unwrap_or_default();
-        let w = Workload {
-            kind: "StatefulSet",
-            meta: s.metadata,
-            replicas: spec.replicas.unwrap_or(1),
-            images: images(spec.template.spec.as_ref()),
-            pod_labels: spec
-                .template
-                .metadata
-                .and_then(|m| m.labels)
-                .unwrap_or_default(),
-        };
+        let w = Workload::new("StatefulSet", s.metadata, spec.replicas, spec.template);
         consider(w, &mut out);
     })
     .await;

@@ -244,24 +244,10 @@ fn a_run_keeps_its_journal_in_moto() {
     // The journal goes to moto (the default S3 endpoint); Velero's bucket is reached through
     // its BackupStorageLocation's `s3Url`, which is the sandbox's S3.
     let state = "s3://upgrade-state/eks-upgrade/runs";
-    let out = wait(
-        sb.command(&[
-            "run",
-            wf.to_str().unwrap_or(""),
-            "--cluster",
-            "demo",
-            "--yes",
-            "--time-scale",
-            "600",
-            "--ignore-window",
-            "--state",
-            state,
-        ])
-        .env("AWS_ENDPOINT_URL_S3", &moto.endpoint)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the run"),
+    let out = sb.run_with_env(
+        &wf,
+        &["--state", state],
+        &[("AWS_ENDPOINT_URL_S3", &moto.endpoint)],
     );
     out.code(0);
     let listed = rt.block_on(async {

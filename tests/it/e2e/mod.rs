@@ -105,6 +105,11 @@ impl External {
 
     /// Runs a workflow unattended, time-scaled to the sandbox, and waits for it.
     pub fn run(&self, workflow: &Path, extra: &[&str]) -> Outcome {
+        self.run_with_env(workflow, extra, &[])
+    }
+
+    /// [`External::run`] with some of the sandbox's environment replaced.
+    pub fn run_with_env(&self, workflow: &Path, extra: &[&str], env: &[(&str, &str)]) -> Outcome {
         let mut args = vec![
             "run",
             workflow.to_str().unwrap_or(""),
@@ -116,8 +121,12 @@ impl External {
             "--ignore-window",
         ];
         args.extend_from_slice(extra);
+        let mut command = self.command(&args);
+        for (k, v) in env {
+            command.env(k, v);
+        }
         wait(
-            self.command(&args)
+            command
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
