@@ -157,15 +157,20 @@ impl External {
             .count()
     }
 
+    /// The path of the only run's journal. A process killed mid-write leaves its temporary file
+    /// (`.tmpXXXX`) beside the journals; only `*.json` files are journals.
+    pub fn journal_path(&self) -> Option<PathBuf> {
+        std::fs::read_dir(self.state_dir().join("runs"))
+            .ok()?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "json"))
+    }
+
     /// The journal of the only run in the state directory.
     pub fn journal(&self) -> Value {
-        let runs = self.state_dir().join("runs");
-        let entry = std::fs::read_dir(&runs)
-            .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| e.ok())
-            .expect("a journal");
-        serde_json::from_str(&std::fs::read_to_string(entry.path()).expect("read journal"))
+        let path = self.journal_path().expect("a journal");
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read journal"))
             .expect("journal JSON")
     }
 

@@ -8,15 +8,10 @@ use super::runs::slow_scenario;
 use super::{External, until, wait, workflow};
 
 fn journal_fact(sb: &External, step: &str, fact: &str) -> bool {
-    let runs = sb.state_dir().join("runs");
-    let Some(entry) = std::fs::read_dir(&runs)
-        .ok()
-        .and_then(|mut d| d.next())
-        .and_then(|e| e.ok())
-    else {
+    let Some(path) = sb.journal_path() else {
         return false;
     };
-    let Ok(text) = std::fs::read_to_string(entry.path()) else {
+    let Ok(text) = std::fs::read_to_string(path) else {
         return false;
     };
     let Ok(j) = serde_json::from_str::<serde_json::Value>(&text) else {
