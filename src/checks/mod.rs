@@ -162,26 +162,42 @@ pub async fn gather<'a>(
     hops: &'a [Version],
 ) -> Result<Facts<'a>, EksError> {
     let cluster = conn.cluster.name.as_str();
-    // A workflow without upgrade steps (`check-only.yaml`) asks about an upgrade done the usual
-    // way, which moves add-ons and node groups with every hop.
-    let upgrade_has = |f: fn(&StepKind) -> bool| {
-        workflow.upgrade.is_empty() || workflow.upgrade.iter().any(|s| f(&s.kind))
-    };
-    Ok(Facts {
-        conn,
-        current: conn.cluster.version,
-        hops,
-        nodegroups: eks::nodegroups(&conn.eks, cluster).await?,
-        addons: eks::addons(&conn.eks, cluster).await?,
-        velero_namespace: &workflow.velero.namespace,
-        storage_location: &workflow.velero.storage_location,
-        upgrades_addons: upgrade_has(|k| {
-            matches!(k, StepKind::UpgradeAddons(_) | StepKind::Eksctl(_))
-        }),
-        upgrades_nodegroups: upgrade_has(|k| {
-            matches!(k, StepKind::UpgradeNodegroups(_) | StepKind::Eksctl(_))
-        }),
-    })
+    let nodegroups = eks::nodegroups(&conn.eks, cluster).await?;
+    let addons = eks::addons(&conn.eks, cluster).await?;
+    Ok(Facts::new(conn, workflow, hops, nodegroups, addons))
+}
+
+impl<'a> Facts<'a> {
+    /// The facts from node groups and add-ons already read (by the plan, say), so they are not
+    /// read from EKS again.
+    pub fn new(
+        conn: &'a Connection,
+        workflow: &'a Workflow,
+        hops: &'a [Version],
+        nodegroups: Vec<NodegroupInfo>,
+        addons: Vec<AddonInfo>,
+    ) -> Self {
+        // A workflow without upgrade steps (`check-only.yaml`) asks about an upgrade done the
+        // usual way, which moves add-ons and node groups with every hop.
+        let upgrade_has = |f: fn(&StepKind) -> bool| {
+            workflow.upgrade.is_empty() || workflow.upgrade.iter().any(|s| f(&s.kind))
+        };
+        Facts {
+            conn,
+            current: conn.cluster.version,
+            hops,
+            nodegroups,
+            addons,
+            velero_namespace: &workflow.velero.namespace,
+            storage_location: &workflow.velero.storage_location,
+            upgrades_addons: upgrade_has(|k| {
+                matches!(k, StepKind::UpgradeAddons(_) | StepKind::Eksctl(_))
+            }),
+            upgrades_nodegroups: upgrade_has(|k| {
+                matches!(k, StepKind::UpgradeNodegroups(_) | StepKind::Eksctl(_))
+            }),
+        }
+    }
 }
 
 /// Applies the workflow's ignores and per-object overrides.

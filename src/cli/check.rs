@@ -104,13 +104,14 @@ async fn check(ui: &Ui, args: Args) -> ExitStatus {
             ignore: Vec::new(),
             overrides: Vec::new(),
         });
-    let facts = match checks::gather(&conn, &workflow, &plan.hops).await {
-        Ok(f) => f,
-        Err(e) => {
-            ui.error(&e);
-            return ExitStatus::Stopped;
-        }
-    };
+    // The plan has just read the node groups and add-ons; the checks use the same reading.
+    let facts = checks::Facts::new(
+        &conn,
+        &workflow,
+        &plan.hops,
+        plan.nodegroups.clone(),
+        plan.addons.clone(),
+    );
     let findings = checks::apply_policy(checks::run_all(&facts).await, &policy);
     let blocking = checks::blocking(&findings, policy.fail_on).len();
     match args.output {

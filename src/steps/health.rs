@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams};
 use serde::{Deserialize, Serialize};
 
 use super::{StepCtx, StepError, StepResult};
+use crate::checks::list;
 use crate::cloud::eks;
 use crate::types::Version;
 use crate::workflow::model::{HealthCheck, Probe};
@@ -63,7 +65,8 @@ fn problem(
     }
 }
 
-/// Reads the cluster's workload health. `namespaces` limits the workloads looked at.
+/// Reads the cluster's workload health. `namespaces` limits the workloads looked at. Every
+/// list is paged, so a large cluster costs pages, not one response the size of the cluster.
 pub async fn snapshot(
     kube: kube::Client,
     namespaces: Option<&[String]>,
@@ -72,181 +75,156 @@ pub async fn snapshot(
     let in_scope = |ns: Option<&str>| {
         namespaces.is_none_or(|list| ns.is_some_and(|n| list.iter().any(|x| x == n)))
     };
+    let all = ListParams::default;
 
-    for node in Api::<Node>::all(kube.clone())
-        .list(&ListParams::default())
-        .await?
-        .items
-    {
+    list::each(&Api::<Node>::all(kube.clone()), all(), |node| {
         s.nodes += 1;
         let ready = node
             .status
             .as_ref()
             .and_then(|st| st.conditions.as_ref())
             .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
-            .map(|c| c.status.as_str() == "True")
-            .unwrap_or(false);
+            .is_some_and(|c| c.status == "True");
         if !ready {
-            s.problems.push(problem(
-                "Node",
-                None,
-                node.metadata.name.as_deref().unwrap_or(""),
-                "not Ready".into(),
-                1,
-            ));
+            let name = node.metadata.name.as_deref().unwrap_or("");
+            s.problems
+                .push(problem("Node", None, name, "not Ready".into(), 1));
         }
-    }
-    for pod in Api::<Pod>::namespaced(kube.clone(), "kube-system")
-        .list(&ListParams::default())
-        .await?
-        .items
-    {
-        s.kube_system_pods += 1;
-        let phase = pod
-            .status
-            .as_ref()
-            .and_then(|st| st.phase.clone())
-            .unwrap_or_default();
-        let waiting: Option<String> = pod
-            .status
-            .as_ref()
-            .and_then(|st| st.container_statuses.as_ref())
-            .and_then(|cs| {
-                cs.iter()
-                    .find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
-            });
-        let ready = pod
-            .status
-            .as_ref()
-            .and_then(|st| st.container_statuses.as_ref())
-            .is_some_and(|cs| cs.iter().all(|c| c.ready));
-        if phase != "Succeeded" && !(phase == "Running" && ready) {
-            let why = waiting.unwrap_or(phase);
-            s.problems.push(problem(
-                "Pod",
-                Some("kube-system"),
-                pod.metadata.name.as_deref().unwrap_or(""),
-                format!("not running: {why}"),
-                1,
-            ));
-        }
-    }
-    crash_loops(&kube, &in_scope, &mut s).await?;
-    let lp = ListParams::default();
-    for d in Api::<Deployment>::all(kube.clone()).list(&lp).await?.items {
-        let ns = d.metadata.namespace.as_deref();
-        if !in_scope(ns) {
-            continue;
-        }
-        s.workloads += 1;
-        let want = d
-            .spec
-            .as_ref()
-            .and_then(|sp| sp.replicas)
-            .unwrap_or(1)
-            .max(0) as u32;
-        let have = d
-            .status
-            .as_ref()
-            .and_then(|st| st.available_replicas)
-            .unwrap_or(0)
-            .max(0) as u32;
-        if have < want {
-            s.problems.push(problem(
-                "Deployment",
-                ns,
-                d.metadata.name.as_deref().unwrap_or(""),
-                format!("{have}/{want} replicas available"),
-                want - have,
-            ));
-        }
-    }
-    for st in Api::<StatefulSet>::all(kube.clone()).list(&lp).await?.items {
-        let ns = st.metadata.namespace.as_deref();
-        if !in_scope(ns) {
-            continue;
-        }
-        s.workloads += 1;
-        let want = st
-            .spec
-            .as_ref()
-            .and_then(|sp| sp.replicas)
-            .unwrap_or(1)
-            .max(0) as u32;
-        let have = st
-            .status
-            .as_ref()
-            .and_then(|x| x.ready_replicas)
-            .unwrap_or(0)
-            .max(0) as u32;
-        if have < want {
-            s.problems.push(problem(
-                "StatefulSet",
-                ns,
-                st.metadata.name.as_deref().unwrap_or(""),
-                format!("{have}/{want} replicas ready"),
-                want - have,
-            ));
-        }
-    }
-    for ds in Api::<DaemonSet>::all(kube).list(&lp).await?.items {
-        let ns = ds.metadata.namespace.as_deref();
-        if !in_scope(ns) {
-            continue;
-        }
-        s.workloads += 1;
-        let want = ds
-            .status
-            .as_ref()
-            .map(|x| x.desired_number_scheduled)
-            .unwrap_or(0)
-            .max(0) as u32;
-        let have = ds
-            .status
-            .as_ref()
-            .and_then(|x| x.number_available)
-            .unwrap_or(0)
-            .max(0) as u32;
-        if have < want {
-            s.problems.push(problem(
-                "DaemonSet",
-                ns,
-                ds.metadata.name.as_deref().unwrap_or(""),
-                format!("{have}/{want} pods available"),
-                want - have,
-            ));
-        }
-    }
+    })
+    .await?;
+    pods(&kube, &in_scope, &mut s).await?;
+    list::each(&Api::<Deployment>::all(kube.clone()), all(), |d| {
+        let want = d.spec.as_ref().and_then(|sp| sp.replicas).unwrap_or(1);
+        let have = d.status.as_ref().and_then(|st| st.available_replicas);
+        availability(
+            &mut s,
+            &in_scope,
+            "Deployment",
+            &d.metadata,
+            want,
+            have,
+            "replicas available",
+        );
+    })
+    .await?;
+    list::each(&Api::<StatefulSet>::all(kube.clone()), all(), |st| {
+        let want = st.spec.as_ref().and_then(|sp| sp.replicas).unwrap_or(1);
+        let have = st.status.as_ref().and_then(|x| x.ready_replicas);
+        availability(
+            &mut s,
+            &in_scope,
+            "StatefulSet",
+            &st.metadata,
+            want,
+            have,
+            "replicas ready",
+        );
+    })
+    .await?;
+    list::each(&Api::<DaemonSet>::all(kube), all(), |ds| {
+        let want = ds.status.as_ref().map_or(0, |x| x.desired_number_scheduled);
+        let have = ds.status.as_ref().and_then(|x| x.number_available);
+        availability(
+            &mut s,
+            &in_scope,
+            "DaemonSet",
+            &ds.metadata,
+            want,
+            have,
+            "pods available",
+        );
+    })
+    .await?;
     Ok(s)
 }
 
-/// Crash-looping pods outside kube-system (checked above), counted per owner: pods come and go
-/// with new names on every node replacement, so a pod's own name cannot be compared with the
-/// baseline, but "3 pods of Deployment shop/web crash-loop" can.
-async fn crash_loops(
+/// Counts a workload in scope, and records it as a problem when fewer than `want` of its
+/// replicas (or pods) are `what`.
+fn availability(
+    s: &mut Snapshot,
+    in_scope: &impl Fn(Option<&str>) -> bool,
+    kind: &str,
+    meta: &ObjectMeta,
+    want: i32,
+    have: Option<i32>,
+    what: &str,
+) {
+    let ns = meta.namespace.as_deref();
+    if !in_scope(ns) {
+        return;
+    }
+    s.workloads += 1;
+    let want = want.max(0) as u32;
+    let have = have.unwrap_or(0).max(0) as u32;
+    if have < want {
+        let name = meta.name.as_deref().unwrap_or("");
+        s.problems.push(problem(
+            kind,
+            ns,
+            name,
+            format!("{have}/{want} {what}"),
+            want - have,
+        ));
+    }
+}
+
+/// Why a pod's first waiting container waits (`CrashLoopBackOff`, `ImagePullBackOff`, …).
+fn waiting_reason(pod: &Pod) -> Option<String> {
+    pod.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
+}
+
+/// One pass over every pod: kube-system pods that are not running, and crash-looping pods
+/// elsewhere, counted per owner. Pods come and go with new names on every node replacement, so
+/// a pod's own name cannot be compared with the baseline, but "3 pods of Deployment shop/web
+/// crash-loop" can.
+async fn pods(
     kube: &kube::Client,
     in_scope: &impl Fn(Option<&str>) -> bool,
     s: &mut Snapshot,
 ) -> Result<(), kube::Error> {
+    let mut system = Vec::new();
     let mut by_owner: BTreeMap<(String, String), (u32, String)> = BTreeMap::new();
-    crate::checks::list::each(
+    list::each(
         &Api::<Pod>::all(kube.clone()),
         ListParams::default(),
         |pod| {
             let ns = pod.metadata.namespace.clone().unwrap_or_default();
-            if ns == "kube-system" || !in_scope(Some(&ns)) {
+            if ns == "kube-system" {
+                s.kube_system_pods += 1;
+                let phase = pod
+                    .status
+                    .as_ref()
+                    .and_then(|st| st.phase.clone())
+                    .unwrap_or_default();
+                let ready = pod
+                    .status
+                    .as_ref()
+                    .and_then(|st| st.container_statuses.as_ref())
+                    .is_some_and(|cs| cs.iter().all(|c| c.ready));
+                if phase != "Succeeded" && !(phase == "Running" && ready) {
+                    let why = waiting_reason(&pod).unwrap_or(phase);
+                    let name = pod.metadata.name.as_deref().unwrap_or("");
+                    system.push(problem(
+                        "Pod",
+                        Some("kube-system"),
+                        name,
+                        format!("not running: {why}"),
+                        1,
+                    ));
+                }
                 return;
             }
-            let reason = pod
-                .status
-                .as_ref()
-                .and_then(|st| st.container_statuses.as_ref())
-                .and_then(|cs| {
-                    cs.iter()
-                        .find_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
-                })
-                .filter(|r| r == "CrashLoopBackOff" || r.ends_with("Error"));
-            let Some(reason) = reason else {
+            if !in_scope(Some(&ns)) {
+                return;
+            }
+            let Some(reason) =
+                waiting_reason(&pod).filter(|r| r == "CrashLoopBackOff" || r.ends_with("Error"))
+            else {
                 return;
             };
             let owner = pod
@@ -264,11 +242,11 @@ async fn crash_loops(
                     kind => format!("{kind}/{}", o.name),
                 })
                 .unwrap_or_else(|| format!("Pod/{}", pod.metadata.name.as_deref().unwrap_or("")));
-            let entry = by_owner.entry((ns, owner)).or_insert((0, reason));
-            entry.0 += 1;
+            by_owner.entry((ns, owner)).or_insert((0, reason)).0 += 1;
         },
     )
     .await?;
+    s.problems.extend(system);
     for ((ns, owner), (count, reason)) in by_owner {
         let (kind, name) = owner.split_once('/').unwrap_or(("Pod", owner.as_str()));
         s.problems.push(problem(

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kube::api::{DynamicObject, ObjectMeta, PostParams};
+use kube::api::{DynamicObject, ObjectMeta};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -120,36 +120,15 @@ pub async fn create_or_adopt(
 ) -> Result<DynamicObject, BackupError> {
     let api = objects::backups(client, namespace);
     let name = object.metadata.name.clone().unwrap_or_default();
-    match api.get_opt(&name).await {
-        Ok(Some(existing)) => {
-            let found = existing
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(LABEL_RUN))
-                .cloned();
-            return if found.as_deref() == Some(run_id) {
-                Ok(existing)
-            } else {
-                Err(BackupError::NameTaken { name, found })
-            };
-        }
-        Ok(None) => {}
-        Err(e) => {
-            return Err(BackupError::Create {
-                name,
-                namespace: namespace.into(),
-                message: e.to_string(),
-            });
-        }
-    }
-    api.create(&PostParams::default(), object)
-        .await
-        .map_err(|e| BackupError::Create {
+    match objects::create_or_adopt(&api, object, run_id).await {
+        Ok(obj) => Ok(obj),
+        Err(objects::AdoptError::Taken { found }) => Err(BackupError::NameTaken { name, found }),
+        Err(objects::AdoptError::Api(e)) => Err(BackupError::Create {
             name,
             namespace: namespace.into(),
             message: e.to_string(),
-        })
+        }),
+    }
 }
 
 /// Waits for the Backup to finish, reporting progress.

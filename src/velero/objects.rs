@@ -30,6 +30,41 @@ pub fn restores(client: kube::Client, namespace: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client, namespace, &resource("Restore", "restores"))
 }
 
+/// Why [`create_or_adopt`] could not give the run its object.
+#[derive(Debug)]
+pub enum AdoptError {
+    /// An object of that name exists with another run's label (`found`), or none.
+    Taken { found: Option<String> },
+    /// The API server refused the read or the create.
+    Api(kube::Error),
+}
+
+/// Creates `object`, or returns the one of the same name this run created before (its
+/// [`LABEL_RUN`] is `run_id`), so a resumed run never makes a second Backup or Restore.
+pub async fn create_or_adopt(
+    api: &Api<DynamicObject>,
+    object: &DynamicObject,
+    run_id: &str,
+) -> Result<DynamicObject, AdoptError> {
+    let name = object.metadata.name.clone().unwrap_or_default();
+    if let Some(existing) = api.get_opt(&name).await.map_err(AdoptError::Api)? {
+        let found = existing
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_RUN))
+            .cloned();
+        return if found.as_deref() == Some(run_id) {
+            Ok(existing)
+        } else {
+            Err(AdoptError::Taken { found })
+        };
+    }
+    api.create(&kube::api::PostParams::default(), object)
+        .await
+        .map_err(AdoptError::Api)
+}
+
 pub fn storage_locations(client: kube::Client, namespace: &str) -> Api<DynamicObject> {
     Api::namespaced_with(
         client,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kube::api::{DynamicObject, ObjectMeta, PostParams};
+use kube::api::{DynamicObject, ObjectMeta};
 use serde::Serialize;
 use serde_json::json;
 
@@ -87,37 +87,15 @@ pub async fn create_or_adopt(
 ) -> Result<DynamicObject, RestoreError> {
     let api = objects::restores(client, namespace);
     let name = object.metadata.name.clone().unwrap_or_default();
-    match api.get_opt(&name).await {
-        Ok(Some(existing)) => {
-            let ours = existing
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(LABEL_RUN))
-                .map(String::as_str)
-                == Some(run_id);
-            return if ours {
-                Ok(existing)
-            } else {
-                Err(RestoreError::NameTaken { name })
-            };
-        }
-        Ok(None) => {}
-        Err(e) => {
-            return Err(RestoreError::Create {
-                name,
-                namespace: namespace.into(),
-                message: e.to_string(),
-            });
-        }
-    }
-    api.create(&PostParams::default(), object)
-        .await
-        .map_err(|e| RestoreError::Create {
+    match objects::create_or_adopt(&api, object, run_id).await {
+        Ok(obj) => Ok(obj),
+        Err(objects::AdoptError::Taken { .. }) => Err(RestoreError::NameTaken { name }),
+        Err(objects::AdoptError::Api(e)) => Err(RestoreError::Create {
             name,
             namespace: namespace.into(),
             message: e.to_string(),
-        })
+        }),
+    }
 }
 
 pub async fn wait(

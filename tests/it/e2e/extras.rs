@@ -53,21 +53,12 @@ fn the_eksctl_step_edits_the_config_and_drives_eksctl() {
     let wf = dir.join("eksctl.yaml");
     std::fs::write(&wf, text).expect("write workflow");
     let out = super::wait(
-        sb.command(&[
-            "run",
-            wf.to_str().unwrap_or(""),
-            "--cluster",
-            "demo",
-            "--yes",
-            "--time-scale",
-            "600",
-            "--ignore-window",
-        ])
-        .env("EKSCTL_RECORD", &record)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run"),
+        sb.run_command(&wf, &[])
+            .env("EKSCTL_RECORD", &record)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run"),
     );
     out.code(0);
     assert!(
@@ -151,21 +142,12 @@ fn notify_posts_start_and_success_and_a_dead_webhook_never_fails_the_run() {
     };
     let wf = workflow(sb.dir.path(), "notify.yaml", add_notify);
     let out = super::wait(
-        sb.command(&[
-            "run",
-            wf.to_str().unwrap_or(""),
-            "--cluster",
-            "demo",
-            "--yes",
-            "--time-scale",
-            "600",
-            "--ignore-window",
-        ])
-        .env("CHAT_WEBHOOK", &url)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run"),
+        sb.run_command(&wf, &[])
+            .env("CHAT_WEBHOOK", &url)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run"),
     );
     out.code(0);
     let texts: Vec<String> = bodies
@@ -193,21 +175,12 @@ fn notify_posts_start_and_success_and_a_dead_webhook_never_fails_the_run() {
     let dead = "http://127.0.0.1:9/hook";
     let wf = workflow(sb.dir.path(), "notify.yaml", add_notify);
     let out = super::wait(
-        sb.command(&[
-            "run",
-            wf.to_str().unwrap_or(""),
-            "--cluster",
-            "demo",
-            "--yes",
-            "--time-scale",
-            "600",
-            "--ignore-window",
-        ])
-        .env("CHAT_WEBHOOK", dead)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run"),
+        sb.run_command(&wf, &[])
+            .env("CHAT_WEBHOOK", dead)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run"),
     );
     out.code(0);
     assert!(

@@ -103,13 +103,10 @@ impl External {
         cmd
     }
 
-    /// Runs a workflow unattended, time-scaled to the sandbox, and waits for it.
-    pub fn run(&self, workflow: &Path, extra: &[&str]) -> Outcome {
-        self.run_with_env(workflow, extra, &[])
-    }
-
-    /// [`External::run`] with some of the sandbox's environment replaced.
-    pub fn run_with_env(&self, workflow: &Path, extra: &[&str], env: &[(&str, &str)]) -> Outcome {
+    /// `eks-upgrade run WORKFLOW` unattended against the cluster `demo`, time-scaled to the
+    /// sandbox and regardless of the window, plus `extra` arguments. Output is left to the
+    /// caller.
+    pub fn run_command(&self, workflow: &Path, extra: &[&str]) -> Command {
         let mut args = vec![
             "run",
             workflow.to_str().unwrap_or(""),
@@ -121,7 +118,17 @@ impl External {
             "--ignore-window",
         ];
         args.extend_from_slice(extra);
-        let mut command = self.command(&args);
+        self.command(&args)
+    }
+
+    /// Runs a workflow unattended, time-scaled to the sandbox, and waits for it.
+    pub fn run(&self, workflow: &Path, extra: &[&str]) -> Outcome {
+        self.run_with_env(workflow, extra, &[])
+    }
+
+    /// [`External::run`] with some of the sandbox's environment replaced.
+    pub fn run_with_env(&self, workflow: &Path, extra: &[&str], env: &[(&str, &str)]) -> Outcome {
+        let mut command = self.run_command(workflow, extra);
         for (k, v) in env {
             command.env(k, v);
         }

@@ -34,16 +34,7 @@ fn kill_at_and_resume(timing: &str, step: &str, fact: &str) -> External {
         )
     });
     let mut run = sb
-        .command(&[
-            "run",
-            wf.to_str().unwrap_or(""),
-            "--cluster",
-            "demo",
-            "--yes",
-            "--time-scale",
-            "600",
-            "--ignore-window",
-        ])
+        .run_command(&wf, &[])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -117,16 +108,7 @@ fn sigterm_stops_the_run_with_130_and_resume_finishes_it() {
         )
     });
     let run = sb
-        .command(&[
-            "run",
-            wf.to_str().unwrap_or(""),
-            "--cluster",
-            "demo",
-            "--yes",
-            "--time-scale",
-            "600",
-            "--ignore-window",
-        ])
+        .run_command(&wf, &[])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -206,18 +188,7 @@ fn a_journal_in_s3_survives_the_pod_and_the_next_one_resumes_from_it() {
     });
     let state = "s3://velero-backups/eks-upgrade/journals";
     let mut run = sb
-        .command(&[
-            "run",
-            wf.to_str().unwrap_or(""),
-            "--cluster",
-            "demo",
-            "--yes",
-            "--time-scale",
-            "600",
-            "--ignore-window",
-            "--state",
-            state,
-        ])
+        .run_command(&wf, &["--state", state])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -116,16 +116,7 @@ fn two_concurrent_runs_one_proceeds_one_exits_3_naming_the_holder() {
     let sb = External::start(&slow_scenario("controlPlaneUpdate: 20m"));
     let wf = workflow(sb.dir.path(), "in-place.yaml", |t| t);
     let first = sb
-        .command(&[
-            "run",
-            wf.to_str().unwrap_or(""),
-            "--cluster",
-            "demo",
-            "--yes",
-            "--time-scale",
-            "600",
-            "--ignore-window",
-        ])
+        .run_command(&wf, &[])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
