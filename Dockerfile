@@ -7,7 +7,7 @@
 #   docker run --rm eks-upgrade validate workflows/in-place.yaml
 #
 # tests/it/deploy/docker.rs checks this file against Cargo.toml and the sources: the binary
-# built is the crate's, every file the build embeds is copied in, and the entry point runs it.
+# built is the workspace's, every file the build reads is copied in, and the entry point runs it.
 
 # ---------------------------------------------------------------------------------------------
 # Build: the toolchain the crate declares (`rust-version` in Cargo.toml), on the same Debian
@@ -15,21 +15,25 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 
-# Only what the build reads: the manifest and lockfile, the sources, the bench target Cargo.toml
-# declares (Cargo refuses a manifest whose declared targets are missing), and the files the
-# sources embed with `include_str!` (the demo's workflow and scenarios).
+# Only what the build reads: the manifests and lockfile, the sources of the binary and of the
+# workspace's crates (Cargo loads every member's manifest, even one it does not build), the bench
+# targets Cargo.toml declares (Cargo refuses a manifest whose declared targets are missing), and
+# the files the sources embed with `include_str!` (the shipped workflows and scenarios).
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY crates ./crates
 COPY benches ./benches
 COPY examples ./examples
 COPY workflows ./workflows
 
-# `--locked`: build exactly the dependency versions reviewed in Cargo.lock. The cache mounts
+# `--locked`: build exactly the dependency versions reviewed in Cargo.lock.
+# `--no-default-features`: without the `sandbox` feature, so the image carries none of the
+# emulator's code or dependencies (`demo`, `sandbox` and `run --sandbox` say so). The cache mounts
 # keep the registry and incremental artefacts between builds; because the target directory is a
 # cache mount, the binary is copied out of it in the same step.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin eks-upgrade \
+    cargo build --release --locked --no-default-features --bin eks-upgrade \
     && install -D -m 0755 target/release/eks-upgrade /out/eks-upgrade
 
 # ---------------------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use eks_upgrade::velero::layout::{BackupLocation, SIBLINGS};
-use eks_upgrade::velero::verify;
-use eks_upgrade::workflow::model::VerifyDepth;
+use eks_upgrade_core::velero::layout::{BackupLocation, SIBLINGS};
+use eks_upgrade_core::velero::verify;
+use eks_upgrade_core::workflow::model::VerifyDepth;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
@@ -103,7 +103,7 @@ fn child(endpoint: &str) {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let s3 = eks_upgrade::sandbox::s3_client(endpoint, "us-east-1");
+        let s3 = eks_upgrade_sandbox::s3_client(endpoint, "us-east-1");
         let loc = BackupLocation {
             bucket: BUCKET.into(),
             prefix: None,
@@ -152,17 +152,17 @@ fn main() {
         .expect("runtime");
     let scenario_text = "apiVersion: eks-upgrade/v1\nkind: Scenario\nmetadata: { name: bench }\nspec:\n  cluster: { name: bench, region: us-east-1, version: \"1.33\" }\n";
     let scenario =
-        eks_upgrade::sandbox::Scenario::parse(std::path::Path::new("bench.yaml"), scenario_text)
+        eks_upgrade_sandbox::Scenario::parse(std::path::Path::new("bench.yaml"), scenario_text)
             .expect("scenario");
     let sandbox = rt
-        .block_on(eks_upgrade::sandbox::Sandbox::start(
+        .block_on(eks_upgrade_sandbox::Sandbox::start(
             scenario,
             Default::default(),
         ))
         .expect("sandbox");
     let endpoint = sandbox.endpoints.s3.clone();
     rt.block_on(async {
-        let s3 = eks_upgrade::sandbox::s3_client(&endpoint, "us-east-1");
+        let s3 = eks_upgrade_sandbox::s3_client(&endpoint, "us-east-1");
         let loc = BackupLocation { bucket: BUCKET.into(), prefix: None, name: NAME.into() };
         let put = |key: String, body: Vec<u8>| {
             let s3 = s3.clone();

@@ -1,16 +1,7 @@
-//! eks-upgrade: safe, resumable Amazon EKS upgrades driven by a declarative workflow.
-//!
-//! The binary is a thin shell over this library; see `docs/architecture.md` for the module map.
+//! eks-upgrade's command line: parsing arguments, the faces a run reports through (a terminal
+//! with progress bars and prompts, or log lines), and exit codes. Everything a run does lives in
+//! `eks-upgrade-core`; the emulated world behind `demo`, `sandbox` and `run --sandbox` lives in
+//! `eks-upgrade-sandbox`. See `docs/architecture.md` for the map.
 
-pub mod checks;
 pub mod cli;
-pub mod cloud;
-pub mod engine;
-pub mod exit;
-pub mod sandbox;
-pub mod state;
-pub mod steps;
-pub mod types;
 pub mod ui;
-pub mod velero;
-pub mod workflow;

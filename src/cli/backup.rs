@@ -6,14 +6,18 @@ use std::time::Duration;
 use crate::cli::args::{ClusterArgs, StateArgs};
 use crate::cli::run::Output;
 use crate::cli::session;
-use crate::cloud::connect::Connection;
-use crate::exit::ExitStatus;
-use crate::state::{VerificationRecord, load_verification, save_verification, state_dir};
-use crate::types::HumanDuration;
 use crate::ui::Ui;
-use crate::velero::layout::BackupLocation;
-use crate::velero::{backup, location, objects, restore, verify};
-use crate::workflow::model::{ExistingResourcePolicy, VeleroBackup, VeleroRestore, VerifyDepth};
+use eks_upgrade_core::cloud::connect::Connection;
+use eks_upgrade_core::exit::ExitStatus;
+use eks_upgrade_core::state::{
+    VerificationRecord, load_verification, save_verification, state_dir,
+};
+use eks_upgrade_core::types::HumanDuration;
+use eks_upgrade_core::velero::layout::BackupLocation;
+use eks_upgrade_core::velero::{backup, location, objects, restore, verify};
+use eks_upgrade_core::workflow::model::{
+    ExistingResourcePolicy, VeleroBackup, VeleroRestore, VerifyDepth,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

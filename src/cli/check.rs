@@ -5,16 +5,16 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::checks::{self, Finding, Severity};
 use crate::cli::args::ClusterArgs;
 use crate::cli::run::{Output, plan_failed};
 use crate::cli::session;
-use crate::engine::plan;
-use crate::exit::ExitStatus;
-use crate::types::Version;
 use crate::ui::Ui;
 use crate::ui::reporter::{LogFormat, LogReporter};
-use crate::workflow::model::{FailOn, Preflight, StepKind};
+use eks_upgrade_core::checks::{self, Finding, Severity};
+use eks_upgrade_core::engine::plan;
+use eks_upgrade_core::exit::ExitStatus;
+use eks_upgrade_core::types::Version;
+use eks_upgrade_core::workflow::model::{FailOn, Preflight, StepKind};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

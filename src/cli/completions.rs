@@ -3,7 +3,7 @@
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use crate::exit::ExitStatus;
+use eks_upgrade_core::exit::ExitStatus;
 
 #[derive(Debug, clap::Args)]
 #[command(

@@ -2,14 +2,19 @@
 //! in S3, the upgrade, a workload that breaks, the failed health check, the restore and the
 //! rollback, and the report.
 
+#[cfg(feature = "sandbox")]
 use std::io::IsTerminal;
 
+#[cfg(feature = "sandbox")]
 use crate::cli::sandboxed::{ChildRun, run_child};
-use crate::exit::ExitStatus;
-use crate::sandbox::Scenario;
 use crate::ui::Ui;
+use eks_upgrade_core::exit::ExitStatus;
+#[cfg(feature = "sandbox")]
+use eks_upgrade_sandbox::Scenario;
 
+#[cfg(feature = "sandbox")]
 const WORKFLOW: &str = include_str!("../../workflows/in-place.yaml");
+#[cfg(feature = "sandbox")]
 const SCENARIO: &str = include_str!("../../examples/sandbox/breaks-after-upgrade.yaml");
 
 #[derive(Debug, clap::Args)]
@@ -22,6 +27,12 @@ pub struct Args {
     pub report: Vec<std::path::PathBuf>,
 }
 
+#[cfg(not(feature = "sandbox"))]
+pub fn run(ui: &Ui, _: Args) -> ExitStatus {
+    super::no_sandbox(ui, "demo")
+}
+
+#[cfg(feature = "sandbox")]
 pub fn run(ui: &Ui, args: Args) -> ExitStatus {
     let scenario = match Scenario::parse(
         std::path::Path::new("examples/sandbox/breaks-after-upgrade.yaml"),
@@ -29,7 +40,10 @@ pub fn run(ui: &Ui, args: Args) -> ExitStatus {
     ) {
         Ok(s) => s,
         Err(e) => {
-            ui.diagnostic(&crate::workflow::render(&e, ui.diagnostic_style()));
+            ui.diagnostic(&eks_upgrade_core::workflow::render(
+                &e,
+                ui.diagnostic_style(),
+            ));
             return ExitStatus::Usage;
         }
     };

@@ -5,17 +5,17 @@ use std::path::PathBuf;
 
 use crate::cli::args::{FaceArgs, RunArgs, StateArgs};
 use crate::cli::run::exit_of;
-use crate::cloud::connect::Connection;
-use crate::engine::handle::JournalHandle;
-use crate::engine::journal::{Outcome, RunState, now};
-use crate::engine::lock::{LockError, RunLock};
-use crate::engine::report;
-use crate::engine::run::{Engine, RunOptions};
-use crate::exit::ExitStatus;
 use crate::ui::Ui;
-use crate::ui::events::{Event, Level};
 use crate::ui::reporter::Reporter;
-use crate::workflow::Workflow;
+use eks_upgrade_core::cloud::connect::Connection;
+use eks_upgrade_core::engine::lock::{LockError, RunLock};
+use eks_upgrade_core::engine::report;
+use eks_upgrade_core::engine::run::{Engine, RunOptions};
+use eks_upgrade_core::events::{Event, Level};
+use eks_upgrade_core::exit::ExitStatus;
+use eks_upgrade_core::journal::handle::JournalHandle;
+use eks_upgrade_core::journal::{Outcome, RunState, now};
+use eks_upgrade_core::workflow::Workflow;
 
 /// Waits for SIGINT or SIGTERM.
 async fn signalled() {
@@ -82,7 +82,7 @@ pub async fn drive(
         hops: &snapshot.hops,
         resumed,
     });
-    let state_dir = crate::state::state_dir(state.state_dir.as_deref())
+    let state_dir = eks_upgrade_core::state::state_dir(state.state_dir.as_deref())
         .unwrap_or_else(|_| std::env::temp_dir());
     let engine = Engine {
         conn,
@@ -143,7 +143,7 @@ async fn write_reports(ui: &Ui, conn: &Connection, journal: &JournalHandle, path
         } else {
             serde_json::to_string_pretty(&report).unwrap_or_default()
         };
-        match crate::state::write_atomic(path, text.as_bytes()) {
+        match eks_upgrade_core::state::write_atomic(path, text.as_bytes()) {
             Ok(()) => ui.info(format!("Report written to `{}`", path.display())),
             Err(e) => ui.error(e),
         }
@@ -151,7 +151,7 @@ async fn write_reports(ui: &Ui, conn: &Connection, journal: &JournalHandle, path
 }
 
 async fn cluster_state(conn: &Connection) -> report::ClusterState {
-    use crate::cloud::{connect, eks};
+    use eks_upgrade_core::cloud::{connect, eks};
     let cp = connect::describe_cluster(&conn.eks, &conn.cluster.name, &conn.cluster.region)
         .await
         .ok()

@@ -10,6 +10,7 @@ mod drive;
 pub mod run;
 mod runs;
 pub mod sandbox;
+#[cfg(feature = "sandbox")]
 mod sandboxed;
 mod schema;
 pub mod session;
@@ -17,8 +18,8 @@ mod validate;
 
 use clap::{Parser, Subcommand};
 
-use crate::exit::{EXIT_CODES_HELP, ExitStatus};
 use crate::ui::{ColorChoice, Ui};
+use eks_upgrade_core::exit::{EXIT_CODES_HELP, ExitStatus};
 
 /// Upgrade Amazon EKS clusters safely: pre-flight checks, a verified Velero backup, one minor
 /// version at a time, health checks, and a restore when they fail.
@@ -77,6 +78,18 @@ pub fn main() -> std::process::ExitCode {
         }
     };
     run(cli).into()
+}
+
+/// What the sandbox commands do in a build without the emulator (the container image).
+#[cfg(not(feature = "sandbox"))]
+fn no_sandbox(ui: &Ui, command: &str) -> ExitStatus {
+    ui.error(format!(
+        "`{command}` needs the sandbox, and this build of eks-upgrade was made without it (the `sandbox` feature)"
+    ));
+    ui.hint(
+        "build with the default features, as `cargo run --release -- demo` in the repository does",
+    );
+    ExitStatus::Usage
 }
 
 pub fn run(cli: Cli) -> ExitStatus {

@@ -4,14 +4,14 @@ use std::path::PathBuf;
 
 use crate::cli::args::{ClusterArgs, FaceArgs, RunArgs, StateArgs};
 use crate::cli::session;
-use crate::cloud::connect::Connection;
-use crate::engine::handle::JournalHandle;
-use crate::engine::journal::{JOURNAL_VERSION, Journal, RunState, new_run_id, now};
-use crate::engine::plan;
-use crate::exit::ExitStatus;
 use crate::ui::Ui;
 use crate::ui::reporter::{LogReporter, Reporter, TerminalReporter};
-use crate::workflow::{StepKind, Workflow};
+use eks_upgrade_core::cloud::connect::Connection;
+use eks_upgrade_core::engine::plan;
+use eks_upgrade_core::exit::ExitStatus;
+use eks_upgrade_core::journal::handle::JournalHandle;
+use eks_upgrade_core::journal::{JOURNAL_VERSION, Journal, RunState, new_run_id, now};
+use eks_upgrade_core::workflow::{StepKind, Workflow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Output {
@@ -160,7 +160,13 @@ fn require_consent(ui: &Ui, face: &FaceArgs, workflow: &Workflow) -> Result<(), 
 
 pub fn run(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
     if let Some(scenario) = &args.sandbox {
+        #[cfg(feature = "sandbox")]
         return super::sandboxed::run(ui, &args, scenario.as_deref());
+        #[cfg(not(feature = "sandbox"))]
+        {
+            let _ = scenario;
+            return super::no_sandbox(ui, "run --sandbox");
+        }
     }
     let rt = match session::runtime(ui) {
         Ok(r) => r,
@@ -170,17 +176,23 @@ pub fn run(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
 }
 
 async fn start(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
-    let workflow_text = match crate::workflow::source::read(&args.workflow) {
+    let workflow_text = match eks_upgrade_core::workflow::source::read(&args.workflow) {
         Ok(t) => t,
         Err(e) => {
-            ui.diagnostic(&crate::workflow::render(&e, ui.diagnostic_style()));
+            ui.diagnostic(&eks_upgrade_core::workflow::render(
+                &e,
+                ui.diagnostic_style(),
+            ));
             return ExitStatus::Usage;
         }
     };
-    let workflow = match crate::workflow::parse(&args.workflow, workflow_text.clone()) {
+    let workflow = match eks_upgrade_core::workflow::parse(&args.workflow, workflow_text.clone()) {
         Ok(w) => w,
         Err(e) => {
-            ui.diagnostic(&crate::workflow::render(&e, ui.diagnostic_style()));
+            ui.diagnostic(&eks_upgrade_core::workflow::render(
+                &e,
+                ui.diagnostic_style(),
+            ));
             return ExitStatus::Usage;
         }
     };
@@ -288,8 +300,8 @@ async fn start(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
 async fn choose_target(
     conn: &Connection,
     reporter: &dyn Reporter,
-) -> Result<crate::workflow::Target, String> {
-    let offered = crate::cloud::eks::offered_versions(&conn.eks)
+) -> Result<eks_upgrade_core::workflow::Target, String> {
+    let offered = eks_upgrade_core::cloud::eks::offered_versions(&conn.eks)
         .await
         .map_err(|e| e.to_string())?;
     let newer: Vec<_> = offered
@@ -322,7 +334,9 @@ async fn choose_target(
             0,
         )
         .map_err(|e| e.to_string())?;
-    Ok(crate::workflow::Target::Version(newer[i].version))
+    Ok(eks_upgrade_core::workflow::Target::Version(
+        newer[i].version,
+    ))
 }
 
 pub fn resume(ui: &Ui, args: ResumeArgs) -> ExitStatus {
@@ -336,7 +350,7 @@ pub fn resume(ui: &Ui, args: ResumeArgs) -> ExitStatus {
 async fn resume_async(ui: &Ui, args: ResumeArgs) -> ExitStatus {
     // The store may be S3, which needs credentials before the journal says which region.
     let sdk = if args.state.state.is_some() {
-        match crate::cloud::connect::load_sdk(None, args.profile.as_deref()).await {
+        match eks_upgrade_core::cloud::connect::load_sdk(None, args.profile.as_deref()).await {
             Ok(s) => Some(s),
             Err(e) => return session::connect_failed(ui, &e),
         }
@@ -380,13 +394,16 @@ async fn resume_async(ui: &Ui, args: ResumeArgs) -> ExitStatus {
             .map(|o| exit_of(o.exit_code))
             .unwrap_or(ExitStatus::Success);
     }
-    let workflow = match crate::workflow::parse(
+    let workflow = match eks_upgrade_core::workflow::parse(
         std::path::Path::new(&journal.workflow_path),
         journal.workflow_text.clone().into(),
     ) {
         Ok(w) => w,
         Err(e) => {
-            ui.diagnostic(&crate::workflow::render(&e, ui.diagnostic_style()));
+            ui.diagnostic(&eks_upgrade_core::workflow::render(
+                &e,
+                ui.diagnostic_style(),
+            ));
             return ExitStatus::Usage;
         }
     };
@@ -394,7 +411,7 @@ async fn resume_async(ui: &Ui, args: ResumeArgs) -> ExitStatus {
         return s;
     }
     let reporter = reporter(ui, &args.face);
-    let target = crate::cloud::connect::Target {
+    let target = eks_upgrade_core::cloud::connect::Target {
         cluster: journal.cluster.clone(),
         region: Some(journal.region.clone()),
         profile: args.profile.clone().or(journal.profile.clone()),

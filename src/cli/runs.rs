@@ -3,10 +3,10 @@
 use crate::cli::args::StateArgs;
 use crate::cli::run::Output;
 use crate::cli::session;
-use crate::engine::journal::RunState;
-use crate::engine::report;
-use crate::exit::ExitStatus;
 use crate::ui::Ui;
+use eks_upgrade_core::engine::report;
+use eks_upgrade_core::exit::ExitStatus;
+use eks_upgrade_core::journal::RunState;
 
 #[derive(Debug, clap::Args)]
 pub struct RunsArgs {
@@ -39,10 +39,10 @@ fn state_word(state: &RunState, result: Option<&str>) -> String {
 async fn store(
     ui: &Ui,
     state: &StateArgs,
-) -> Result<crate::engine::store::JournalStore, ExitStatus> {
+) -> Result<eks_upgrade_core::journal::store::JournalStore, ExitStatus> {
     let sdk = if state.state.is_some() {
         Some(
-            crate::cloud::connect::load_sdk(None, None)
+            eks_upgrade_core::cloud::connect::load_sdk(None, None)
                 .await
                 .map_err(|e| session::connect_failed(ui, &e))?,
         )

@@ -1,11 +1,13 @@
 //! `eks-upgrade sandbox [--scenario FILE]`
 
+#[cfg(feature = "sandbox")]
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::exit::ExitStatus;
-use crate::sandbox::{Options, Sandbox, Scenario};
 use crate::ui::Ui;
+use eks_upgrade_core::exit::ExitStatus;
+#[cfg(feature = "sandbox")]
+use eks_upgrade_sandbox::{Options, Sandbox, Scenario};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -27,16 +29,26 @@ pub struct Args {
 }
 
 /// Loads the scenario named on the command line, or the built-in one.
+#[cfg(feature = "sandbox")]
 pub fn load_scenario(ui: &Ui, path: Option<&std::path::Path>) -> Result<Scenario, ExitStatus> {
     match path {
         None => Ok(Scenario::default_scenario()),
         Some(p) => Scenario::load(p).map_err(|e| {
-            ui.diagnostic(&crate::workflow::render(&e, ui.diagnostic_style()));
+            ui.diagnostic(&eks_upgrade_core::workflow::render(
+                &e,
+                ui.diagnostic_style(),
+            ));
             ExitStatus::Usage
         }),
     }
 }
 
+#[cfg(not(feature = "sandbox"))]
+pub fn run(ui: &Ui, _: Args) -> ExitStatus {
+    super::no_sandbox(ui, "sandbox")
+}
+
+#[cfg(feature = "sandbox")]
 pub fn run(ui: &Ui, args: Args) -> ExitStatus {
     let scenario = match load_scenario(ui, args.scenario.as_deref()) {
         Ok(s) => s,
@@ -88,6 +100,7 @@ pub fn run(ui: &Ui, args: Args) -> ExitStatus {
 }
 
 /// Waits for SIGINT or SIGTERM: a person's Ctrl-C or a scheduler's stop.
+#[cfg(feature = "sandbox")]
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
@@ -111,6 +124,7 @@ async fn wait_for_signal() {
 }
 
 /// Quotes a value for a POSIX shell when it needs it.
+#[cfg(feature = "sandbox")]
 fn shell_quote(value: &str) -> String {
     if value
         .chars()

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::cli::run::RunCmdArgs;
-use crate::exit::ExitStatus;
-use crate::sandbox::{Options, Sandbox, Scenario};
 use crate::ui::Ui;
+use eks_upgrade_core::exit::ExitStatus;
+use eks_upgrade_sandbox::{Options, Sandbox, Scenario};
 
 /// What the child process runs.
 pub struct ChildRun<'a> {

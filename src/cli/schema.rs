@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use crate::exit::ExitStatus;
 use crate::ui::Ui;
-use crate::workflow::schema::schema_text;
+use eks_upgrade_core::exit::ExitStatus;
+use eks_upgrade_core::workflow::schema::schema_text;
 
 #[derive(Debug, clap::Args)]
 #[command(

@@ -5,12 +5,12 @@
 use std::path::Path;
 
 use crate::cli::args::{ClusterArgs, StateArgs};
-use crate::cloud::connect::{self, ConnectError, Connection, Target as ConnectTarget};
-use crate::engine::store::{JournalStore, parse_s3_url};
-use crate::exit::ExitStatus;
 use crate::ui::Ui;
 use crate::ui::reporter::Reporter;
-use crate::workflow::{self, Target, Workflow};
+use eks_upgrade_core::cloud::connect::{self, ConnectError, Connection, Target as ConnectTarget};
+use eks_upgrade_core::exit::ExitStatus;
+use eks_upgrade_core::journal::store::{JournalStore, parse_s3_url};
+use eks_upgrade_core::workflow::{self, Target, Workflow};
 
 pub fn runtime(ui: &Ui) -> Result<tokio::runtime::Runtime, ExitStatus> {
     tokio::runtime::Builder::new_multi_thread()
@@ -36,7 +36,7 @@ pub fn parse_target(ui: &Ui, text: Option<&str>) -> Result<Option<Target>, ExitS
         "next" => Ok(Some(Target::Next)),
         "latest" => Ok(Some(Target::Latest)),
         v => v.parse().map(|v| Some(Target::Version(v))).map_err(
-            |e: crate::types::version::VersionError| {
+            |e: eks_upgrade_core::types::version::VersionError| {
                 ui.error(format!("`--target {t}`: {e}"));
                 if let Some(s) = e.suggestion() {
                     ui.hint(format!("use `--target {s}`"));
@@ -140,7 +140,7 @@ pub fn open_store(
             prefix,
         });
     }
-    let dir = crate::state::state_dir(args.state_dir.as_deref()).map_err(|e| {
+    let dir = eks_upgrade_core::state::state_dir(args.state_dir.as_deref()).map_err(|e| {
         ui.error(e);
         ExitStatus::Usage
     })?;

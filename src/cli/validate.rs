@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::exit::ExitStatus;
 use crate::ui::Ui;
-use crate::workflow::diagnostic::Locator;
-use crate::workflow::{self, LoadError, Phase, Workflow};
+use eks_upgrade_core::exit::ExitStatus;
+use eks_upgrade_core::workflow::diagnostic::Locator;
+use eks_upgrade_core::workflow::{self, LoadError, Phase, Workflow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Output {

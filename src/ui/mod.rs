@@ -3,12 +3,11 @@
 //! Data goes to stdout, messages to stderr. Colour follows `--color`, then `NO_COLOR`, then
 //! whether stderr is a terminal.
 
-pub mod events;
 pub mod reporter;
 
 use std::io::IsTerminal;
 
-use crate::workflow::Style;
+use eks_upgrade_core::workflow::Style;
 
 /// The `--color` choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

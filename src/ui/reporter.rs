@@ -1,4 +1,4 @@
-//! The two faces of a run behind one interface: a terminal with progress bars and prompts, or
+//! The two faces of a run behind the library's `Reporter` interface: a terminal with progress bars and prompts, or
 //! log lines (text or JSON) for schedulers and CI, which never prompt.
 
 use std::collections::HashMap;
@@ -8,26 +8,9 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::events::{Event, Level};
-use crate::engine::journal::{StepKey, StepStatus};
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PromptError {
-    #[error("a confirmation is needed, but there is no terminal to ask on")]
-    NoTerminal,
-    #[error("the prompt failed: {0}")]
-    Failed(String),
-}
-
-/// How a run talks to whoever started it.
-pub trait Reporter: Send + Sync {
-    fn emit(&self, event: &Event<'_>);
-    /// Asks a yes/no question. Unattended reporters refuse rather than hang.
-    fn confirm(&self, question: &str) -> Result<bool, PromptError>;
-    /// Picks one of `items`. Unattended reporters refuse.
-    fn select(&self, prompt: &str, items: &[String], default: usize) -> Result<usize, PromptError>;
-    fn interactive(&self) -> bool;
-}
+use eks_upgrade_core::events::{Event, Level};
+pub use eks_upgrade_core::events::{PromptError, Reporter};
+use eks_upgrade_core::journal::{StepKey, StepStatus};
 
 /// `--log-format`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use serde_json::{Value, json};
 
 use crate::e2e::{External, wait};
-use eks_upgrade::sandbox::sim::bulk::helm_release_secret;
+use eks_upgrade_sandbox::sim::bulk::helm_release_secret;
 
 const FLOWSCHEMA_V1BETA3: &str = "flowcontrol.apiserver.k8s.io/v1beta3";
 

@@ -151,7 +151,7 @@ impl Output {
 
 /// A sandbox running in this test process, with the runtime that drives it.
 pub struct TestSandbox {
-    pub sandbox: eks_upgrade::sandbox::Sandbox,
+    pub sandbox: eks_upgrade_sandbox::Sandbox,
     pub runtime: tokio::runtime::Runtime,
 }
 
@@ -159,17 +159,20 @@ impl TestSandbox {
     /// Starts a sandbox from scenario YAML, or the default scenario with `None`.
     pub fn start(scenario: Option<&str>) -> TestSandbox {
         let scenario = match scenario {
-            Some(text) => eks_upgrade::sandbox::Scenario::parse(
+            Some(text) => eks_upgrade_sandbox::Scenario::parse(
                 std::path::Path::new("test-scenario.yaml"),
                 text,
             )
             .unwrap_or_else(|e| {
                 panic!(
                     "{}",
-                    eks_upgrade::workflow::render(&e, eks_upgrade::workflow::Style::Plain)
+                    eks_upgrade_core::workflow::render(
+                        &e,
+                        eks_upgrade_core::workflow::Style::Plain
+                    )
                 )
             }),
-            None => eks_upgrade::sandbox::Scenario::default_scenario(),
+            None => eks_upgrade_sandbox::Scenario::default_scenario(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -177,7 +180,7 @@ impl TestSandbox {
             .build()
             .expect("tokio runtime");
         let sandbox = runtime
-            .block_on(eks_upgrade::sandbox::Sandbox::start(
+            .block_on(eks_upgrade_sandbox::Sandbox::start(
                 scenario,
                 Default::default(),
             ))

@@ -79,7 +79,9 @@ pub fn tool_sources() -> Vec<(String, String)> {
     }
     let root = repo();
     let mut files = Vec::new();
+    // The binary's sources and the core library's; the sandbox crate is the emulator.
     walk(&root.join("src"), &mut files);
+    walk(&root.join("crates/core/src"), &mut files);
     files.sort();
     files
         .into_iter()
@@ -89,9 +91,6 @@ pub fn tool_sources() -> Vec<(String, String)> {
                 .ok()?
                 .to_string_lossy()
                 .replace('\\', "/");
-            if rel.starts_with("src/sandbox/") {
-                return None;
-            }
             let text = std::fs::read_to_string(&p).ok()?;
             // Doc comments hold examples (`get_token(…)` in cloud/token.rs); only code counts.
             let code: String = text

@@ -8,9 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use eks_upgrade::velero::layout::BackupLocation;
-use eks_upgrade::velero::verify::{self, Severity};
-use eks_upgrade::workflow::model::VerifyDepth;
+use eks_upgrade_core::velero::layout::BackupLocation;
+use eks_upgrade_core::velero::verify::{self, Severity};
+use eks_upgrade_core::workflow::model::VerifyDepth;
 
 use crate::common::TestSandbox;
 use crate::e2e::{External, wait, workflow};
@@ -68,7 +68,7 @@ impl Moto {
     }
 
     pub fn client(&self) -> aws_sdk_s3::Client {
-        eks_upgrade::sandbox::s3_client(&self.endpoint, "us-east-1")
+        eks_upgrade_sandbox::s3_client(&self.endpoint, "us-east-1")
     }
 }
 
@@ -121,7 +121,7 @@ fn a_backup_in_moto_verifies_and_its_damage_is_found() {
     let sb = TestSandbox::start(Some(&crate::velero::scenario("{}")));
     let b = crate::velero::backup(&sb, "copied");
     let uid = b["metadata"]["uid"].as_str().map(str::to_string);
-    let sandbox_s3 = eks_upgrade::sandbox::s3_client(&sb.sandbox.endpoints.s3, "us-east-1");
+    let sandbox_s3 = eks_upgrade_sandbox::s3_client(&sb.sandbox.endpoints.s3, "us-east-1");
     let m = moto.client();
     let loc = BackupLocation {
         bucket: "velero-backups".into(),
@@ -147,12 +147,12 @@ fn a_backup_in_moto_verifies_and_its_damage_is_found() {
         );
 
         // The ranged reader large backups use, with If-Match on every part, against moto.
-        let (tx, mut reader) = eks_upgrade::velero::verify::stream::channel();
+        let (tx, mut reader) = eks_upgrade_core::velero::verify::stream::channel();
         let reading = std::thread::spawn(move || {
             let mut out = Vec::new();
             std::io::Read::read_to_end(&mut reader, &mut out).map(|_| out)
         });
-        let sent = eks_upgrade::velero::verify::ranged::send(
+        let sent = eks_upgrade_core::velero::verify::ranged::send(
             &m,
             "velero-backups",
             "backups/copied/copied.tar.gz",

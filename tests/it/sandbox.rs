@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use eks_upgrade::sandbox::Scenario;
-use eks_upgrade::sandbox::kube::selector::Selector;
-use eks_upgrade::sandbox::sim::{nodes, workloads};
-use eks_upgrade::types::Version;
+use eks_upgrade_core::types::Version;
+use eks_upgrade_sandbox::Scenario;
+use eks_upgrade_sandbox::kube::selector::Selector;
+use eks_upgrade_sandbox::sim::{nodes, workloads};
 use serde_json::Value;
 
 use crate::common::{TestSandbox, repo};
@@ -43,7 +43,7 @@ fn every_shipped_scenario_parses_and_seeds() {
         let scenario = Scenario::parse(&path, &text).unwrap_or_else(|e| {
             panic!(
                 "{}",
-                eks_upgrade::workflow::render(&e, eks_upgrade::workflow::Style::Plain)
+                eks_upgrade_core::workflow::render(&e, eks_upgrade_core::workflow::Style::Plain)
             )
         });
         let sb = TestSandbox::start(Some(&text));
@@ -199,7 +199,8 @@ fn bad_scenarios_are_refused_with_reasons() {
     ];
     for (text, expected) in cases {
         let err = Scenario::parse(std::path::Path::new("bad.yaml"), &text).expect_err(expected);
-        let rendered = eks_upgrade::workflow::render(&err, eks_upgrade::workflow::Style::Plain);
+        let rendered =
+            eks_upgrade_core::workflow::render(&err, eks_upgrade_core::workflow::Style::Plain);
         assert!(
             rendered.contains(expected),
             "expected {expected:?} in:\n{rendered}"

@@ -66,7 +66,7 @@ fn shipped_workflows_are_valid() {
 
 #[test]
 fn a_good_workflow_becomes_the_model() {
-    let w = eks_upgrade::workflow::parse(std::path::Path::new("good.yaml"), GOOD.into())
+    let w = eks_upgrade_core::workflow::parse(std::path::Path::new("good.yaml"), GOOD.into())
         .expect("valid");
     assert_eq!(w.cluster.name.as_deref(), Some("prod"));
     assert_eq!(w.target.map(|t| t.to_string()).as_deref(), Some("1.35"));
@@ -257,7 +257,7 @@ fn restore_needs_a_verified_backup() {
 #[test]
 fn versions_compare_numerically_and_unquoted_versions_keep_their_text() {
     // An unquoted 1.30 is the YAML float 1.3; typed as a string it keeps its spelling.
-    let w = eks_upgrade::workflow::parse(
+    let w = eks_upgrade_core::workflow::parse(
         std::path::Path::new("v.yaml"),
         GOOD.replace("target: \"1.35\"", "target: 1.30").into(),
     )

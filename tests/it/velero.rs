@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use eks_upgrade::velero::layout::BackupLocation;
-use eks_upgrade::velero::verify::{self, Severity, Verification};
-use eks_upgrade::workflow::model::VerifyDepth;
+use eks_upgrade_core::velero::layout::BackupLocation;
+use eks_upgrade_core::velero::verify::{self, Severity, Verification};
+use eks_upgrade_core::workflow::model::VerifyDepth;
 use serde_json::{Value, json};
 
 use crate::common::TestSandbox;
@@ -55,7 +55,7 @@ pub fn backup(sb: &TestSandbox, name: &str) -> Value {
 }
 
 fn verify_it(sb: &TestSandbox, name: &str, uid: Option<&str>, depth: VerifyDepth) -> Verification {
-    let s3 = eks_upgrade::sandbox::s3_client(&sb.sandbox.endpoints.s3, "us-east-1");
+    let s3 = eks_upgrade_sandbox::s3_client(&sb.sandbox.endpoints.s3, "us-east-1");
     let loc = BackupLocation {
         bucket: "velero-backups".into(),
         prefix: None,
@@ -219,11 +219,11 @@ fn findings_are_serializable_for_machines() {
 
 #[test]
 fn a_tarball_read_in_ranged_parts_arrives_whole_and_in_order() {
-    use eks_upgrade::velero::verify::{ranged, stream};
+    use eks_upgrade_core::velero::verify::{ranged, stream};
     use std::io::Read;
     let sb = TestSandbox::start(Some(&scenario("{}")));
     backup(&sb, "parts");
-    let s3 = eks_upgrade::sandbox::s3_client(&sb.sandbox.endpoints.s3, "us-east-1");
+    let s3 = eks_upgrade_sandbox::s3_client(&sb.sandbox.endpoints.s3, "us-east-1");
     let key = "backups/parts/parts.tar.gz";
     let whole = sb.block_on(async {
         s3.get_object()

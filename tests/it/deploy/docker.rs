@@ -87,6 +87,20 @@ fn manifest_values(section: &str, key: &str) -> Vec<String> {
     out
 }
 
+/// `[workspace] members = [...]`, by simple line reading.
+fn workspace_members() -> Vec<String> {
+    manifest_values("[workspace]", "members")
+        .iter()
+        .flat_map(|v| {
+            v.trim_matches(['[', ']'])
+                .split(',')
+                .map(|m| m.trim().trim_matches('"').to_string())
+                .filter(|m| !m.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 fn feature_names() -> Vec<String> {
     let mut in_features = false;
     let mut out = Vec::new();
@@ -151,7 +165,7 @@ fn the_image_builds_the_crates_binary_and_runs_it() {
         let mut parts = s.split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
         (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
     };
-    let declared = manifest_values("[package]", "rust-version");
+    let declared = manifest_values("[workspace.package]", "rust-version");
     assert!(
         version(tag) >= version(&declared[0]),
         "{tag} < {declared:?}"
@@ -197,16 +211,23 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// Every file the build reads besides `src/`: the bench targets Cargo.toml declares and the
-/// files the sources embed (the whole crate is compiled, sandbox included).
+/// Every file the build reads besides the sources: the workspace members' manifests (Cargo loads
+/// every member, built or not), the bench targets Cargo.toml declares and the files the sources
+/// embed.
 fn files_the_build_reads() -> Vec<String> {
     let mut needed = vec!["Cargo.toml".to_string(), "Cargo.lock".to_string()];
+    let members = workspace_members();
+    assert!(!members.is_empty(), "Cargo.toml declares workspace members");
+    for member in &members {
+        needed.push(format!("{member}/Cargo.toml"));
+    }
     for bench in manifest_values("[[bench]]", "name") {
         needed.push(format!("benches/{bench}.rs"));
     }
     let include =
         regex_lite::Regex::new(r#"include_(?:str|bytes)!\(\s*"([^"]+)"\s*\)"#).expect("regex");
     let mut stack = vec![repo().join("src")];
+    stack.extend(members.iter().map(|m| repo().join(m).join("src")));
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
             let path = entry.path();

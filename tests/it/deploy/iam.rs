@@ -3,8 +3,9 @@
 //! The operations are found, not listed: the operation names of the exact `aws-sdk-eks` and
 //! `aws-sdk-s3` versions in Cargo.lock (one directory per operation under the crate's
 //! `src/operation/`, located with `cargo metadata`) are searched for as method calls in the
-//! tool's sources (`src/` without `src/sandbox/`). Each one found must be allowed by the
-//! policy on the resource it acts on, and every action the policy allows must be one found.
+//! tool's sources (`src/` and `crates/core/src/`; the sandbox crate is not searched). Each one
+//! found must be allowed by the policy on the resource it acts on, and every action the policy
+//! allows must be one found.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -242,7 +243,7 @@ fn the_policy_allows_exactly_the_aws_operations_the_code_calls() {
         .expect("the CronJob passes --state")
         .to_string();
     let (state_bucket, state_prefix) =
-        eks_upgrade::engine::store::parse_s3_url(&state).expect("an s3:// URL");
+        eks_upgrade_core::journal::store::parse_s3_url(&state).expect("an s3:// URL");
     let state_prefix = state_prefix.replace("CLUSTER_NAME", "prod");
 
     let mut needs = Vec::new();
@@ -265,9 +266,9 @@ fn the_policy_allows_exactly_the_aws_operations_the_code_calls() {
                 for file in &call.files {
                     // Which bucket a file's S3 client reads: the journal store, or the Velero
                     // backup location. Another file with S3 calls must be classified here.
-                    let (bucket, key_prefix) = if file == "src/engine/store.rs" {
+                    let (bucket, key_prefix) = if file == "crates/core/src/journal/store.rs" {
                         (state_bucket.clone(), format!("{state_prefix}/runs/"))
-                    } else if file.starts_with("src/velero/") {
+                    } else if file.starts_with("crates/core/src/velero/") {
                         (
                             "VELERO_BUCKET".to_string(),
                             "backups/pre-upgrade/".to_string(),
@@ -298,7 +299,7 @@ fn the_policy_allows_exactly_the_aws_operations_the_code_calls() {
         action: "sts:GetCallerIdentity".into(),
         resource: "*".into(),
         prefix: None,
-        why: "the EKS token (src/cloud/token.rs)".into(),
+        why: "the EKS token (crates/core/src/cloud/token.rs)".into(),
     });
 
     let missing: Vec<String> = needs
@@ -350,8 +351,13 @@ fn the_operation_search_finds_known_calls_and_nothing_from_the_sandbox() {
     let calls = code_operations();
     let find = |op: &str| calls.iter().find(|c| c.operation == op);
     let describe = find("DescribeCluster").expect("DescribeCluster is called");
-    assert!(describe.files.iter().any(|f| f == "src/cloud/connect.rs"));
-    assert!(find("PutObject").is_some_and(|c| c.files == ["src/engine/store.rs"]));
+    assert!(
+        describe
+            .files
+            .iter()
+            .any(|f| f == "crates/core/src/cloud/connect.rs")
+    );
+    assert!(find("PutObject").is_some_and(|c| c.files == ["crates/core/src/journal/store.rs"]));
     assert_eq!(camel("list_objects_v2"), "ListObjectsV2");
     assert_eq!(
         camel("describe_cluster_versions"),
@@ -359,7 +365,7 @@ fn the_operation_search_finds_known_calls_and_nothing_from_the_sandbox() {
     );
     for c in &calls {
         assert!(
-            c.files.iter().all(|f| !f.starts_with("src/sandbox/")),
+            c.files.iter().all(|f| !f.starts_with("crates/sandbox/")),
             "{c:?}"
         );
     }

@@ -272,7 +272,7 @@ fn every_scheduled_start_falls_inside_the_window_with_time_for_a_hop() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("in-place.yaml");
     std::fs::write(&path, configmap_workflow()).expect("write");
-    let workflow = eks_upgrade::workflow::load(&path).expect("the workflow loads");
+    let workflow = eks_upgrade_core::workflow::load(&path).expect("the workflow loads");
     let window = workflow.window.expect("scheduled workflows have a window");
     let deadline = cronjob["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"]
         .as_u64()

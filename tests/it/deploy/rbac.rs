@@ -173,8 +173,10 @@ fn rules() -> Vec<Rule> {
 /// (group, resource) pairs that pre-flight lists to read `last-applied-configuration` for hops
 /// from 1.28 on, from the table the check embeds.
 fn removed_kinds() -> BTreeSet<(String, String)> {
-    let text = std::fs::read_to_string(crate::common::repo().join("src/checks/removed_apis.yaml"))
-        .expect("src/checks/removed_apis.yaml");
+    let text = std::fs::read_to_string(
+        crate::common::repo().join("crates/core/src/checks/removed_apis.yaml"),
+    )
+    .expect("crates/core/src/checks/removed_apis.yaml");
     let rows: Vec<Value> = serde_saphyr::from_str(&text).expect("the table parses");
     let minor = |v: &str| {
         v.split('.')

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use eks_upgrade::engine::journal::RunState;
-use eks_upgrade::engine::store::RunSummary;
+use eks_upgrade_core::journal::RunState;
+use eks_upgrade_core::journal::store::RunSummary;
 
 use crate::common::repo;
 use crate::e2e::{External, until, wait, workflow};

@@ -268,7 +268,7 @@ fn every_json_log_line_parses_and_the_report_validates_against_its_schema() {
     for e in ["runStarted", "stepStarted", "stepFinished", "runFinished"] {
         assert!(events.iter().any(|x| x == e), "no {e} event in {events:?}");
     }
-    let schema = eks_upgrade::engine::report::schema();
+    let schema = eks_upgrade_core::engine::report::schema();
     let validator = jsonschema::validator_for(&schema).expect("the report schema compiles");
     let value: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("JSON");

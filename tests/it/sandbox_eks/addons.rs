@@ -2,7 +2,7 @@
 //! refusals, degraded add-ons, and the add-on version catalogue.
 
 use aws_sdk_eks::types::{ResolveConflicts, UpdateParamType, UpdateStatus, UpdateType};
-use eks_upgrade::sandbox::sim::workloads;
+use eks_upgrade_sandbox::sim::workloads;
 use serde_json::Value;
 
 use super::{client, container_image, fast, finished, param, recorded, service_error};

@@ -2,7 +2,7 @@
 
 use aws_sdk_eks::config::retry::RetryConfig;
 use aws_sdk_eks::types::{ErrorCode, UpdateParamType, UpdateStatus};
-use eks_upgrade::types::Version;
+use eks_upgrade_core::types::Version;
 
 use super::{
     client, client_with, container_image, fast, finished, kubelets, param, recorded, service_error,

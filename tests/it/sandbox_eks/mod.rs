@@ -21,9 +21,9 @@ use aws_sdk_eks::config::Credentials;
 use aws_sdk_eks::config::retry::RetryConfig;
 use aws_sdk_eks::error::ProvideErrorMetadata;
 use aws_sdk_eks::types::{Update, UpdateParamType, UpdateStatus};
-use eks_upgrade::sandbox::sim::nodes;
-use eks_upgrade::sandbox::world::{ACCESS_KEY, SECRET_KEY};
-use eks_upgrade::types::Version;
+use eks_upgrade_core::types::Version;
+use eks_upgrade_sandbox::sim::nodes;
+use eks_upgrade_sandbox::world::{ACCESS_KEY, SECRET_KEY};
 use serde_json::Value;
 
 use crate::common::TestSandbox;

@@ -2,7 +2,7 @@
 //! PodDisruptionBudgets blocking eviction.
 
 use aws_sdk_eks::types::{ErrorCode, UpdateParamType, UpdateStatus, UpdateType};
-use eks_upgrade::types::Version;
+use eks_upgrade_core::types::Version;
 
 use super::{client, fast, finished, kubelets, param, recorded, service_error, upgrade};
 use crate::common::TestSandbox;

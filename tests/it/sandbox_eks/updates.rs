@@ -2,7 +2,7 @@
 //! time, and rollback.
 
 use aws_sdk_eks::types::{RollbackConfig, UpdateParamType, UpdateStatus, UpdateType};
-use eks_upgrade::types::Version;
+use eks_upgrade_core::types::Version;
 
 use super::{
     client, cluster_version, fast, finished, param, pause, recorded, scenario, service_error,

@@ -5,8 +5,8 @@ use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use eks_upgrade::sandbox::kube::selector::Selector;
-use eks_upgrade::sandbox::kube::store::Subresource;
+use eks_upgrade_sandbox::kube::selector::Selector;
+use eks_upgrade_sandbox::kube::store::Subresource;
 use serde_json::{Value, json};
 use wait_timeout::ChildExt;
 
@@ -148,7 +148,7 @@ fn kubectl_version_reports_the_control_plane_minor() {
 
     sb.sandbox
         .world
-        .set_control_plane_version(eks_upgrade::types::Version::new(1, 34));
+        .set_control_plane_version(eks_upgrade_core::types::Version::new(1, 34));
     let v: Value =
         serde_json::from_str(&Kubectl::new(&sb).ok(&["version", "-o", "json"])).expect("JSON");
     assert_eq!(v["serverVersion"]["minor"], "34");

@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::http::{HeaderValue, header};
-use eks_upgrade::cloud::token;
-use eks_upgrade::sandbox::kube::store::ResourceType;
-use eks_upgrade::sandbox::world::{ACCESS_KEY, SECRET_KEY};
+use eks_upgrade_core::cloud::token;
+use eks_upgrade_sandbox::kube::store::ResourceType;
+use eks_upgrade_sandbox::world::{ACCESS_KEY, SECRET_KEY};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::Value;
 

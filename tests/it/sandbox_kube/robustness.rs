@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use eks_upgrade::sandbox::world::SECRET_KEY;
+use eks_upgrade_sandbox::world::SECRET_KEY;
 use serde_json::{Value, json};
 
 use super::{client_with, make_token, sandbox};

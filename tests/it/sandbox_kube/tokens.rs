@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use eks_upgrade::sandbox::world::SECRET_KEY;
+use eks_upgrade_sandbox::world::SECRET_KEY;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde_json::Value;
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use eks_upgrade::sandbox::kube::store::Subresource;
+use eks_upgrade_sandbox::kube::store::Subresource;
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{
     DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent,

@@ -16,8 +16,8 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eks_upgrade::sandbox::kube::selector::Selector;
-use eks_upgrade::sandbox::kube::store::ResourceType;
+use eks_upgrade_sandbox::kube::selector::Selector;
+use eks_upgrade_sandbox::kube::store::ResourceType;
 use serde_json::{Value, json};
 
 use crate::common::TestSandbox;
@@ -123,7 +123,7 @@ fn restore(sb: &TestSandbox, name: &str, spec: Value) -> Value {
 }
 
 fn s3(sb: &TestSandbox) -> aws_sdk_s3::Client {
-    eks_upgrade::sandbox::s3_client(&sb.sandbox.endpoints.s3, "us-east-1")
+    eks_upgrade_sandbox::s3_client(&sb.sandbox.endpoints.s3, "us-east-1")
 }
 
 fn keys(sb: &TestSandbox, prefix: &str) -> BTreeSet<String> {

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use eks_upgrade::sandbox::kube::selector::Selector;
-use eks_upgrade::sandbox::kube::store::Subresource;
-use eks_upgrade::sandbox::sim::workloads;
+use eks_upgrade_sandbox::kube::selector::Selector;
+use eks_upgrade_sandbox::kube::store::Subresource;
+use eks_upgrade_sandbox::sim::workloads;
 use serde_json::json;
 
 use super::{ItemSet, NS, backup, count, eventually, get, json_gz, keys, list_items, restore, rt};

@@ -1,0 +1,470 @@
+//! The run report: the post-upgrade or post-rollback assessment. What ran and how long it took,
+//! what failed and why, what was restored, what could not be rolled back, and what to do next.
+//! Written as JSON (with a schema, for machines) and as Markdown (for people and tickets).
+
+use std::fmt::Write;
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::journal::{Journal, StepRecord, StepStatus};
+use crate::steps::rollback::RollbackResult;
+
+pub const REPORT_VERSION: u32 = 1;
+
+/// The state the cluster was left in, read when the report is written.
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterState {
+    pub control_plane: Option<String>,
+    pub nodegroups: Vec<NamedVersion>,
+    pub addons: Vec<NamedVersion>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamedVersion {
+    pub name: String,
+    pub version: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportStep {
+    pub id: String,
+    pub phase: String,
+    pub hop: Option<String>,
+    pub kind: String,
+    pub title: String,
+    /// `succeeded`, `failed`, `skipped` or `running` (interrupted).
+    pub status: String,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub duration_seconds: Option<f64>,
+    pub summary: Option<String>,
+    pub error: Option<String>,
+    pub attempts: u32,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupSummary {
+    pub name: String,
+    pub uid: Option<String>,
+    pub verified: bool,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunReport {
+    pub report_version: u32,
+    pub run_id: String,
+    pub workflow: String,
+    pub cluster: String,
+    pub region: String,
+    pub started_at: String,
+    pub updated_at: String,
+    /// `succeeded`, `stopped`, `outsideWindow`, `restored`, `needsHuman`, `nothingToDo`, or
+    /// `inProgress` for a run that has not ended.
+    pub result: String,
+    pub exit_code: Option<u8>,
+    pub message: String,
+    pub start_version: Option<String>,
+    pub hops: Vec<String>,
+    pub completed_hops: Vec<String>,
+    pub failed_step: Option<String>,
+    /// The hop (target version) whose step failed, when an `upgrade` step failed: the hops
+    /// before it are in `completedHops`, the ones after it never started.
+    pub failed_hop: Option<String>,
+    pub failure: Option<String>,
+    pub backups: Vec<BackupSummary>,
+    pub restored: Option<String>,
+    pub control_plane_rollback: Option<String>,
+    /// What stays as the upgrade left it: EKS rolls back neither add-ons nor node groups.
+    pub not_rolled_back: Vec<String>,
+    pub cluster_state: Option<ClusterState>,
+    pub steps: Vec<ReportStep>,
+    pub next_steps: Vec<String>,
+}
+
+fn seconds_between(a: &str, b: &str) -> Option<f64> {
+    let a = chrono::DateTime::parse_from_rfc3339(a).ok()?;
+    let b = chrono::DateTime::parse_from_rfc3339(b).ok()?;
+    Some((b - a).num_milliseconds() as f64 / 1000.0)
+}
+
+pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
+    let steps: Vec<ReportStep> = j
+        .steps
+        .iter()
+        .map(|s| ReportStep {
+            id: s.key.id.clone(),
+            phase: s.key.phase.key().into(),
+            hop: s.key.hop.map(|h| h.to_string()),
+            kind: s.kind.clone(),
+            title: s.title.clone(),
+            status: match s.status {
+                StepStatus::Succeeded => "succeeded",
+                StepStatus::Failed => "failed",
+                StepStatus::Skipped => "skipped",
+                StepStatus::Running => "running",
+            }
+            .into(),
+            started_at: s.started_at.clone(),
+            ended_at: s.ended_at.clone(),
+            duration_seconds: s
+                .ended_at
+                .as_deref()
+                .and_then(|e| seconds_between(&s.started_at, e)),
+            summary: s.summary.clone(),
+            error: s.error.clone(),
+            attempts: s.attempts,
+        })
+        .collect();
+
+    let verified: Vec<String> = j
+        .steps
+        .iter()
+        .filter_map(|s| {
+            s.facts
+                .get("verified")?
+                .get("backup")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    let backups: Vec<BackupSummary> = j
+        .steps
+        .iter()
+        .filter(|s| s.kind == "veleroBackup")
+        .filter_map(|s| {
+            let name = s.facts.get("backup")?.as_str()?.to_string();
+            Some(BackupSummary {
+                verified: verified.contains(&name),
+                uid: s
+                    .facts
+                    .get("backupUid")
+                    .and_then(|u| u.as_str())
+                    .map(str::to_string),
+                name,
+            })
+        })
+        .collect();
+    let restored = j.steps.iter().find(|s| s.kind == "veleroRestore").map(|s| {
+        format!(
+            "{}: {}",
+            s.status_word(),
+            s.summary.clone().unwrap_or_default()
+        )
+    });
+    let rollback: Option<RollbackResult> = j
+        .steps
+        .iter()
+        .filter(|s| s.kind == "rollbackControlPlane")
+        .find_map(|s| serde_json::from_value(s.facts.get("rollback")?.clone()).ok());
+
+    let mut not_rolled_back = Vec::new();
+    if j.failure.is_some() {
+        let hop = |s: &StepRecord| s.key.hop.map(|h| h.to_string()).unwrap_or_default();
+        // A step that succeeded says what it changed in its summary; one that failed may have
+        // changed some things first, which it records as a fact.
+        let upgraded_addons: Vec<String> = j
+            .steps
+            .iter()
+            .filter(|s| s.kind == "upgradeAddons")
+            .filter_map(|s| {
+                let what = if s.status == StepStatus::Succeeded {
+                    s.summary.clone().filter(|x| x.contains('→'))
+                } else {
+                    let changed = s.facts.get("changed")?.as_object()?;
+                    let list: Vec<&str> = changed.values().filter_map(|v| v.as_str()).collect();
+                    (!list.is_empty()).then(|| list.join(", "))
+                }?;
+                Some(format!("add-ons ({}): {what}", hop(s)))
+            })
+            .collect();
+        not_rolled_back.extend(upgraded_addons);
+        let upgraded_groups: Vec<String> = j
+            .steps
+            .iter()
+            .filter(|s| s.kind == "upgradeNodegroups")
+            .filter_map(|s| {
+                let what = if s.status == StepStatus::Succeeded {
+                    s.summary.clone().filter(|x| x.starts_with("upgraded"))
+                } else {
+                    let done = s.facts.get("upgraded")?.as_array()?;
+                    let list: Vec<&str> = done.iter().filter_map(|v| v.as_str()).collect();
+                    (!list.is_empty()).then(|| format!("upgraded {}", list.join(", ")))
+                }?;
+                Some(format!("node groups ({}): {what}", hop(s)))
+            })
+            .collect();
+        not_rolled_back.extend(upgraded_groups);
+        if let Some(r) = &rollback
+            && !r.rolled_back
+            && r.from != r.to
+        {
+            not_rolled_back.push(format!("control plane stays at {}: {}", r.from, r.reason));
+        }
+    }
+
+    let (result, exit_code, message) = match &j.outcome {
+        Some(o) => (o.result.clone(), Some(o.exit_code), o.message.clone()),
+        None => (
+            "inProgress".to_string(),
+            None,
+            "the run has not finished; `eks-upgrade resume` continues it".to_string(),
+        ),
+    };
+    let mut next_steps = Vec::new();
+    let names: Vec<String> = backups.iter().map(|b| format!("`{}`", b.name)).collect();
+    match result.as_str() {
+        "succeeded" => {
+            next_steps.push("check the applications' own health and dashboards".into());
+            if !names.is_empty() {
+                next_steps.push(format!(
+                    "the pre-upgrade backup {} is kept until its TTL expires",
+                    names.join(", ")
+                ));
+            }
+        }
+        "stopped" | "outsideWindow" => {
+            next_steps.push("nothing in the cluster was changed by the upgrade; fix what stopped the run, then run it again".into());
+            if !names.is_empty() {
+                next_steps.push(format!(
+                    "backups made by this run are kept for inspection: {}",
+                    names.join(", ")
+                ));
+            }
+        }
+        "restored" => {
+            next_steps.push(
+                "find out why the step failed before trying again (see the failure above)".into(),
+            );
+            if !not_rolled_back.is_empty() {
+                next_steps.push("add-ons and node groups upgraded before the failure stay at their new versions; check they suit the control plane's version".into());
+            }
+        }
+        "needsHuman" => {
+            next_steps.push("a person must take over: read the failed recovery step's error and the cluster state below".into());
+            if !names.is_empty() {
+                next_steps.push(format!("the verified backup {} is intact and can be restored by hand: `velero restore create --from-backup NAME`", names.join(", ")));
+            }
+        }
+        "inProgress" => next_steps.push(format!("continue with `eks-upgrade resume {}`", j.run_id)),
+        _ => {}
+    }
+
+    RunReport {
+        report_version: REPORT_VERSION,
+        run_id: j.run_id.clone(),
+        workflow: j.workflow_name.clone(),
+        cluster: j.cluster.clone(),
+        region: j.region.clone(),
+        started_at: j.created_at.clone(),
+        updated_at: j.updated_at.clone(),
+        result,
+        exit_code,
+        message,
+        start_version: j.start_version.map(|v| v.to_string()),
+        hops: j.hops.iter().map(|v| v.to_string()).collect(),
+        completed_hops: j.completed_hops.iter().map(|v| v.to_string()).collect(),
+        failed_step: j.failure.as_ref().map(|f| f.step.to_string()),
+        failed_hop: j
+            .failure
+            .as_ref()
+            .and_then(|f| f.step.hop)
+            .map(|h| h.to_string()),
+        failure: j.failure.as_ref().map(|f| f.message.clone()),
+        backups,
+        restored,
+        control_plane_rollback: rollback.map(|r| {
+            if r.rolled_back {
+                format!("rolled back {} → {} ({})", r.from, r.to, r.reason)
+            } else {
+                format!("not rolled back ({} → {}): {}", r.from, r.to, r.reason)
+            }
+        }),
+        not_rolled_back,
+        cluster_state: state,
+        steps,
+        next_steps,
+    }
+}
+
+impl crate::journal::StepRecord {
+    fn status_word(&self) -> &'static str {
+        match self.status {
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Running => "interrupted",
+        }
+    }
+}
+
+/// The JSON Schema of the report.
+pub fn schema() -> serde_json::Value {
+    schemars::schema_for!(RunReport).to_value()
+}
+
+/// The report for people.
+pub fn markdown(r: &RunReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Upgrade report: `{}` ({})\n", r.cluster, r.region);
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(
+        out,
+        "| Result | **{}** (exit code {}) |",
+        r.result,
+        r.exit_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "—".into())
+    );
+    let _ = writeln!(out, "| Run | `{}` |", r.run_id);
+    let _ = writeln!(out, "| Workflow | `{}` |", r.workflow);
+    let path: Vec<&str> = r
+        .start_version
+        .iter()
+        .map(String::as_str)
+        .chain(r.hops.iter().map(String::as_str))
+        .collect();
+    let _ = writeln!(out, "| Versions | {} |", path.join(" → "));
+    let _ = writeln!(
+        out,
+        "| Hops completed | {} |",
+        if r.completed_hops.is_empty() {
+            "none".to_string()
+        } else {
+            r.completed_hops.join(", ")
+        }
+    );
+    if let Some(hop) = &r.failed_hop {
+        let _ = writeln!(out, "| Hop failed | {hop} |");
+    }
+    let _ = writeln!(out, "| Started | {} |", r.started_at);
+    let _ = writeln!(out, "| Last update | {} |\n", r.updated_at);
+    let _ = writeln!(out, "{}\n", r.message);
+    if let (Some(step), Some(why)) = (&r.failed_step, &r.failure) {
+        let _ = writeln!(out, "## What failed\n\n`{step}`: {why}\n");
+    }
+    if r.restored.is_some() || r.control_plane_rollback.is_some() || !r.not_rolled_back.is_empty() {
+        let _ = writeln!(out, "## Recovery\n");
+        if let Some(x) = &r.restored {
+            let _ = writeln!(out, "- Velero restore: {x}");
+        }
+        if let Some(x) = &r.control_plane_rollback {
+            let _ = writeln!(out, "- Control plane: {x}");
+        }
+        for x in &r.not_rolled_back {
+            let _ = writeln!(out, "- Not rolled back: {x}");
+        }
+        let _ = writeln!(out);
+    }
+    if !r.backups.is_empty() {
+        let _ = writeln!(out, "## Backups\n");
+        for b in &r.backups {
+            let _ = writeln!(
+                out,
+                "- `{}`{} — {}",
+                b.name,
+                b.uid
+                    .as_ref()
+                    .map(|u| format!(" (uid {u})"))
+                    .unwrap_or_default(),
+                if b.verified {
+                    "verified in S3"
+                } else {
+                    "not verified"
+                }
+            );
+        }
+        let _ = writeln!(out);
+    }
+    if let Some(s) = &r.cluster_state {
+        let _ = writeln!(out, "## Cluster state at the end\n");
+        let _ = writeln!(
+            out,
+            "- Control plane: {}",
+            s.control_plane.as_deref().unwrap_or("unknown")
+        );
+        for n in &s.nodegroups {
+            let _ = writeln!(
+                out,
+                "- Node group `{}`: {} ({})",
+                n.name, n.version, n.status
+            );
+        }
+        for a in &s.addons {
+            let _ = writeln!(out, "- Add-on `{}`: {} ({})", a.name, a.version, a.status);
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(
+        out,
+        "## Steps\n\n| Step | Hop | Status | Time | Summary |\n|---|---|---|---|---|"
+    );
+    for s in &r.steps {
+        let summary = s
+            .error
+            .as_ref()
+            .or(s.summary.as_ref())
+            .map(|x| x.replace('|', "\\|"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| `{}.{}` | {} | {} | {} | {} |",
+            s.phase,
+            s.id,
+            s.hop.as_deref().unwrap_or(""),
+            s.status,
+            s.duration_seconds
+                .map(|d| format!("{d:.1}s"))
+                .unwrap_or_default(),
+            summary
+        );
+    }
+    let _ = writeln!(out, "\n## Next steps\n");
+    for n in &r.next_steps {
+        let _ = writeln!(out, "- {n}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_failed_step_changed_before_failing_is_not_rolled_back() {
+        let step = |id: &str, kind: &str, facts: serde_json::Value| {
+            serde_json::json!({
+                "key": { "phase": "upgrade", "hop": "1.34", "id": id },
+                "kind": kind, "title": id, "status": "failed",
+                "startedAt": "2026-01-01T00:00:00Z", "facts": facts,
+            })
+        };
+        let journal: Journal = serde_json::from_value(serde_json::json!({
+            "journalVersion": 1, "runId": "r", "workflowName": "w", "workflowPath": "w.yaml",
+            "workflowText": "", "cluster": "c", "region": "eu-west-1",
+            "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
+            "startVersion": "1.33", "hops": ["1.34"], "state": { "state": "done" },
+            "failure": { "step": { "phase": "upgrade", "hop": "1.34", "id": "nodes" }, "message": "x" },
+            "steps": [
+                step("addons", "upgradeAddons", serde_json::json!({ "changed": { "coredns": "coredns a → b" } })),
+                step("nodes", "upgradeNodegroups", serde_json::json!({ "upgraded": ["system → 1.34"] })),
+            ],
+        }))
+        .expect("a journal");
+        let report = build(&journal, None);
+        assert_eq!(report.failed_hop.as_deref(), Some("1.34"));
+        assert_eq!(
+            report.not_rolled_back,
+            [
+                "add-ons (1.34): coredns a → b",
+                "node groups (1.34): upgraded system → 1.34"
+            ]
+        );
+    }
+}

@@ -1,0 +1,453 @@
+//! The run state machine: prepare → upgrade (once per hop) → finish, and recovery when an
+//! upgrade step fails, with the failure policy of the design and its exit codes. Every
+//! transition and every step is journaled, so `resume` continues exactly where a run stopped.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cloud::connect::Connection;
+use crate::events::Reporter;
+use crate::events::{Event, Level};
+use crate::exit::ExitStatus;
+use crate::journal::handle::JournalHandle;
+use crate::journal::store::StoreError;
+use crate::journal::{FailureRecord, Outcome, RunState, StepKey};
+use crate::workflow::{Phase, StepKind, Workflow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot write the journal: {0}")]
+    Journal(#[from] StoreError),
+}
+
+/// How the run behaves, beyond the workflow.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `--yes`: approvals pass without asking.
+    pub yes: bool,
+    /// Enforce the maintenance window (unattended runs).
+    pub enforce_window: bool,
+    pub state_dir: PathBuf,
+}
+
+pub struct Engine<'a> {
+    pub conn: &'a Connection,
+    pub workflow: &'a Workflow,
+    pub journal: &'a JournalHandle,
+    pub reporter: &'a dyn Reporter,
+    pub options: RunOptions,
+}
+
+/// What a phase of steps ended with.
+pub(super) enum PhaseEnd {
+    Done,
+    Failed {
+        key: StepKey,
+        message: String,
+    },
+    /// A step's AWS operation outlived the step's timeout and is still running.
+    InFlight {
+        key: StepKey,
+        message: String,
+    },
+}
+
+/// A step left an AWS operation running past its timeout: stop, resumable, for a person to
+/// decide whether to wait longer.
+fn in_flight(key: &StepKey, message: &str) -> Outcome {
+    outcome(
+        ExitStatus::NeedsHuman,
+        "needsHuman",
+        format!(
+            "`{}` is still waiting on AWS: {message}; nothing was rolled back, and `eks-upgrade resume` continues the run",
+            key.id
+        ),
+    )
+}
+
+fn outcome(status: ExitStatus, result: &str, message: impl Into<String>) -> Outcome {
+    Outcome {
+        result: result.into(),
+        exit_code: status.code(),
+        message: message.into(),
+    }
+}
+
+impl Engine<'_> {
+    pub(super) fn say(&self, level: Level, message: &str) {
+        self.reporter.emit(&Event::Message { level, message });
+    }
+
+    /// Runs (or continues) the run until it ends or a window closes. Returns the outcome.
+    pub async fn execute(&self) -> Result<Outcome, EngineError> {
+        loop {
+            let state = self.journal.read(|j| j.state.clone()).await;
+            match state {
+                RunState::Started => {
+                    let hops = self.journal.read(|j| j.hops.clone()).await;
+                    if hops.is_empty() {
+                        return self
+                            .finish_with(outcome(
+                                ExitStatus::Success,
+                                "nothingToDo",
+                                "the cluster is already at the target version",
+                            ))
+                            .await;
+                    }
+                    if let Some(o) = self.window_closed(0).await {
+                        return self.finish_with(o).await;
+                    }
+                    self.journal.update(|j| j.state = RunState::Prepare).await?;
+                }
+                RunState::Prepare => {
+                    self.record_baseline().await?;
+                    self.reporter.emit(&Event::PhaseStarted {
+                        phase: "prepare",
+                        hop: None,
+                    });
+                    match self.run_phase(Phase::Prepare, None, None).await? {
+                        PhaseEnd::Done => {
+                            self.journal
+                                .update(|j| j.state = RunState::Upgrade { hop: 1 })
+                                .await?
+                        }
+                        PhaseEnd::InFlight { key, message } => {
+                            return self.pause_with(in_flight(&key, &message)).await;
+                        }
+                        PhaseEnd::Failed { key, message } => {
+                            return self.finish_with(outcome(ExitStatus::Stopped, "stopped", format!("stopped before changing the cluster: `{}` failed: {message}", key.id))).await;
+                        }
+                    }
+                }
+                RunState::Upgrade { hop } => {
+                    let (hops, start) = self
+                        .journal
+                        .read(|j| (j.hops.clone(), j.start_version))
+                        .await;
+                    let Some(&version) = hops.get(hop.saturating_sub(1)) else {
+                        self.journal.update(|j| j.state = RunState::Finish).await?;
+                        continue;
+                    };
+                    let before = if hop <= 1 {
+                        start
+                    } else {
+                        hops.get(hop - 2).copied()
+                    };
+                    let started = self
+                        .journal
+                        .read(|j| {
+                            j.steps.iter().any(|s| {
+                                s.key.phase == Phase::Upgrade && s.key.hop == Some(version)
+                            })
+                        })
+                        .await;
+                    if !started && let Some(o) = self.window_closed(hop).await {
+                        return self.pause_with(o).await;
+                    }
+                    self.reporter.emit(&Event::PhaseStarted {
+                        phase: "upgrade",
+                        hop: Some(version),
+                    });
+                    match self
+                        .run_phase(Phase::Upgrade, Some(version), before)
+                        .await?
+                    {
+                        PhaseEnd::Done => {
+                            self.journal
+                                .update(|j| {
+                                    if !j.completed_hops.contains(&version) {
+                                        j.completed_hops.push(version);
+                                    }
+                                    j.state = RunState::Upgrade { hop: hop + 1 };
+                                })
+                                .await?
+                        }
+                        PhaseEnd::InFlight { key, message } => {
+                            return self.pause_with(in_flight(&key, &message)).await;
+                        }
+                        PhaseEnd::Failed { key, message } => {
+                            self.journal
+                                .update(|j| {
+                                    j.failure = Some(FailureRecord {
+                                        step: key,
+                                        message,
+                                        version_before: before,
+                                    });
+                                    j.state = RunState::Recovery;
+                                })
+                                .await?
+                        }
+                    }
+                }
+                RunState::Recovery => return self.recover().await,
+                RunState::Finish => {
+                    if !self.workflow.finish.is_empty() {
+                        self.reporter.emit(&Event::PhaseStarted {
+                            phase: "finish",
+                            hop: None,
+                        });
+                    }
+                    let target = self.journal.read(|j| j.hops.last().copied()).await;
+                    let message = match self.run_phase(Phase::Finish, None, None).await? {
+                        PhaseEnd::Done => format!(
+                            "the cluster is at {}",
+                            target.map(|v| v.to_string()).unwrap_or_default()
+                        ),
+                        // The upgrade itself succeeded; a failed post-upgrade step is reported, not
+                        // recovered from.
+                        PhaseEnd::InFlight { key, message } => {
+                            return self.pause_with(in_flight(&key, &message)).await;
+                        }
+                        PhaseEnd::Failed { key, message } => {
+                            self.say(
+                                Level::Warning,
+                                &format!("finish step `{}` failed: {message}", key.id),
+                            );
+                            format!(
+                                "the cluster is at {}; finish step `{}` failed",
+                                target.map(|v| v.to_string()).unwrap_or_default(),
+                                key.id
+                            )
+                        }
+                    };
+                    return self
+                        .finish_with(outcome(ExitStatus::Success, "succeeded", message))
+                        .await;
+                }
+                RunState::Done => {
+                    let o = self.journal.read(|j| j.outcome.clone()).await;
+                    return Ok(o.unwrap_or_else(|| {
+                        outcome(
+                            ExitStatus::Success,
+                            "succeeded",
+                            "the run had already finished",
+                        )
+                    }));
+                }
+            }
+        }
+    }
+
+    async fn finish_with(&self, o: Outcome) -> Result<Outcome, EngineError> {
+        let stored = o.clone();
+        self.journal
+            .update(|j| {
+                j.outcome = Some(stored);
+                j.state = RunState::Done;
+                j.interrupted_at = None;
+            })
+            .await?;
+        self.notify_end(&o).await;
+        Ok(o)
+    }
+
+    /// Tells the webhooks `notify` steps subscribed how the run ended. Failures are logged only.
+    async fn notify_end(&self, o: &Outcome) {
+        use crate::steps::notify::{self, Subscription};
+        use crate::workflow::model::NotifyEvent;
+        let event = if o.exit_code == 0 {
+            NotifyEvent::Success
+        } else {
+            NotifyEvent::Failure
+        };
+        let subscriptions: Vec<Subscription> = self
+            .journal
+            .read(|j| {
+                j.steps
+                    .iter()
+                    .filter_map(|s| s.facts.get("subscription"))
+                    .filter_map(|v| serde_json::from_value(v.clone()).ok())
+                    .collect()
+            })
+            .await;
+        for sub in subscriptions.iter().filter(|s| s.on.contains(&event)) {
+            let Some(url) = notify::resolve_url(self.workflow, &sub.step) else {
+                continue;
+            };
+            let text = notify::message(
+                event,
+                &self.workflow.name,
+                &self.conn.cluster.name,
+                &format!("{} (exit code {})", o.message, o.exit_code),
+            );
+            if let Err(e) = notify::post(
+                &url,
+                &text,
+                Duration::from_millis(sub.timeout_ms),
+                sub.retries,
+            )
+            .await
+            {
+                self.say(
+                    Level::Warning,
+                    &format!("notification `{}` failed: {e}", sub.step),
+                );
+            }
+        }
+    }
+
+    /// Stops without finishing: the journal keeps its state, so `resume` continues later.
+    async fn pause_with(&self, o: Outcome) -> Result<Outcome, EngineError> {
+        let stored = o.clone();
+        self.journal.update(|j| j.outcome = Some(stored)).await?;
+        Ok(o)
+    }
+
+    async fn record_baseline(&self) -> Result<(), EngineError> {
+        if self
+            .journal
+            .read(|j| j.facts.contains_key("baseline"))
+            .await
+        {
+            return Ok(());
+        }
+        match crate::steps::health::snapshot(self.conn.kube.clone(), None).await {
+            Ok(snap) => {
+                if !snap.problems.is_empty() {
+                    self.say(Level::Warning, &format!("{} problems existed before the upgrade; health checks will not count them unless they get worse", snap.problems.len()));
+                }
+                let value = serde_json::to_value(&snap).unwrap_or_default();
+                self.journal
+                    .update(|j| j.facts.insert("baseline".into(), value))
+                    .await?;
+            }
+            Err(e) => self.say(
+                Level::Warning,
+                &format!("cannot record the health baseline: {e}"),
+            ),
+        }
+        Ok(())
+    }
+
+    /// The outcome to stop with when the maintenance window does not allow hop `hop` (0 = the
+    /// run's start) now.
+    async fn window_closed(&self, hop: usize) -> Option<Outcome> {
+        if !self.options.enforce_window {
+            return None;
+        }
+        let window = self.workflow.window.as_ref()?;
+        let now = chrono::Utc::now();
+        let completed = self.journal.read(|j| j.completed_hops.clone()).await;
+        let done = if completed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " Hops completed: {}.",
+                completed
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let next = window
+            .next(now)
+            .map(|o| o.start.to_rfc3339())
+            .unwrap_or_else(|| "never".into());
+        match window.remaining(now) {
+            None => Some(outcome(
+                ExitStatus::Stopped,
+                "outsideWindow",
+                format!("outside the maintenance window; it next opens at {next}.{done}"),
+            )),
+            Some(left) => {
+                let need = self.expected_hop_duration();
+                (hop > 0 && left < need).then(|| {
+                    outcome(
+                        ExitStatus::Stopped,
+                        "outsideWindow",
+                        format!("the next hop usually takes {}, but the window closes in {}; it waits for the next window ({next}).{done}", crate::types::HumanDuration(need), crate::types::HumanDuration(Duration::from_secs(left.as_secs()))),
+                    )
+                })
+            }
+        }
+    }
+
+    /// A hop's usual duration: what EKS typically takes for each of its steps.
+    fn expected_hop_duration(&self) -> Duration {
+        let minutes: u64 = self
+            .workflow
+            .upgrade
+            .iter()
+            .map(|s| match &s.kind {
+                StepKind::UpgradeControlPlane(_) => 15,
+                StepKind::UpgradeAddons(_) => 10,
+                StepKind::UpgradeNodegroups(n) => 20 / u64::from(n.max_parallel.max(1)) + 10,
+                StepKind::Eksctl(_) => 40,
+                StepKind::HealthCheck(h) => h.settle.0.as_secs() / 60 + 2,
+                _ => 0,
+            })
+            .sum();
+        Duration::from_secs(minutes * 60)
+    }
+
+    async fn recover(&self) -> Result<Outcome, EngineError> {
+        let failure = self.journal.read(|j| j.failure.clone()).await;
+        let Some(failure) = failure else {
+            return self
+                .finish_with(outcome(
+                    ExitStatus::NeedsHuman,
+                    "needsHuman",
+                    "recovery started without a recorded failure",
+                ))
+                .await;
+        };
+        let completed = self.journal.read(|j| j.completed_hops.clone()).await;
+        let hops_done = if completed.is_empty() {
+            "no hop completed".to_string()
+        } else {
+            format!(
+                "hops completed: {}",
+                completed
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        if self.workflow.on_failure.is_empty() {
+            return self
+                .finish_with(outcome(
+                    ExitStatus::NeedsHuman,
+                    "needsHuman",
+                    format!(
+                        "`{}` failed ({}) and the workflow has no `onFailure` steps; {hops_done}",
+                        failure.step.id, failure.message
+                    ),
+                ))
+                .await;
+        }
+        self.say(
+            Level::Error,
+            &format!(
+                "`{}` failed: {}; running onFailure",
+                failure.step, failure.message
+            ),
+        );
+        self.reporter.emit(&Event::PhaseStarted {
+            phase: "onFailure",
+            hop: failure.step.hop,
+        });
+        match self.run_phase(Phase::OnFailure, failure.step.hop, failure.version_before).await? {
+            PhaseEnd::Done => {
+                self.finish_with(outcome(
+                    ExitStatus::Restored,
+                    "restored",
+                    format!("`{}` failed ({}); recovery completed and the cluster is healthy again; {hops_done}", failure.step.id, failure.message),
+                ))
+                .await
+            }
+            PhaseEnd::InFlight { key, message } => {
+                            return self.pause_with(in_flight(&key, &message)).await;
+                        }
+                        PhaseEnd::Failed { key, message } => {
+                self.finish_with(outcome(
+                    ExitStatus::NeedsHuman,
+                    "needsHuman",
+                    format!("`{}` failed ({}), then recovery step `{}` failed: {message}; {hops_done}; a person must take over", failure.step.id, failure.message, key.id),
+                ))
+                .await
+            }
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The emulated EKS API: the REST-JSON subset the tool uses, with the real routes, wire shapes,
+//! error types per operation and upgrade rules (eks-api.md is the reference).
+//!
+//! Every request passes through [`serve`]: injected API faults first, then the operation, then
+//! the request record (`world.requests`) that tests read to prove what the tool did.
+
+mod addons;
+mod cluster;
+pub mod errors;
+mod insights;
+mod nodegroups;
+mod request;
+mod state;
+mod versions;
+mod wire;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use errors::{ERROR_TYPE, EksError, ErrorKind, Op, REQUEST_ID};
+use request::Query;
+use state::Eks;
+
+use crate::world::World;
+
+/// One parsed request, as the operation handlers see it.
+pub(crate) struct Call {
+    pub op: Op,
+    params: HashMap<String, String>,
+    pub query: Query,
+    pub body: Value,
+}
+
+impl Call {
+    /// A path label (`name`, `nodegroupName`, `addonName`, `updateId`, `id`), percent-decoded.
+    pub fn param(&self, key: &str) -> &str {
+        self.params.get(key).map(String::as_str).unwrap_or("")
+    }
+
+    /// The cluster the request is about, after checking it exists.
+    pub fn cluster(&self, eks: &Eks) -> Result<&str, EksError> {
+        let name = self.param("name");
+        eks.check_cluster(name)?;
+        Ok(name)
+    }
+}
+
+type Params = Option<Path<HashMap<String, String>>>;
+
+/// A route handler for one operation.
+macro_rules! op {
+    ($op:expr) => {
+        move |State(eks): State<Arc<Eks>>,
+              params: Params,
+              RawQuery(query): RawQuery,
+              body: Bytes| { serve($op, eks, params, query, body) }
+    };
+}
+
+pub fn router(world: Arc<World>) -> Router {
+    let eks = Eks::new(world);
+    Router::new()
+        .route("/clusters", get(op!(Op::ListClusters)))
+        .route("/clusters/{name}", get(op!(Op::DescribeCluster)))
+        .route(
+            "/clusters/{name}/updates",
+            get(op!(Op::ListUpdates)).post(op!(Op::UpdateClusterVersion)),
+        )
+        .route(
+            "/clusters/{name}/updates/{updateId}",
+            get(op!(Op::DescribeUpdate)),
+        )
+        .route("/clusters/{name}/node-groups", get(op!(Op::ListNodegroups)))
+        .route(
+            "/clusters/{name}/node-groups/{nodegroupName}",
+            get(op!(Op::DescribeNodegroup)),
+        )
+        .route(
+            "/clusters/{name}/node-groups/{nodegroupName}/update-version",
+            post(op!(Op::UpdateNodegroupVersion)),
+        )
+        .route("/clusters/{name}/addons", get(op!(Op::ListAddons)))
+        .route(
+            "/clusters/{name}/addons/{addonName}",
+            get(op!(Op::DescribeAddon)),
+        )
+        .route(
+            "/clusters/{name}/addons/{addonName}/update",
+            post(op!(Op::UpdateAddon)),
+        )
+        .route(
+            "/addons/supported-versions",
+            get(op!(Op::DescribeAddonVersions)),
+        )
+        .route("/clusters/{name}/insights", post(op!(Op::ListInsights)))
+        .route(
+            "/clusters/{name}/insights/{id}",
+            get(op!(Op::DescribeInsight)),
+        )
+        .route(
+            "/clusters/{name}/insights-refresh",
+            get(op!(Op::DescribeInsightsRefresh)).post(op!(Op::StartInsightsRefresh)),
+        )
+        .route("/cluster-versions", get(op!(Op::DescribeClusterVersions)))
+        .fallback(unknown)
+        .method_not_allowed_fallback(unknown)
+        .with_state(eks)
+}
+
+/// Requests the emulator does not serve: recorded, and answered as API Gateway does.
+async fn unknown(State(eks): State<Arc<Eks>>, method: Method, uri: Uri) -> Response {
+    let operation = format!("{method} {}", uri.path());
+    eks.world
+        .requests
+        .push("eks", operation.clone(), 404, Some("not emulated".into()));
+    let mut response = (
+        StatusCode::NOT_FOUND,
+        axum::Json(json!({
+            "__type": "UnknownOperationException",
+            "message": format!("The sandbox does not emulate {operation}"),
+        })),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        ERROR_TYPE,
+        HeaderValue::from_static("UnknownOperationException"),
+    );
+    response
+}
+
+/// What the request record says about a request: the target and, for writes, the version.
+fn detail(op: Op, params: &HashMap<String, String>, query: &Query, body: &Value) -> String {
+    let mut parts = Vec::new();
+    let labels = [
+        ("name", "cluster"),
+        ("nodegroupName", "nodegroup"),
+        ("addonName", "addon"),
+        ("updateId", "update"),
+        ("id", "insight"),
+    ];
+    for (key, label) in labels {
+        if let Some(v) = params
+            .get(key)
+            .map(String::as_str)
+            .or_else(|| query.one(key))
+        {
+            parts.push(format!("{label}={v}"));
+        }
+    }
+    if let Some(v) = query.one("kubernetesVersion") {
+        parts.push(format!("kubernetesVersion={v}"));
+    }
+    if op.is_write() {
+        for key in ["version", "addonVersion", "releaseVersion"] {
+            if let Some(v) = body.get(key).and_then(Value::as_str) {
+                parts.push(format!("{key}={v}"));
+            }
+        }
+        if body.get("force").and_then(Value::as_bool) == Some(true) {
+            parts.push("force=true".into());
+        }
+    }
+    parts.join(" ")
+}
+
+async fn serve(
+    op: Op,
+    eks: Arc<Eks>,
+    params: Params,
+    query: Option<String>,
+    body: Bytes,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let params = params.map(|Path(p)| p).unwrap_or_default();
+    let query = Query::parse(query.as_deref());
+    let body = request::parse_body(&body);
+    let null = Value::Null;
+    let mut detail = detail(op, &params, &query, body.as_ref().unwrap_or(&null));
+
+    let result = match (eks.world.api_faults.take("eks", op.name()), body) {
+        (Some(fault), _) => {
+            let kind = op.injected(fault.status);
+            detail = format!("{detail} injected={}", kind.type_name())
+                .trim()
+                .to_string();
+            let message = match kind {
+                ErrorKind::Throttling => "Rate exceeded",
+                ErrorKind::ServiceUnavailable => "Service Unavailable",
+                _ => "We encountered an internal error. Please try again.",
+            };
+            Err(EksError::new(kind, message))
+        }
+        (None, Err(e)) => Err(e),
+        (None, Ok(body)) => handle(
+            &eks,
+            &Call {
+                op,
+                params,
+                query,
+                body,
+            },
+        ),
+    };
+    let detail = (!detail.is_empty()).then_some(detail);
+    match result {
+        Ok(mut value) => {
+            request::strip_nulls(&mut value);
+            eks.world.requests.push("eks", op.name(), 200, detail);
+            let mut response = axum::Json(value).into_response();
+            if let Ok(id) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert(REQUEST_ID, id);
+            }
+            response
+        }
+        Err(error) => {
+            let response = op.answer(error, &request_id);
+            eks.world
+                .requests
+                .push("eks", op.name(), response.status().as_u16(), detail);
+            response
+        }
+    }
+}
+
+fn handle(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
+    match call.op {
+        Op::ListClusters => cluster::list_clusters(eks, call),
+        Op::DescribeCluster => cluster::describe_cluster(eks, call),
+        Op::UpdateClusterVersion => cluster::update_cluster_version(eks, call),
+        Op::DescribeUpdate => cluster::describe_update(eks, call),
+        Op::ListUpdates => cluster::list_updates(eks, call),
+        Op::DescribeClusterVersions => {
+            versions::describe_cluster_versions(&eks.world.scenario, &call.query)
+        }
+        Op::ListNodegroups => nodegroups::list_nodegroups(eks, call),
+        Op::DescribeNodegroup => nodegroups::describe_nodegroup(eks, call),
+        Op::UpdateNodegroupVersion => nodegroups::update_nodegroup_version(eks, call),
+        Op::ListAddons => addons::list_addons(eks, call),
+        Op::DescribeAddon => addons::describe_addon(eks, call),
+        Op::DescribeAddonVersions => addons::describe_addon_versions(eks, call),
+        Op::UpdateAddon => addons::update_addon(eks, call),
+        Op::ListInsights => insights::list_insights(eks, call),
+        Op::DescribeInsight => insights::describe_insight(eks, call),
+        Op::StartInsightsRefresh => insights::start_refresh(eks, call),
+        Op::DescribeInsightsRefresh => insights::describe_refresh(eks, call),
+    }
+}

@@ -1,0 +1,99 @@
+//! The faults a scenario injects: failed EKS updates, insight enforcement, Velero backup phases
+//! and bucket damage, API errors, workloads an upgrade breaks, failed restores and degraded add-ons.
+
+use serde::Deserialize;
+
+use eks_upgrade_core::types::Version;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Faults {
+    /// EKS updates that end `Failed`.
+    #[serde(default)]
+    pub failed_updates: Vec<FailedUpdate>,
+    /// UpdateClusterVersion refuses with InvalidStateException unless `force` (insight enforcement).
+    #[serde(default)]
+    pub enforce_insights: bool,
+    /// The phase Velero backups end in instead of `Completed`.
+    #[serde(default)]
+    pub backup_phase: Option<String>,
+    /// Damage to the files Velero writes to the bucket.
+    #[serde(default)]
+    pub bucket: Vec<BucketFault>,
+    /// Errors injected in front of API operations.
+    #[serde(default)]
+    pub api: Vec<ApiFault>,
+    /// Workloads that break when the control plane reaches a version.
+    #[serde(default)]
+    pub break_after: Vec<BreakAfter>,
+    /// Velero restores end `Failed`.
+    #[serde(default)]
+    pub restore_fails: bool,
+    /// Add-ons that end `DEGRADED` when updated for a version.
+    #[serde(default)]
+    pub addon_degrades: Vec<AddonDegrades>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FailedUpdate {
+    /// `controlPlane`, `nodegroup/NAME` or `addon/NAME`.
+    pub target: String,
+    /// Only updates to this version fail. Default: any.
+    #[serde(default)]
+    pub version: Option<Version>,
+    /// The `ErrorCode` to report, such as `PodEvictionFailure`. Default: `Unknown`.
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Resource ids to name in the error (pods, instances).
+    #[serde(default)]
+    pub resource_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BucketFault {
+    /// `velero-backup.json`, `tarball`, `resource-list`, `logs`, `results`, `podvolumebackups`,
+    /// `volumesnapshots`, `itemoperations`, `volumeinfo`, `csi-volumesnapshotclasses`.
+    pub object: String,
+    /// `missing`, `truncate`, `corrupt`, `uid-mismatch`, `phase-finalizing`, `extra-item`,
+    /// `missing-item`.
+    pub fault: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ApiFault {
+    /// `eks`, `kubernetes` or `s3`.
+    pub service: String,
+    /// An EKS operation name (`UpdateClusterVersion`), or for Kubernetes an HTTP method and path
+    /// prefix (`GET /api/v1/nodes`).
+    pub operation: String,
+    /// `throttle` (429) or `unavailable` (503) or `internal` (500).
+    pub fault: String,
+    /// How many requests fail before the operation works again. Default: 1.
+    #[serde(default = "default_count")]
+    pub count: u32,
+}
+
+fn default_count() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BreakAfter {
+    /// The control-plane version whose arrival breaks the workload.
+    pub version: Version,
+    /// `NAMESPACE/NAME` of a Deployment, StatefulSet or DaemonSet.
+    pub workload: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AddonDegrades {
+    pub addon: String,
+    pub version: Version,
+}

@@ -1,0 +1,246 @@
+//! Scenarios: YAML files that seed the sandbox — the cluster, its node groups, add-ons and
+//! workloads, how long each AWS operation takes, and which faults to inject.
+//!
+//! Durations are in emulated time (what the operation would take on AWS); `speed` says how many
+//! emulated seconds pass per real second, so a 12-minute control-plane upgrade takes a fraction of
+//! a second in tests.
+
+mod bulk;
+mod catalog;
+mod faults;
+mod specs;
+
+pub use bulk::BulkSpec;
+pub use catalog::{builtin_addon_catalog, builtin_versions};
+pub use faults::{AddonDegrades, ApiFault, BreakAfter, BucketFault, FailedUpdate, Faults};
+pub use specs::{
+    AddonCatalogEntry, AddonSpec, AddonVersionSpec, ClusterIssueSpec, ClusterSpec,
+    DeprecatedRequest, InsightSpec, NodegroupSpec, ResourceSpec, SelfManagedSpec, Timings,
+    VeleroSpec, VersionSpec, WorkloadSpec,
+};
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use eks_upgrade_core::types::HumanDuration;
+use eks_upgrade_core::workflow::{LoadError, Problem};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Scenario {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: ScenarioMetadata,
+    pub spec: ScenarioSpec,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScenarioMetadata {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScenarioSpec {
+    /// Emulated seconds per real second. Default: 600 (ten minutes pass in a second).
+    #[serde(default = "default_speed")]
+    pub speed: f64,
+    /// The AWS account id in ARNs.
+    #[serde(default = "default_account")]
+    pub account: String,
+    pub cluster: ClusterSpec,
+    /// The versions EKS offers. Default: the built-in catalogue with real support dates.
+    #[serde(default)]
+    pub versions: Option<Vec<VersionSpec>>,
+    #[serde(default)]
+    pub nodegroups: Vec<NodegroupSpec>,
+    /// Nodes that belong to no managed node group (self-managed Auto Scaling groups).
+    #[serde(default)]
+    pub self_managed_nodes: Vec<SelfManagedSpec>,
+    #[serde(default)]
+    pub fargate_profiles: Vec<String>,
+    #[serde(default)]
+    pub addons: Vec<AddonSpec>,
+    /// Add-on versions EKS offers. Default: the built-in catalogue.
+    #[serde(default)]
+    pub addon_catalog: Option<Vec<AddonCatalogEntry>>,
+    #[serde(default)]
+    pub workloads: Vec<WorkloadSpec>,
+    /// Further Kubernetes objects, as JSON-compatible YAML (ConfigMaps, Secrets, PDBs, CRs…).
+    #[serde(default)]
+    pub objects: Vec<serde_json::Value>,
+    /// Resource types beyond the built-in ones, served generically.
+    #[serde(default)]
+    pub resources: Vec<ResourceSpec>,
+    #[serde(default)]
+    pub velero: VeleroSpec,
+    /// Deprecated API requests the API server reports in `/metrics`.
+    #[serde(default)]
+    pub deprecated_api_requests: Vec<DeprecatedRequest>,
+    /// EKS upgrade insights.
+    #[serde(default)]
+    pub insights: Vec<InsightSpec>,
+    #[serde(default)]
+    pub timings: Timings,
+    #[serde(default)]
+    pub faults: Faults,
+    /// Generated objects in bulk, for scale tests and benchmarks.
+    #[serde(default)]
+    pub bulk: Option<BulkSpec>,
+}
+
+fn default_speed() -> f64 {
+    600.0
+}
+
+fn default_account() -> String {
+    "111122223333".to_string()
+}
+
+/// The scenario the sandbox uses without `--scenario`: a healthy cluster `demo` in `us-east-1`
+/// at 1.33, two managed node groups, the usual add-ons, a few workloads and Velero.
+pub const DEFAULT_SCENARIO: &str = include_str!("../../../../examples/sandbox/healthy.yaml");
+
+impl Scenario {
+    pub fn default_scenario() -> Scenario {
+        // The shipped file is checked by a test; a failure here is a build defect, not input.
+        Scenario::parse(Path::new("examples/sandbox/healthy.yaml"), DEFAULT_SCENARIO)
+            .expect("the built-in scenario is valid")
+    }
+
+    pub fn load(path: &Path) -> Result<Scenario, LoadError> {
+        let text = eks_upgrade_core::workflow::source::read(path)?;
+        Scenario::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
+        let invalid = |problems: Vec<Problem>| LoadError::Invalid {
+            path: path.to_path_buf(),
+            text: text.into(),
+            problems,
+        };
+        let scenario: Scenario =
+            serde_saphyr::from_str_with_options(text, eks_upgrade_core::workflow::parse_options())
+                .map_err(|e| invalid(vec![eks_upgrade_core::workflow::yaml_problem(&e, text)]))?;
+        let problems = scenario.check();
+        if problems.is_empty() {
+            Ok(scenario)
+        } else {
+            Err(invalid(problems))
+        }
+    }
+
+    /// Rules serde cannot express. Problems here have no location; they name the field.
+    fn check(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        if self.api_version != "eks-upgrade/v1" || self.kind != "Scenario" {
+            problems.push(
+                Problem::new(
+                    "a scenario starts with `apiVersion: eks-upgrade/v1` and `kind: Scenario`",
+                )
+                .help("see `examples/sandbox/healthy.yaml`"),
+            );
+        }
+        if !(self.spec.speed.is_finite() && self.spec.speed > 0.0) {
+            problems.push(
+                Problem::new("`spec.speed` must be a positive number")
+                    .help("600 makes ten emulated minutes pass in a real second"),
+            );
+        }
+        let versions = self.versions();
+        if !versions
+            .iter()
+            .any(|v| v.version == self.spec.cluster.version)
+        {
+            problems.push(Problem::new(format!(
+                "the cluster's version {} is not in the version catalogue",
+                self.spec.cluster.version
+            )));
+        }
+        for ng in &self.spec.nodegroups {
+            if ng.version.is_some_and(|v| v > self.spec.cluster.version) {
+                problems.push(Problem::new(format!(
+                    "node group `{}` is newer than the control plane",
+                    ng.name
+                )));
+            }
+        }
+        let catalog = self.addon_catalog();
+        for addon in &self.spec.addons {
+            if !catalog.iter().any(|c| {
+                c.name == addon.name && c.versions.iter().any(|v| v.version == addon.version)
+            }) {
+                problems.push(Problem::new(format!(
+                    "add-on `{}` version `{}` is not in the add-on catalogue",
+                    addon.name, addon.version
+                )));
+            }
+        }
+        for w in &self.spec.workloads {
+            if !matches!(w.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet") {
+                problems.push(Problem::new(format!(
+                    "workload `{}/{}` has kind `{}`; use Deployment, StatefulSet or DaemonSet",
+                    w.namespace, w.name, w.kind
+                )));
+            }
+        }
+        for b in &self.spec.faults.break_after {
+            let known = b.workload.split_once('/').is_some_and(|(ns, name)| {
+                self.spec
+                    .workloads
+                    .iter()
+                    .any(|w| w.namespace == ns && w.name == name)
+            });
+            if !known {
+                problems.push(Problem::new(format!(
+                    "`faults.breakAfter` names `{}`, which is not a workload of the scenario",
+                    b.workload
+                )));
+            }
+        }
+        if let Some(phase) = &self.spec.faults.backup_phase
+            && !matches!(
+                phase.as_str(),
+                "Completed" | "PartiallyFailed" | "Failed" | "FailedValidation"
+            )
+        {
+            problems.push(Problem::new(format!(
+                "`faults.backupPhase` `{phase}` is not a Velero terminal phase"
+            )));
+        }
+        for f in &self.spec.faults.api {
+            if !matches!(f.service.as_str(), "eks" | "kubernetes" | "s3")
+                || !matches!(f.fault.as_str(), "throttle" | "unavailable" | "internal")
+            {
+                problems.push(Problem::new(format!(
+                    "`faults.api` entry `{} {}` needs service eks|kubernetes|s3 and fault throttle|unavailable|internal",
+                    f.service, f.operation
+                )));
+            }
+        }
+        problems
+    }
+
+    /// The EKS version catalogue in effect.
+    pub fn versions(&self) -> Vec<VersionSpec> {
+        self.spec.versions.clone().unwrap_or_else(builtin_versions)
+    }
+
+    /// The add-on catalogue in effect.
+    pub fn addon_catalog(&self) -> Vec<AddonCatalogEntry> {
+        self.spec
+            .addon_catalog
+            .clone()
+            .unwrap_or_else(builtin_addon_catalog)
+    }
+
+    /// Converts an emulated duration to real time under the scenario's speed.
+    pub fn real(&self, emulated: HumanDuration) -> Duration {
+        Duration::from_secs_f64(emulated.0.as_secs_f64() / self.spec.speed)
+    }
+}

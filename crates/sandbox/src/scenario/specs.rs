@@ -1,0 +1,278 @@
+//! What a scenario seeds and how fast it moves: the cluster, the version and add-on catalogues,
+//! node groups, add-ons, workloads, extra resource types, Velero, insights and timings.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use eks_upgrade_core::types::{HumanDuration, Version};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterSpec {
+    pub name: String,
+    pub region: String,
+    pub version: Version,
+    /// `eks.N`. Default: the catalogue's default platform version.
+    #[serde(default)]
+    pub platform_version: Option<String>,
+    /// `STANDARD` or `EXTENDED` (default).
+    #[serde(default = "default_support")]
+    pub support_type: String,
+    /// When the last in-place upgrade completed, as an age (`3d`): rollback is allowed within
+    /// seven days of it. Default: no earlier upgrade, so no rollback.
+    #[serde(default)]
+    pub last_upgrade_age: Option<HumanDuration>,
+    /// Whether the last upgrade was an EKS auto-upgrade (rollback is then not allowed).
+    #[serde(default)]
+    pub last_upgrade_automatic: bool,
+    /// Control-plane health issues DescribeCluster reports (`health.issues`).
+    #[serde(default)]
+    pub health_issues: Vec<ClusterIssueSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterIssueSpec {
+    /// `SUBNET_NOT_FOUND`, `SECURITY_GROUP_NOT_FOUND`, `IP_NOT_AVAILABLE`, …
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub resource_ids: Vec<String>,
+}
+
+fn default_support() -> String {
+    "EXTENDED".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VersionSpec {
+    pub version: Version,
+    pub release_date: String,
+    pub end_of_standard_support: String,
+    pub end_of_extended_support: String,
+    #[serde(default)]
+    pub platform_version: Option<String>,
+    #[serde(default)]
+    pub default: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodegroupSpec {
+    pub name: String,
+    /// Default: the cluster's version.
+    #[serde(default)]
+    pub version: Option<Version>,
+    #[serde(default = "default_nodes")]
+    pub nodes: u32,
+    #[serde(default = "default_instance")]
+    pub instance_type: String,
+    #[serde(default = "default_ami")]
+    pub ami_type: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn default_nodes() -> u32 {
+    2
+}
+fn default_instance() -> String {
+    "m6i.large".to_string()
+}
+fn default_ami() -> String {
+    "AL2023_x86_64_STANDARD".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SelfManagedSpec {
+    /// The Auto Scaling group's name.
+    pub name: String,
+    pub version: Version,
+    #[serde(default = "default_nodes")]
+    pub nodes: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AddonSpec {
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub configuration_values: Option<String>,
+    #[serde(default)]
+    pub service_account_role_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AddonCatalogEntry {
+    pub name: String,
+    #[serde(default = "default_addon_type")]
+    pub r#type: String,
+    pub versions: Vec<AddonVersionSpec>,
+}
+
+fn default_addon_type() -> String {
+    "networking".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AddonVersionSpec {
+    pub version: String,
+    /// Kubernetes versions this add-on version supports.
+    pub compatible: Vec<Version>,
+    /// Kubernetes versions for which this is the default.
+    #[serde(default)]
+    pub default_for: Vec<Version>,
+}
+
+/// A workload the sandbox runs: the object, its pods and its status.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WorkloadSpec {
+    /// `Deployment`, `StatefulSet` or `DaemonSet`.
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+    #[serde(default = "default_image")]
+    pub image: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The workload is already broken when the sandbox starts (a pre-existing problem).
+    #[serde(default)]
+    pub broken: bool,
+    /// Create a PodDisruptionBudget for it with this `minAvailable`.
+    #[serde(default)]
+    pub pdb_min_available: Option<u32>,
+}
+
+fn default_replicas() -> u32 {
+    2
+}
+fn default_image() -> String {
+    "public.ecr.aws/nginx/nginx:1.27".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResourceSpec {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub plural: String,
+    #[serde(default = "default_true")]
+    pub namespaced: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VeleroSpec {
+    #[serde(default = "default_true")]
+    pub installed: bool,
+    #[serde(default = "default_velero_ns")]
+    pub namespace: String,
+    #[serde(default = "default_bucket")]
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default = "default_bsl")]
+    pub storage_location: String,
+    /// The BackupStorageLocation reports `Unavailable`.
+    #[serde(default)]
+    pub unavailable: bool,
+}
+
+impl Default for VeleroSpec {
+    fn default() -> Self {
+        VeleroSpec {
+            installed: true,
+            namespace: default_velero_ns(),
+            bucket: default_bucket(),
+            prefix: None,
+            storage_location: default_bsl(),
+            unavailable: false,
+        }
+    }
+}
+
+fn default_velero_ns() -> String {
+    "velero".to_string()
+}
+fn default_bucket() -> String {
+    "velero-backups".to_string()
+}
+fn default_bsl() -> String {
+    "default".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeprecatedRequest {
+    pub group: String,
+    pub version: String,
+    pub resource: String,
+    pub removed_release: Version,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InsightSpec {
+    pub name: String,
+    /// `UPGRADE_READINESS` (default) or `MISCONFIGURATION`.
+    #[serde(default = "default_category")]
+    pub category: String,
+    pub kubernetes_version: Version,
+    /// `PASSING`, `WARNING`, `ERROR` or `UNKNOWN`.
+    pub status: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub recommendation: Option<String>,
+}
+
+fn default_category() -> String {
+    "UPGRADE_READINESS".to_string()
+}
+
+/// How long operations take, in emulated time. Any field left out keeps its default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Timings {
+    pub control_plane_update: HumanDuration,
+    pub control_plane_rollback: HumanDuration,
+    pub nodegroup_update_per_node: HumanDuration,
+    pub addon_update: HumanDuration,
+    /// Time for Velero to back up one item.
+    pub backup_per_item: HumanDuration,
+    pub restore_per_item: HumanDuration,
+    /// How long after UpdateClusterVersion DescribeCluster still says ACTIVE (eventual consistency).
+    pub status_lag: HumanDuration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        let d = |s: u64| HumanDuration(Duration::from_secs(s));
+        Timings {
+            control_plane_update: d(12 * 60),
+            control_plane_rollback: d(15 * 60),
+            nodegroup_update_per_node: d(4 * 60),
+            addon_update: d(2 * 60),
+            backup_per_item: HumanDuration(Duration::from_millis(2_000)),
+            restore_per_item: HumanDuration(Duration::from_millis(3_000)),
+            status_lag: d(5),
+        }
+    }
+}
