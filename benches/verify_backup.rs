@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use eks_upgrade_core::velero::layout::{BackupLocation, SIBLINGS};
 use eks_upgrade_core::velero::verify;
-use eks_upgrade_core::workflow::model::VerifyDepth;
+use eks_upgrade_core::velero::verify::VerifyDepth;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 

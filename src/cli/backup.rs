@@ -13,11 +13,11 @@ use eks_upgrade_core::state::{
     VerificationRecord, load_verification, save_verification, state_dir,
 };
 use eks_upgrade_core::types::HumanDuration;
+use eks_upgrade_core::velero::backup::BackupSpec;
 use eks_upgrade_core::velero::layout::BackupLocation;
+use eks_upgrade_core::velero::restore::{ExistingResourcePolicy, RestoreSpec};
+use eks_upgrade_core::velero::verify::VerifyDepth;
 use eks_upgrade_core::velero::{backup, location, objects, restore, verify};
-use eks_upgrade_core::workflow::model::{
-    ExistingResourcePolicy, VeleroBackup, VeleroRestore, VerifyDepth,
-};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -149,7 +149,7 @@ async fn create(ui: &Ui, args: CreateArgs) -> ExitStatus {
         .name
         .clone()
         .unwrap_or_else(|| format!("eks-upgrade-{run_id}"));
-    let spec = VeleroBackup {
+    let spec = BackupSpec {
         included_namespaces: (!args.include_namespaces.is_empty())
             .then(|| args.include_namespaces.clone()),
         excluded_namespaces: args.exclude_namespaces.clone(),
@@ -159,7 +159,6 @@ async fn create(ui: &Ui, args: CreateArgs) -> ExitStatus {
         snapshot_volumes: None,
         ttl: args.ttl,
         storage_location: args.storage_location.clone(),
-        timeout: args.timeout,
     };
     let ns = &args.velero.velero_namespace;
     let object = backup::backup_object(&name, &run_id, &conn.cluster.name, &spec);
@@ -408,8 +407,7 @@ async fn restore_cmd(ui: &Ui, args: RestoreArgs) -> ExitStatus {
     };
     let run_id = format!("manual-{}", chrono::Utc::now().format("%Y%m%dt%H%M%Sz"));
     let name = format!("eks-upgrade-{run_id}-restore");
-    let spec = VeleroRestore {
-        backup: args.name.clone(),
+    let spec = RestoreSpec {
         existing_resource_policy: if args.keep_existing {
             ExistingResourcePolicy::None
         } else {
@@ -418,7 +416,6 @@ async fn restore_cmd(ui: &Ui, args: RestoreArgs) -> ExitStatus {
         included_namespaces: (!args.include_namespaces.is_empty())
             .then(|| args.include_namespaces.clone()),
         excluded_namespaces: Vec::new(),
-        timeout: args.timeout,
     };
     let object = restore::restore_object(&name, &args.name, &run_id, &conn.cluster.name, &spec);
     if let Err(e) = restore::create_or_adopt(conn.kube.clone(), ns, &object, &run_id).await {

@@ -10,11 +10,12 @@ use crate::cli::run::{Output, plan_failed};
 use crate::cli::session;
 use crate::ui::Ui;
 use crate::ui::reporter::{LogFormat, LogReporter};
+use eks_upgrade_core::checks::FailOn;
 use eks_upgrade_core::checks::{self, Finding, Severity};
 use eks_upgrade_core::engine::plan;
 use eks_upgrade_core::exit::ExitStatus;
+use eks_upgrade_core::steps::StepKind;
 use eks_upgrade_core::types::Version;
-use eks_upgrade_core::workflow::model::{FailOn, Preflight, StepKind};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -99,15 +100,12 @@ async fn check(ui: &Ui, args: Args) -> ExitStatus {
             StepKind::Preflight(p) => Some(p.clone()),
             _ => None,
         })
-        .unwrap_or(Preflight {
-            fail_on: FailOn::Error,
-            ignore: Vec::new(),
-            overrides: Vec::new(),
-        });
+        .unwrap_or_default();
     // The plan has just read the node groups and add-ons; the checks use the same reading.
     let facts = checks::Facts::new(
         &conn,
-        &workflow,
+        &workflow.velero,
+        workflow.coverage(),
         &plan.hops,
         plan.nodegroups.clone(),
         plan.addons.clone(),

@@ -14,7 +14,7 @@ use eks_upgrade_core::engine::run::{Engine, RunOptions};
 use eks_upgrade_core::events::{Event, Level};
 use eks_upgrade_core::exit::ExitStatus;
 use eks_upgrade_core::journal::handle::JournalHandle;
-use eks_upgrade_core::journal::{Outcome, RunState, now};
+use eks_upgrade_core::journal::{Outcome, RunResult, RunState, now};
 use eks_upgrade_core::workflow::Workflow;
 
 /// Waits for SIGINT or SIGTERM.
@@ -58,7 +58,7 @@ pub async fn drive(
                 ui.hint("wait for that run to finish; a lease that is not renewed for a minute may be taken over");
             }
             let stopped = Outcome {
-                result: "stopped".into(),
+                result: RunResult::Stopped,
                 exit_code: ExitStatus::Stopped.code(),
                 message: e.to_string(),
             };
@@ -107,7 +107,7 @@ pub async fn drive(
         Some(Ok(outcome)) => {
             reporter.emit(&Event::RunFinished {
                 run_id: &run_id,
-                result: &outcome.result,
+                result: outcome.result.as_str(),
                 exit_code: outcome.exit_code,
                 message: &outcome.message,
                 duration_ms: started.elapsed().as_millis() as u64,

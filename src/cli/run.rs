@@ -176,7 +176,7 @@ pub fn run(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
 }
 
 async fn start(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
-    let workflow_text = match eks_upgrade_core::workflow::source::read(&args.workflow) {
+    let workflow_text = match eks_upgrade_core::format::source::read(&args.workflow) {
         Ok(t) => t,
         Err(e) => {
             ui.diagnostic(&eks_upgrade_core::workflow::render(

@@ -6,7 +6,7 @@ use crate::cli::session;
 use crate::ui::Ui;
 use eks_upgrade_core::engine::report;
 use eks_upgrade_core::exit::ExitStatus;
-use eks_upgrade_core::journal::RunState;
+use eks_upgrade_core::journal::{RunResult, RunState};
 
 #[derive(Debug, clap::Args)]
 pub struct RunsArgs {
@@ -89,7 +89,7 @@ pub fn runs(ui: &Ui, args: RunsArgs) -> ExitStatus {
                         r.exit_code
                             .map(|c| c.to_string())
                             .unwrap_or_else(|| "-".into()),
-                        state_word(&r.state, r.result.as_deref())
+                        state_word(&r.state, r.result.map(RunResult::as_str))
                     );
                 }
             }

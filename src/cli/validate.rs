@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::ui::Ui;
 use eks_upgrade_core::exit::ExitStatus;
-use eks_upgrade_core::workflow::diagnostic::Locator;
+use eks_upgrade_core::format::diagnostic::Locator;
 use eks_upgrade_core::workflow::{self, LoadError, Phase, Workflow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use eks_upgrade_core::velero::layout::BackupLocation;
+use eks_upgrade_core::velero::verify::VerifyDepth;
 use eks_upgrade_core::velero::verify::{self, Severity};
-use eks_upgrade_core::workflow::model::VerifyDepth;
 
 use crate::common::TestSandbox;
 use crate::e2e::{External, wait, workflow};

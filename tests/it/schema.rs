@@ -16,7 +16,7 @@ fn committed_schema_matches_the_types() {
     assert_eq!(schema["additionalProperties"], false);
     // Every step kind is documented for editors.
     let step = &schema["$defs"]["RawStep"];
-    for kind in eks_upgrade_core::workflow::raw::STEP_KINDS {
+    for kind in eks_upgrade_core::steps::STEP_KINDS {
         assert!(
             step["properties"][kind]["description"].is_string(),
             "step kind {kind} has no description"

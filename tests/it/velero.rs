@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use eks_upgrade_core::velero::layout::BackupLocation;
+use eks_upgrade_core::velero::verify::VerifyDepth;
 use eks_upgrade_core::velero::verify::{self, Severity, Verification};
-use eks_upgrade_core::workflow::model::VerifyDepth;
 use serde_json::{Value, json};
 
 use crate::common::TestSandbox;

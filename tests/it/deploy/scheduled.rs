@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use eks_upgrade_core::journal::RunState;
 use eks_upgrade_core::journal::store::RunSummary;
+use eks_upgrade_core::journal::{RunResult, RunState};
 
 use crate::common::repo;
 use crate::e2e::{External, until, wait, workflow};
@@ -23,7 +23,13 @@ fn summary(run_id: &str, cluster: &str, state: RunState, exit: Option<u8>) -> Ru
         workflow: "in-place".into(),
         cluster: cluster.into(),
         region: "eu-west-1".into(),
-        result: exit.map(|c| if c == 0 { "succeeded" } else { "stopped" }.to_string()),
+        result: exit.map(|c| {
+            if c == 0 {
+                RunResult::Succeeded
+            } else {
+                RunResult::Stopped
+            }
+        }),
         state,
         exit_code: exit,
         created_at: "2026-03-07T02:05:00.000Z".into(),

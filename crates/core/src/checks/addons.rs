@@ -64,7 +64,7 @@ pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
                     )
                     .at(None, &addon.name),
                 );
-            } else if !installed_ok && !facts.upgrades_addons {
+            } else if !installed_ok && !facts.coverage.addons {
                 out.push(
                     Finding::new(
                         "EKS009",

@@ -5,6 +5,7 @@ pub mod addons;
 pub mod cluster;
 pub mod insights;
 pub mod list;
+pub mod policy;
 pub mod removed;
 pub mod skew;
 pub mod velero;
@@ -15,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::cloud::connect::Connection;
 use crate::cloud::eks::{self, AddonInfo, EksError, NodegroupInfo};
 use crate::types::Version;
-use crate::workflow::model::{
-    CheckOverride, FailOn, OverrideSeverity, Preflight, StepKind, Workflow,
-};
+use crate::velero::Settings as VeleroSettings;
+
+pub use policy::{CheckOverride, FailOn, OverrideSeverity, Policy, apply_policy, blocking};
 
 /// Every check's stable code and what it looks at. Workflow files name these in
 /// `preflight.ignore` and `preflight.overrides`, so a code, once published, never changes meaning.
@@ -148,23 +149,32 @@ pub struct Facts<'a> {
     pub addons: Vec<AddonInfo>,
     pub velero_namespace: &'a str,
     pub storage_location: &'a str,
-    /// The workflow upgrades EKS add-ons after each control-plane hop.
-    pub upgrades_addons: bool,
-    /// The workflow upgrades managed node groups (or runs eksctl) after each hop.
-    pub upgrades_nodegroups: bool,
+    /// What the workflow does after each control-plane hop.
+    pub coverage: Coverage,
+}
+
+/// What a workflow's hops move besides the control plane: the checks warn about what is left
+/// behind only where the workflow will not move it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Coverage {
+    /// EKS add-ons are upgraded after each control-plane hop.
+    pub addons: bool,
+    /// Managed node groups are upgraded after each hop.
+    pub nodegroups: bool,
 }
 
 /// Gathers what the checks share: the node groups and add-ons EKS reports, and what the
 /// workflow will do about them.
 pub async fn gather<'a>(
     conn: &'a Connection,
-    workflow: &'a Workflow,
+    velero: &'a VeleroSettings,
+    coverage: Coverage,
     hops: &'a [Version],
 ) -> Result<Facts<'a>, EksError> {
     let cluster = conn.cluster.name.as_str();
     let nodegroups = eks::nodegroups(&conn.eks, cluster).await?;
     let addons = eks::addons(&conn.eks, cluster).await?;
-    Ok(Facts::new(conn, workflow, hops, nodegroups, addons))
+    Ok(Facts::new(conn, velero, coverage, hops, nodegroups, addons))
 }
 
 impl<'a> Facts<'a> {
@@ -172,74 +182,23 @@ impl<'a> Facts<'a> {
     /// read from EKS again.
     pub fn new(
         conn: &'a Connection,
-        workflow: &'a Workflow,
+        velero: &'a VeleroSettings,
+        coverage: Coverage,
         hops: &'a [Version],
         nodegroups: Vec<NodegroupInfo>,
         addons: Vec<AddonInfo>,
     ) -> Self {
-        // A workflow without upgrade steps (`check-only.yaml`) asks about an upgrade done the
-        // usual way, which moves add-ons and node groups with every hop.
-        let upgrade_has = |f: fn(&StepKind) -> bool| {
-            workflow.upgrade.is_empty() || workflow.upgrade.iter().any(|s| f(&s.kind))
-        };
         Facts {
             conn,
             current: conn.cluster.version,
             hops,
             nodegroups,
             addons,
-            velero_namespace: &workflow.velero.namespace,
-            storage_location: &workflow.velero.storage_location,
-            upgrades_addons: upgrade_has(|k| {
-                matches!(k, StepKind::UpgradeAddons(_) | StepKind::Eksctl(_))
-            }),
-            upgrades_nodegroups: upgrade_has(|k| {
-                matches!(k, StepKind::UpgradeNodegroups(_) | StepKind::Eksctl(_))
-            }),
+            velero_namespace: &velero.namespace,
+            storage_location: &velero.storage_location,
+            coverage,
         }
     }
-}
-
-/// Applies the workflow's ignores and per-object overrides.
-pub fn apply_policy(findings: Vec<Finding>, policy: &Preflight) -> Vec<Finding> {
-    findings
-        .into_iter()
-        .filter(|f| !policy.ignore.iter().any(|c| c == &f.code))
-        .filter_map(|mut f| {
-            let rule: Option<&CheckOverride> = policy.overrides.iter().find(|o| {
-                o.check == f.code
-                    && o.namespace
-                        .as_ref()
-                        .is_none_or(|ns| f.namespace.as_ref() == Some(ns))
-                    && o.name.as_ref().is_none_or(|n| f.name.as_ref() == Some(n))
-            });
-            match rule.map(|r| (r.severity, r.reason.clone())) {
-                Some((OverrideSeverity::Ignore, _)) => None,
-                Some((sev, reason)) => {
-                    f.severity = if sev == OverrideSeverity::Error {
-                        Severity::Error
-                    } else {
-                        Severity::Warning
-                    };
-                    f.overridden = Some(reason.unwrap_or_else(|| "workflow override".into()));
-                    Some(f)
-                }
-                None => Some(f),
-            }
-        })
-        .collect()
-}
-
-/// Whether findings reach the workflow's `failOn`.
-pub fn blocking(findings: &[Finding], fail_on: FailOn) -> Vec<&Finding> {
-    let threshold = match fail_on {
-        FailOn::Error => Severity::Error,
-        FailOn::Warning => Severity::Warning,
-    };
-    findings
-        .iter()
-        .filter(|f| f.severity >= threshold)
-        .collect()
 }
 
 /// Runs the whole catalog.

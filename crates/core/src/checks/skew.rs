@@ -141,7 +141,7 @@ async fn kubelets(facts: &Facts<'_>) -> Vec<Finding> {
         return out;
     }
     for ((set, version), names) in groups {
-        let moves_with_hops = set.starts_with("nodegroup:") && facts.upgrades_nodegroups;
+        let moves_with_hops = set.starts_with("nodegroup:") && facts.coverage.nodegroups;
         let hops = if moves_with_hops || set == "fargate" {
             &facts.hops[..facts.hops.len().min(1)]
         } else {
@@ -212,7 +212,7 @@ async fn kube_proxy(facts: &Facts<'_>) -> Vec<Finding> {
     let Some(version) = image.rsplit_once(':').and_then(|(_, tag)| minor_of(tag)) else {
         return Vec::new();
     };
-    let managed = facts.addons.iter().any(|a| a.name == "kube-proxy") && facts.upgrades_addons;
+    let managed = facts.addons.iter().any(|a| a.name == "kube-proxy") && facts.coverage.addons;
     let mut checked = vec![facts.current];
     checked.extend_from_slice(if managed {
         &facts.hops[..facts.hops.len().min(1)]

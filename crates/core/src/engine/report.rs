@@ -7,8 +7,9 @@ use std::fmt::Write;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::journal::{Journal, StepRecord, StepStatus};
+use crate::journal::{Journal, RunResult, StepRecord, StepStatus};
 use crate::steps::rollback::RollbackResult;
+use crate::steps::{KindName, addons, backup, nodegroups, rollback, verify};
 
 pub const REPORT_VERSION: u32 = 1;
 
@@ -123,46 +124,42 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
         })
         .collect();
 
+    let is = |s: &StepRecord, kind: KindName| s.kind == kind.key();
     let verified: Vec<String> = j
         .steps
         .iter()
-        .filter_map(|s| {
-            s.facts
-                .get("verified")?
-                .get("backup")?
-                .as_str()
-                .map(str::to_string)
-        })
+        .filter_map(|s| s.get(&verify::VERIFIED))
+        .map(|v| v.backup)
         .collect();
     let backups: Vec<BackupSummary> = j
         .steps
         .iter()
-        .filter(|s| s.kind == "veleroBackup")
+        .filter(|s| is(s, KindName::VeleroBackup))
         .filter_map(|s| {
-            let name = s.facts.get("backup")?.as_str()?.to_string();
+            let name = s.get(&backup::BACKUP)?;
             Some(BackupSummary {
                 verified: verified.contains(&name),
-                uid: s
-                    .facts
-                    .get("backupUid")
-                    .and_then(|u| u.as_str())
-                    .map(str::to_string),
+                uid: s.get(&backup::BACKUP_UID).flatten(),
                 name,
             })
         })
         .collect();
-    let restored = j.steps.iter().find(|s| s.kind == "veleroRestore").map(|s| {
-        format!(
-            "{}: {}",
-            s.status_word(),
-            s.summary.clone().unwrap_or_default()
-        )
-    });
+    let restored = j
+        .steps
+        .iter()
+        .find(|s| is(s, KindName::VeleroRestore))
+        .map(|s| {
+            format!(
+                "{}: {}",
+                s.status_word(),
+                s.summary.clone().unwrap_or_default()
+            )
+        });
     let rollback: Option<RollbackResult> = j
         .steps
         .iter()
-        .filter(|s| s.kind == "rollbackControlPlane")
-        .find_map(|s| serde_json::from_value(s.facts.get("rollback")?.clone()).ok());
+        .filter(|s| is(s, KindName::RollbackControlPlane))
+        .find_map(|s| s.get(&rollback::ROLLBACK));
 
     let mut not_rolled_back = Vec::new();
     if j.failure.is_some() {
@@ -172,13 +169,13 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
         let upgraded_addons: Vec<String> = j
             .steps
             .iter()
-            .filter(|s| s.kind == "upgradeAddons")
+            .filter(|s| is(s, KindName::UpgradeAddons))
             .filter_map(|s| {
                 let what = if s.status == StepStatus::Succeeded {
                     s.summary.clone().filter(|x| x.contains('→'))
                 } else {
-                    let changed = s.facts.get("changed")?.as_object()?;
-                    let list: Vec<&str> = changed.values().filter_map(|v| v.as_str()).collect();
+                    let changed = s.get(&addons::CHANGED)?;
+                    let list: Vec<&str> = changed.values().map(String::as_str).collect();
                     (!list.is_empty()).then(|| list.join(", "))
                 }?;
                 Some(format!("add-ons ({}): {what}", hop(s)))
@@ -188,14 +185,13 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
         let upgraded_groups: Vec<String> = j
             .steps
             .iter()
-            .filter(|s| s.kind == "upgradeNodegroups")
+            .filter(|s| is(s, KindName::UpgradeNodegroups))
             .filter_map(|s| {
                 let what = if s.status == StepStatus::Succeeded {
                     s.summary.clone().filter(|x| x.starts_with("upgraded"))
                 } else {
-                    let done = s.facts.get("upgraded")?.as_array()?;
-                    let list: Vec<&str> = done.iter().filter_map(|v| v.as_str()).collect();
-                    (!list.is_empty()).then(|| format!("upgraded {}", list.join(", ")))
+                    let done = s.get(&nodegroups::UPGRADED)?;
+                    (!done.is_empty()).then(|| format!("upgraded {}", done.join(", ")))
                 }?;
                 Some(format!("node groups ({}): {what}", hop(s)))
             })
@@ -210,17 +206,17 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
     }
 
     let (result, exit_code, message) = match &j.outcome {
-        Some(o) => (o.result.clone(), Some(o.exit_code), o.message.clone()),
+        Some(o) => (Some(o.result), Some(o.exit_code), o.message.clone()),
         None => (
-            "inProgress".to_string(),
+            None,
             None,
             "the run has not finished; `eks-upgrade resume` continues it".to_string(),
         ),
     };
     let mut next_steps = Vec::new();
     let names: Vec<String> = backups.iter().map(|b| format!("`{}`", b.name)).collect();
-    match result.as_str() {
-        "succeeded" => {
+    match result {
+        Some(RunResult::Succeeded) => {
             next_steps.push("check the applications' own health and dashboards".into());
             if !names.is_empty() {
                 next_steps.push(format!(
@@ -229,7 +225,7 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
                 ));
             }
         }
-        "stopped" | "outsideWindow" => {
+        Some(RunResult::Stopped | RunResult::OutsideWindow) => {
             next_steps.push("nothing in the cluster was changed by the upgrade; fix what stopped the run, then run it again".into());
             if !names.is_empty() {
                 next_steps.push(format!(
@@ -238,7 +234,7 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
                 ));
             }
         }
-        "restored" => {
+        Some(RunResult::Restored) => {
             next_steps.push(
                 "find out why the step failed before trying again (see the failure above)".into(),
             );
@@ -246,14 +242,14 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
                 next_steps.push("add-ons and node groups upgraded before the failure stay at their new versions; check they suit the control plane's version".into());
             }
         }
-        "needsHuman" => {
+        Some(RunResult::NeedsHuman) => {
             next_steps.push("a person must take over: read the failed recovery step's error and the cluster state below".into());
             if !names.is_empty() {
                 next_steps.push(format!("the verified backup {} is intact and can be restored by hand: `velero restore create --from-backup NAME`", names.join(", ")));
             }
         }
-        "inProgress" => next_steps.push(format!("continue with `eks-upgrade resume {}`", j.run_id)),
-        _ => {}
+        None => next_steps.push(format!("continue with `eks-upgrade resume {}`", j.run_id)),
+        Some(RunResult::NothingToDo) => {}
     }
 
     RunReport {
@@ -264,7 +260,7 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
         region: j.region.clone(),
         started_at: j.created_at.clone(),
         updated_at: j.updated_at.clone(),
-        result,
+        result: result.map_or("inProgress", RunResult::as_str).to_string(),
         exit_code,
         message,
         start_version: j.start_version.map(|v| v.to_string()),

@@ -11,8 +11,10 @@ use crate::events::{Event, Level};
 use crate::exit::ExitStatus;
 use crate::journal::handle::JournalHandle;
 use crate::journal::store::StoreError;
-use crate::journal::{FailureRecord, Outcome, RunState, StepKey};
-use crate::workflow::{Phase, StepKind, Workflow};
+use crate::journal::{FailureRecord, Outcome, RunResult, RunState, StepKey};
+use crate::steps::health::BASELINE;
+use crate::types::Phase;
+use crate::workflow::{StepKind, Workflow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -57,7 +59,7 @@ pub(super) enum PhaseEnd {
 fn in_flight(key: &StepKey, message: &str) -> Outcome {
     outcome(
         ExitStatus::NeedsHuman,
-        "needsHuman",
+        RunResult::NeedsHuman,
         format!(
             "`{}` is still waiting on AWS: {message}; nothing was rolled back, and `eks-upgrade resume` continues the run",
             key.id
@@ -65,9 +67,9 @@ fn in_flight(key: &StepKey, message: &str) -> Outcome {
     )
 }
 
-fn outcome(status: ExitStatus, result: &str, message: impl Into<String>) -> Outcome {
+fn outcome(status: ExitStatus, result: RunResult, message: impl Into<String>) -> Outcome {
     Outcome {
-        result: result.into(),
+        result,
         exit_code: status.code(),
         message: message.into(),
     }
@@ -89,7 +91,7 @@ impl Engine<'_> {
                         return self
                             .finish_with(outcome(
                                 ExitStatus::Success,
-                                "nothingToDo",
+                                RunResult::NothingToDo,
                                 "the cluster is already at the target version",
                             ))
                             .await;
@@ -115,7 +117,7 @@ impl Engine<'_> {
                             return self.pause_with(in_flight(&key, &message)).await;
                         }
                         PhaseEnd::Failed { key, message } => {
-                            return self.finish_with(outcome(ExitStatus::Stopped, "stopped", format!("stopped before changing the cluster: `{}` failed: {message}", key.id))).await;
+                            return self.finish_with(outcome(ExitStatus::Stopped, RunResult::Stopped, format!("stopped before changing the cluster: `{}` failed: {message}", key.id))).await;
                         }
                     }
                 }
@@ -211,7 +213,7 @@ impl Engine<'_> {
                         }
                     };
                     return self
-                        .finish_with(outcome(ExitStatus::Success, "succeeded", message))
+                        .finish_with(outcome(ExitStatus::Success, RunResult::Succeeded, message))
                         .await;
                 }
                 RunState::Done => {
@@ -219,7 +221,7 @@ impl Engine<'_> {
                     return Ok(o.unwrap_or_else(|| {
                         outcome(
                             ExitStatus::Success,
-                            "succeeded",
+                            RunResult::Succeeded,
                             "the run had already finished",
                         )
                     }));
@@ -243,8 +245,7 @@ impl Engine<'_> {
 
     /// Tells the webhooks `notify` steps subscribed how the run ended. Failures are logged only.
     async fn notify_end(&self, o: &Outcome) {
-        use crate::steps::notify::{self, Subscription};
-        use crate::workflow::model::NotifyEvent;
+        use crate::steps::notify::{self, NotifyEvent, SUBSCRIPTION, Subscription};
         let event = if o.exit_code == 0 {
             NotifyEvent::Success
         } else {
@@ -255,13 +256,16 @@ impl Engine<'_> {
             .read(|j| {
                 j.steps
                     .iter()
-                    .filter_map(|s| s.facts.get("subscription"))
-                    .filter_map(|v| serde_json::from_value(v.clone()).ok())
+                    .filter_map(|s| s.get(&SUBSCRIPTION))
                     .collect()
             })
             .await;
         for sub in subscriptions.iter().filter(|s| s.on.contains(&event)) {
-            let Some(url) = notify::resolve_url(self.workflow, &sub.step) else {
+            let url = self.workflow.steps().find_map(|(_, s)| match &s.kind {
+                StepKind::Notify(n) if s.id == sub.step => n.url.resolve(),
+                _ => None,
+            });
+            let Some(url) = url else {
                 continue;
             };
             let text = notify::message(
@@ -296,7 +300,7 @@ impl Engine<'_> {
     async fn record_baseline(&self) -> Result<(), EngineError> {
         if self
             .journal
-            .read(|j| j.facts.contains_key("baseline"))
+            .read(|j| j.facts.contains_key(BASELINE.name()))
             .await
         {
             return Ok(());
@@ -306,10 +310,7 @@ impl Engine<'_> {
                 if !snap.problems.is_empty() {
                     self.say(Level::Warning, &format!("{} problems existed before the upgrade; health checks will not count them unless they get worse", snap.problems.len()));
                 }
-                let value = serde_json::to_value(&snap).unwrap_or_default();
-                self.journal
-                    .update(|j| j.facts.insert("baseline".into(), value))
-                    .await?;
+                self.journal.record_run_fact(&BASELINE, &snap).await?;
             }
             Err(e) => self.say(
                 Level::Warning,
@@ -347,7 +348,7 @@ impl Engine<'_> {
         match window.remaining(now) {
             None => Some(outcome(
                 ExitStatus::Stopped,
-                "outsideWindow",
+                RunResult::OutsideWindow,
                 format!("outside the maintenance window; it next opens at {next}.{done}"),
             )),
             Some(left) => {
@@ -355,7 +356,7 @@ impl Engine<'_> {
                 (hop > 0 && left < need).then(|| {
                     outcome(
                         ExitStatus::Stopped,
-                        "outsideWindow",
+                        RunResult::OutsideWindow,
                         format!("the next hop usually takes {}, but the window closes in {}; it waits for the next window ({next}).{done}", crate::types::HumanDuration(need), crate::types::HumanDuration(Duration::from_secs(left.as_secs()))),
                     )
                 })
@@ -369,14 +370,7 @@ impl Engine<'_> {
             .workflow
             .upgrade
             .iter()
-            .map(|s| match &s.kind {
-                StepKind::UpgradeControlPlane(_) => 15,
-                StepKind::UpgradeAddons(_) => 10,
-                StepKind::UpgradeNodegroups(n) => 20 / u64::from(n.max_parallel.max(1)) + 10,
-                StepKind::Eksctl(_) => 40,
-                StepKind::HealthCheck(h) => h.settle.0.as_secs() / 60 + 2,
-                _ => 0,
-            })
+            .map(|s| s.kind.typical_minutes())
             .sum();
         Duration::from_secs(minutes * 60)
     }
@@ -387,7 +381,7 @@ impl Engine<'_> {
             return self
                 .finish_with(outcome(
                     ExitStatus::NeedsHuman,
-                    "needsHuman",
+                    RunResult::NeedsHuman,
                     "recovery started without a recorded failure",
                 ))
                 .await;
@@ -409,7 +403,7 @@ impl Engine<'_> {
             return self
                 .finish_with(outcome(
                     ExitStatus::NeedsHuman,
-                    "needsHuman",
+                    RunResult::NeedsHuman,
                     format!(
                         "`{}` failed ({}) and the workflow has no `onFailure` steps; {hops_done}",
                         failure.step.id, failure.message
@@ -432,7 +426,7 @@ impl Engine<'_> {
             PhaseEnd::Done => {
                 self.finish_with(outcome(
                     ExitStatus::Restored,
-                    "restored",
+                    RunResult::Restored,
                     format!("`{}` failed ({}); recovery completed and the cluster is healthy again; {hops_done}", failure.step.id, failure.message),
                 ))
                 .await
@@ -443,7 +437,7 @@ impl Engine<'_> {
                         PhaseEnd::Failed { key, message } => {
                 self.finish_with(outcome(
                     ExitStatus::NeedsHuman,
-                    "needsHuman",
+                    RunResult::NeedsHuman,
                     format!("`{}` failed ({}), then recovery step `{}` failed: {message}; {hops_done}; a person must take over", failure.step.id, failure.message, key.id),
                 ))
                 .await

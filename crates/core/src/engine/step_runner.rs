@@ -7,9 +7,10 @@ use super::run::{Engine, EngineError, PhaseEnd};
 use crate::events::{Event, Level};
 use crate::journal::store::StoreError;
 use crate::journal::{StepKey, StepRecord, StepStatus, now};
-use crate::steps::{self, StepCtx, StepError};
+use crate::steps::Step;
+use crate::steps::{StepCtx, StepError};
+use crate::types::Phase;
 use crate::types::Version;
-use crate::workflow::{Phase, Step};
 
 /// How one step ended.
 enum StepEnd {
@@ -152,7 +153,9 @@ impl Engine<'_> {
         let run_id = self.journal.read(|j| j.run_id.clone()).await;
         let ctx = StepCtx {
             conn: self.conn,
-            workflow: self.workflow,
+            workflow_name: &self.workflow.name,
+            velero: &self.workflow.velero,
+            coverage: self.workflow.coverage(),
             run_id: &run_id,
             key,
             hop,
@@ -163,7 +166,7 @@ impl Engine<'_> {
             state_dir: &self.options.state_dir,
             last_progress: Default::default(),
         };
-        let result = steps::run(&step.kind, &ctx).await;
+        let result = step.kind.run(&ctx).await;
         let (status, summary, error) = match &result {
             Ok(s) => (StepStatus::Succeeded, s.clone(), None),
             Err(StepError::Journal(e)) => {

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 
+use super::facts::Fact;
 use super::record::{Journal, StepKey, now};
 use super::store::{JournalStore, StoreError};
 
@@ -45,31 +46,48 @@ impl JournalHandle {
     }
 
     /// A fact a step recorded.
-    pub async fn fact<T: DeserializeOwned>(&self, key: &StepKey, name: &str) -> Option<T> {
+    pub async fn fact<T: DeserializeOwned>(&self, key: &StepKey, fact: &Fact<T>) -> Option<T> {
         let journal = self.journal.lock().await;
-        let value = journal.step(key)?.facts.get(name)?.clone();
-        serde_json::from_value(value).ok()
+        journal.step(key)?.get(fact)
     }
 
     /// Records a fact of a step, durably.
     pub async fn record<T: Serialize>(
         &self,
         key: &StepKey,
-        name: &str,
+        fact: &Fact<T>,
         value: &T,
     ) -> Result<(), StoreError> {
         let value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
         self.update(|j| {
             if let Some(step) = j.step_mut(key) {
-                step.facts.insert(name.to_string(), value);
+                step.facts.insert(fact.name().to_string(), value);
             }
         })
         .await
     }
 
+    /// A run-wide fact (the health baseline, the lock holder).
+    pub async fn run_fact<T: DeserializeOwned>(&self, fact: &Fact<T>) -> Option<T> {
+        self.journal.lock().await.get(fact)
+    }
+
+    /// Records a run-wide fact, durably.
+    pub async fn record_run_fact<T: Serialize>(
+        &self,
+        fact: &Fact<T>,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+        self.update(|j| {
+            j.facts.insert(fact.name().to_string(), value);
+        })
+        .await
+    }
+
     /// A fact recorded by the latest step with id `step_id`, in any section or hop.
-    pub async fn fact_of<T: DeserializeOwned>(&self, step_id: &str, name: &str) -> Option<T> {
+    pub async fn fact_of<T: DeserializeOwned>(&self, step_id: &str, fact: &Fact<T>) -> Option<T> {
         let journal = self.journal.lock().await;
-        serde_json::from_value(journal.fact_of(step_id, name)?.clone()).ok()
+        journal.fact_of(step_id, fact)
     }
 }

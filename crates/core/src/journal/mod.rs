@@ -3,8 +3,10 @@
 //! S3 prefix), the handle a run writes it through (`handle.rs`), and the typed keys of the facts
 //! steps record (`facts.rs`).
 
+pub mod facts;
 pub mod handle;
 mod record;
 pub mod store;
 
+pub use facts::Fact;
 pub use record::*;

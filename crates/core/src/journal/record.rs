@@ -5,11 +5,12 @@
 
 use std::collections::BTreeMap;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::types::Version;
-use crate::workflow::Phase;
+use super::facts::Fact;
+use crate::types::{Phase, Version};
 
 pub const JOURNAL_VERSION: u32 = 1;
 
@@ -90,12 +91,49 @@ pub enum RunState {
     Done,
 }
 
+/// What a run came to, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RunResult {
+    /// Every hop done (exit 0).
+    Succeeded,
+    /// Already at the target (exit 0).
+    NothingToDo,
+    /// Stopped before changing anything (exit 3).
+    Stopped,
+    /// The maintenance window did not allow the next hop (exit 3, resumable).
+    OutsideWindow,
+    /// An upgrade step failed and recovery completed (exit 4).
+    Restored,
+    /// A person must take over (exit 5).
+    NeedsHuman,
+}
+
+impl RunResult {
+    /// The word used in the journal, the report and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunResult::Succeeded => "succeeded",
+            RunResult::NothingToDo => "nothingToDo",
+            RunResult::Stopped => "stopped",
+            RunResult::OutsideWindow => "outsideWindow",
+            RunResult::Restored => "restored",
+            RunResult::NeedsHuman => "needsHuman",
+        }
+    }
+}
+
+impl std::fmt::Display for RunResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
-    /// `succeeded`, `stopped`, `restored`, `needsHuman`, `nothingToDo`.
-    pub result: String,
+    pub result: RunResult,
     pub exit_code: u8,
     pub message: String,
 }
@@ -153,6 +191,13 @@ pub struct Journal {
     pub facts: BTreeMap<String, Value>,
 }
 
+impl StepRecord {
+    /// A fact this step recorded, if it is there and has the fact's type.
+    pub fn get<T: DeserializeOwned>(&self, fact: &Fact<T>) -> Option<T> {
+        serde_json::from_value(self.facts.get(fact.name())?.clone()).ok()
+    }
+}
+
 impl Journal {
     pub fn step(&self, key: &StepKey) -> Option<&StepRecord> {
         self.steps.iter().find(|s| &s.key == key)
@@ -164,12 +209,17 @@ impl Journal {
 
     /// A fact recorded by any step of the run, most recent first: steps find the backup a
     /// `veleroBackup` step made, or a verification, by the step id they reference.
-    pub fn fact_of(&self, step_id: &str, fact: &str) -> Option<&Value> {
+    pub fn fact_of<T: DeserializeOwned>(&self, step_id: &str, fact: &Fact<T>) -> Option<T> {
         self.steps
             .iter()
             .rev()
             .filter(|s| s.key.id == step_id)
-            .find_map(|s| s.facts.get(fact))
+            .find_map(|s| s.get(fact))
+    }
+
+    /// A run-wide fact.
+    pub fn get<T: DeserializeOwned>(&self, fact: &Fact<T>) -> Option<T> {
+        serde_json::from_value(self.facts.get(fact.name())?.clone()).ok()
     }
 
     pub fn is_finished(&self) -> bool {

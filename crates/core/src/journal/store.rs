@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use aws_sdk_s3::error::DisplayErrorContext;
 use serde::Serialize;
 
-use super::record::{Journal, RunState};
+use super::record::{Journal, RunResult, RunState};
 use crate::state::{StateError, write_atomic};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +44,7 @@ pub struct RunSummary {
     pub cluster: String,
     pub region: String,
     pub state: RunState,
-    pub result: Option<String>,
+    pub result: Option<RunResult>,
     pub exit_code: Option<u8>,
     pub created_at: String,
     pub updated_at: String,
@@ -58,7 +58,7 @@ impl From<&Journal> for RunSummary {
             cluster: j.cluster.clone(),
             region: j.region.clone(),
             state: j.state.clone(),
-            result: j.outcome.as_ref().map(|o| o.result.clone()),
+            result: j.outcome.as_ref().map(|o| o.result),
             exit_code: j.outcome.as_ref().map(|o| o.exit_code),
             created_at: j.created_at.clone(),
             updated_at: j.updated_at.clone(),

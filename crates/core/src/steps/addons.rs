@@ -3,15 +3,153 @@
 //! moves one minor version per update, as AWS requires.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_sdk_eks::error::DisplayErrorContext;
 use aws_sdk_eks::types::ResolveConflicts as EksResolve;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
+use super::control_plane::PER_HOP;
+use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
 use super::{StepCtx, StepError, StepResult};
-use crate::cloud::eks::{self, AddonVersion, UpdateOf};
-use crate::types::Version;
-use crate::workflow::model::{ResolveConflicts, UpgradeAddons};
+use crate::cloud::eks::{self, AddonVersion, EksError, UpdateOf};
+use crate::format::Validator;
+use crate::format::spanned::Spanned;
+use crate::format::text::DurationText;
+use crate::journal::Fact;
+use crate::types::HumanDuration;
+
+/// The update of one add-on in one round (`update:NAME:ROUND`).
+pub const UPDATE: Fact<String> = Fact::new("update");
+/// The idempotency token of that update (`token:NAME:ROUND`).
+pub const TOKEN: Fact<String> = Fact::new("token");
+/// Add-on name → `NAME FROM → TO`, for every add-on EKS now runs at a new version. A rollback
+/// of the control plane does not undo it, so the report lists it.
+pub const CHANGED: Fact<BTreeMap<String, String>> = Fact::new("changed");
+
+/// How long to wait for each add-on unless the step says.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+/// How EKS treats add-on configuration that differs from its defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ResolveConflicts {
+    /// Keep custom configuration (default).
+    Preserve,
+    /// Replace it with EKS defaults.
+    Overwrite,
+    /// Fail on conflicts.
+    None,
+}
+
+/// Options for the add-on upgrade.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawUpgradeAddons {
+    /// Add-ons to upgrade. Default: every EKS add-on of the cluster.
+    pub addons: Option<Vec<Spanned<String>>>,
+    /// Pinned versions by add-on name, instead of the default for the hop's version.
+    #[serde(default)]
+    pub versions: BTreeMap<String, String>,
+    /// `preserve` (default), `overwrite` or `none`.
+    pub resolve_conflicts: Option<ResolveConflicts>,
+    /// How long to wait for each add-on. Default: `20m`.
+    pub timeout: Option<Spanned<DurationText>>,
+}
+
+/// A validated `upgradeAddons` step.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeAddons {
+    pub addons: Option<Vec<String>>,
+    pub versions: BTreeMap<String, String>,
+    pub resolve_conflicts: ResolveConflicts,
+    pub timeout: HumanDuration,
+}
+
+pub struct UpgradeAddonsKind;
+
+impl Kind for UpgradeAddonsKind {
+    type Raw = RawUpgradeAddons;
+    type Model = UpgradeAddons;
+
+    const DOC: &'static str = "Upgrades EKS add-ons to versions compatible with the hop's version.";
+    const TITLE: &'static str = "Upgrade add-ons";
+    const PLACEMENT: Placement = PER_HOP;
+    const MUTATES: bool = true;
+    const ROLES: &'static [Role] = &[Role::UpgradesAddons];
+    const EXAMPLE: &'static str = "{ resolveConflicts: preserve }";
+
+    fn build(
+        raw: &Spanned<RawUpgradeAddons>,
+        v: &mut Validator<'_>,
+        _: &BuildCx<'_>,
+    ) -> Option<UpgradeAddons> {
+        let a = &raw.value;
+        for (name, version) in &a.versions {
+            if version.trim().is_empty() {
+                v.problem(
+                    raw.loc,
+                    format!("the pinned version of `{name}` is empty"),
+                    "in `versions`",
+                    "write an EKS add-on version such as `v1.19.2-eksbuild.1`, or remove the pin",
+                );
+            }
+        }
+        Some(UpgradeAddons {
+            addons: a
+                .addons
+                .as_ref()
+                .map(|l| l.iter().map(|n| n.value.clone()).collect()),
+            versions: a.versions.clone(),
+            resolve_conflicts: a.resolve_conflicts.unwrap_or(ResolveConflicts::Preserve),
+            timeout: v.positive("timeout", a.timeout.as_ref(), DEFAULT_TIMEOUT),
+        })
+    }
+
+    /// The version each add-on would move to in this hop, starting from where the plan's
+    /// earlier hops left it.
+    async fn plan(step: &UpgradeAddons, cx: &mut PlanCx<'_>) -> Result<Vec<String>, EksError> {
+        let Some(hop) = cx.hop else {
+            return Ok(vec!["no add-on needs an update".into()]);
+        };
+        let mut rows = Vec::new();
+        for (name, version) in cx.projection.addons.iter_mut() {
+            let offered = eks::addon_versions(&cx.conn.eks, name, hop).await?;
+            let next = target_version(
+                name,
+                version,
+                &offered,
+                step.versions.get(name).map(String::as_str),
+            );
+            rows.push(match &next {
+                Some(n) => format!("UpdateAddon {name} {version} → {n}"),
+                None => format!("{name} stays at {version}"),
+            });
+            if let Some(n) = next {
+                *version = n;
+            }
+        }
+        if rows.iter().any(|r| r.starts_with("UpdateAddon ")) {
+            Ok(rows)
+        } else {
+            Ok(vec!["no add-on needs an update".into()])
+        }
+    }
+
+    async fn run(step: &UpgradeAddons, ctx: &StepCtx<'_>) -> StepResult {
+        run(step, ctx).await
+    }
+
+    fn scale_time(step: &mut UpgradeAddons, scale: &TimeScale) {
+        scale.timeout(&mut step.timeout);
+    }
+
+    fn typical_minutes(_: &UpgradeAddons) -> u64 {
+        10
+    }
+}
 
 /// `v1.19.2-eksbuild.1` → (1, 19, 2, 1), for ordering add-on versions.
 pub fn version_key(v: &str) -> (u64, u64, u64, u64) {
@@ -66,7 +204,7 @@ fn resolve(r: ResolveConflicts) -> EksResolve {
     }
 }
 
-pub async fn run(step: &UpgradeAddons, ctx: &StepCtx<'_>) -> StepResult {
+async fn run(step: &UpgradeAddons, ctx: &StepCtx<'_>) -> StepResult {
     let hop = ctx.hop()?;
     let cluster = ctx.cluster().to_string();
     let installed = eks::addons(&ctx.conn.eks, &cluster)
@@ -149,8 +287,9 @@ async fn update_one(
 ) -> Result<(), StepError> {
     let (from, version) = change;
     let cluster = ctx.cluster().to_string();
-    let fact = format!("update:{name}:{round}");
-    let id = match ctx.fact::<String>(&fact).await {
+    let fact = UPDATE.of(&format!("{name}:{round}"));
+    let token_fact = TOKEN.of(&format!("{name}:{round}"));
+    let id = match ctx.fact(&fact).await {
         Some(id) => id,
         None => adopt_or_start(ctx, &fact, UpdateOf::Addon(name))
             .await?
@@ -159,13 +298,10 @@ async fn update_one(
     let id = match id.is_empty() {
         false => id,
         true => {
-            let token: String = ctx
-                .fact(&format!("token:{name}:{round}"))
-                .await
-                .unwrap_or_default();
+            let token: String = ctx.fact(&token_fact).await.unwrap_or_default();
             let token = if token.is_empty() {
                 let t = uuid::Uuid::new_v4().to_string();
-                ctx.record(&format!("token:{name}:{round}"), &t).await?;
+                ctx.record(&token_fact, &t).await?;
                 t
             } else {
                 token
@@ -222,9 +358,9 @@ async fn update_one(
     if state.succeeded() {
         // EKS runs the new version now, healthy or not, and a rollback of the control plane
         // does not undo it: the report lists it even when this step fails.
-        let mut changed: BTreeMap<String, String> = ctx.fact("changed").await.unwrap_or_default();
+        let mut changed: BTreeMap<String, String> = ctx.fact(&CHANGED).await.unwrap_or_default();
         changed.insert(name.to_string(), format!("{name} {from} → {version}"));
-        ctx.record("changed", &changed).await?;
+        ctx.record(&CHANGED, &changed).await?;
     }
     let info = eks::addon(&ctx.conn.eks, &cluster, name)
         .await
@@ -247,7 +383,7 @@ async fn update_one(
 /// when a new update must be started.
 pub(crate) async fn adopt_or_start(
     ctx: &StepCtx<'_>,
-    fact: &str,
+    fact: &Fact<String>,
     of: UpdateOf<'_>,
 ) -> Result<Option<String>, StepError> {
     let running = eks::in_progress_updates(&ctx.conn.eks, ctx.cluster(), of)
@@ -260,32 +396,6 @@ pub(crate) async fn adopt_or_start(
         }
         None => Ok(None),
     }
-}
-
-/// The add-on versions a hop would move to, for plans.
-pub async fn planned(
-    eks_client: &aws_sdk_eks::Client,
-    installed: &[eks::AddonInfo],
-    hop: Version,
-    pins: &BTreeMap<String, String>,
-) -> Vec<(String, String, Option<String>)> {
-    let mut out = Vec::new();
-    for a in installed {
-        let offered = eks::addon_versions(eks_client, &a.name, hop)
-            .await
-            .unwrap_or_default();
-        out.push((
-            a.name.clone(),
-            a.version.clone(),
-            target_version(
-                &a.name,
-                &a.version,
-                &offered,
-                pins.get(&a.name).map(String::as_str),
-            ),
-        ));
-    }
-    out
 }
 
 #[cfg(test)]

@@ -5,12 +5,101 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_eks::error::DisplayErrorContext;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
+use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
 use super::{StepCtx, StepError, StepResult};
 use crate::cloud::connect::describe_cluster;
-use crate::cloud::eks::{self, UpdateOf, UpdateState};
-use crate::types::Version;
-use crate::workflow::model::UpgradeControlPlane;
+use crate::cloud::eks::{self, EksError, UpdateOf, UpdateState};
+use crate::format::Validator;
+use crate::format::spanned::Spanned;
+use crate::format::text::DurationText;
+use crate::journal::Fact;
+use crate::types::{HumanDuration, Phase, Version};
+
+/// The EKS update that moves the control plane, journaled as soon as EKS returns it.
+pub const UPDATE_ID: Fact<String> = Fact::new("updateId");
+/// The idempotency token sent with UpdateClusterVersion, journaled before the call.
+pub const CLIENT_REQUEST_TOKEN: Fact<String> = Fact::new("clientRequestToken");
+/// How the update ended.
+pub const UPDATE: Fact<UpdateState> = Fact::new("update");
+
+/// How long to wait for EKS unless the step says.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+/// Where upgrade steps may appear: each runs once per hop.
+pub const PER_HOP: Placement = Placement {
+    sections: &[Phase::Upgrade],
+    why: "upgrade steps run once per hop, in `upgrade`",
+};
+
+/// Options for the control-plane upgrade.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawUpgradeControlPlane {
+    /// How long to wait for EKS. Default: `60m`.
+    pub timeout: Option<Spanned<DurationText>>,
+    /// Upgrade even when EKS upgrade insights report blocking issues. Default: `false`.
+    pub force: Option<bool>,
+}
+
+/// A validated `upgradeControlPlane` step.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeControlPlane {
+    pub timeout: HumanDuration,
+    pub force: bool,
+}
+
+pub struct UpgradeControlPlaneKind;
+
+impl Kind for UpgradeControlPlaneKind {
+    type Raw = RawUpgradeControlPlane;
+    type Model = UpgradeControlPlane;
+
+    const DOC: &'static str = "Upgrades the control plane to the hop's version.";
+    const TITLE: &'static str = "Upgrade control plane";
+    const PLACEMENT: Placement = PER_HOP;
+    const MUTATES: bool = true;
+    const ROLES: &'static [Role] = &[Role::MovesControlPlane];
+    const EXAMPLE: &'static str = "{ timeout: 60m }";
+
+    fn build(
+        raw: &Spanned<RawUpgradeControlPlane>,
+        v: &mut Validator<'_>,
+        _: &BuildCx<'_>,
+    ) -> Option<UpgradeControlPlane> {
+        Some(UpgradeControlPlane {
+            timeout: v.positive("timeout", raw.value.timeout.as_ref(), DEFAULT_TIMEOUT),
+            force: raw.value.force.unwrap_or(false),
+        })
+    }
+
+    async fn plan(
+        step: &UpgradeControlPlane,
+        cx: &mut PlanCx<'_>,
+    ) -> Result<Vec<String>, EksError> {
+        Ok(vec![format!(
+            "UpdateClusterVersion {} → {}{}",
+            cx.before,
+            cx.hop.map(|h| h.to_string()).unwrap_or_default(),
+            if step.force { " (force)" } else { "" }
+        )])
+    }
+
+    async fn run(step: &UpgradeControlPlane, ctx: &StepCtx<'_>) -> StepResult {
+        run(step, ctx).await
+    }
+
+    fn scale_time(step: &mut UpgradeControlPlane, scale: &TimeScale) {
+        scale.timeout(&mut step.timeout);
+    }
+
+    fn typical_minutes(_: &UpgradeControlPlane) -> u64 {
+        15
+    }
+}
 
 /// Why an UpdateClusterVersion call was refused, as far as the caller cares.
 pub enum Refusal {
@@ -39,7 +128,7 @@ pub async fn change_version(
 ) -> Result<UpdateState, StepError> {
     let cluster = ctx.cluster().to_string();
     let started = Instant::now();
-    let update_id = match ctx.fact::<String>("updateId").await {
+    let update_id = match ctx.fact(&UPDATE_ID).await {
         Some(id) => id,
         None => {
             let adopted = eks::in_progress_updates(&ctx.conn.eks, &cluster, UpdateOf::Cluster)
@@ -54,7 +143,7 @@ pub async fn change_version(
                         None,
                         None,
                     );
-                    ctx.record("updateId", &u.id).await?;
+                    ctx.record(&UPDATE_ID, &u.id).await?;
                     u.id
                 }
                 None => start_update(ctx, &cluster, change, started).await?,
@@ -84,7 +173,7 @@ pub async fn change_version(
         .await
         .map_err(|_| StepError::InFlight(format!("EKS update {update_id} did not finish within {}; it continues on AWS, and `eks-upgrade resume` re-attaches to it", crate::types::HumanDuration(change.timeout))))?
         .map_err(|e| StepError::Failed(e.to_string()))?;
-    ctx.record("update", &state).await?;
+    ctx.record(&UPDATE, &state).await?;
     Ok(state)
 }
 
@@ -94,11 +183,11 @@ async fn start_update(
     change: &VersionChange,
     started: Instant,
 ) -> Result<String, StepError> {
-    let token = match ctx.fact::<String>("clientRequestToken").await {
+    let token = match ctx.fact(&CLIENT_REQUEST_TOKEN).await {
         Some(t) => t,
         None => {
             let t = uuid::Uuid::new_v4().to_string();
-            ctx.record("clientRequestToken", &t).await?;
+            ctx.record(&CLIENT_REQUEST_TOKEN, &t).await?;
             t
         }
     };
@@ -128,7 +217,7 @@ async fn start_update(
                     .and_then(|u| u.id())
                     .unwrap_or_default()
                     .to_string();
-                ctx.record("updateId", &id).await?;
+                ctx.record(&UPDATE_ID, &id).await?;
                 return Ok(id);
             }
             Err(e) => {
@@ -177,12 +266,12 @@ async fn start_update(
     }
 }
 
-pub async fn run(step: &UpgradeControlPlane, ctx: &StepCtx<'_>) -> StepResult {
+async fn run(step: &UpgradeControlPlane, ctx: &StepCtx<'_>) -> StepResult {
     let target = ctx.hop()?;
     let info = describe_cluster(&ctx.conn.eks, ctx.cluster(), &ctx.conn.cluster.region)
         .await
         .map_err(|e| StepError::Failed(e.to_string()))?;
-    let recorded = ctx.fact::<String>("updateId").await;
+    let recorded = ctx.fact(&UPDATE_ID).await;
     if info.version == target && recorded.is_none() {
         return Ok(format!("control plane already at {target}"));
     }

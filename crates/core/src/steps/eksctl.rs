@@ -4,15 +4,138 @@
 //! asked, `eksctl upgrade nodegroup` and `eksctl update addon`), streaming eksctl's output into the
 //! step's log and failing on a non-zero exit.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use super::control_plane::PER_HOP;
+use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
 use super::{StepCtx, StepError, StepResult};
+use crate::cloud::eks::EksError;
 use crate::cloud::{connect, eks};
-use crate::types::Version;
-use crate::workflow::model::Eksctl;
+use crate::format::Validator;
+use crate::format::spanned::Spanned;
+use crate::format::text::DurationText;
+use crate::journal::Fact;
+use crate::types::{HumanDuration, Version};
+
+/// The version written into the ClusterConfig file.
+pub const CONFIG_VERSION: Fact<String> = Fact::new("configVersion");
+
+/// Defaults of the step's options.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const CONFIG_FILE: &str = "helpers/eksctl.yaml";
+    pub const BINARY: &str = "eksctl";
+    pub const TIMEOUT: Duration = Duration::from_secs(90 * 60);
+}
+
+/// Options for the eksctl-driven upgrade.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawEksctl {
+    /// The ClusterConfig file whose `metadata.version` is set to each hop's version.
+    /// Default: `helpers/eksctl.yaml`. Relative paths start from the directory the tool runs in.
+    pub config_file: Option<Spanned<String>>,
+    /// The eksctl executable. Default: `eksctl` from `PATH`.
+    pub binary: Option<Spanned<String>>,
+    /// Also run `eksctl upgrade nodegroup` for each managed node group. Default: `false`.
+    pub upgrade_nodegroups: Option<bool>,
+    /// Also run `eksctl update addon`. Default: `false`.
+    pub update_addons: Option<bool>,
+    /// How long each eksctl command may take. Default: `90m`.
+    pub timeout: Option<Spanned<DurationText>>,
+}
+
+/// A validated `eksctl` step.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Eksctl {
+    /// As written; relative paths start from the directory the tool runs in.
+    pub config_file: PathBuf,
+    pub binary: String,
+    pub upgrade_nodegroups: bool,
+    pub update_addons: bool,
+    pub timeout: HumanDuration,
+}
+
+pub struct EksctlKind;
+
+impl Kind for EksctlKind {
+    type Raw = RawEksctl;
+    type Model = Eksctl;
+
+    const DOC: &'static str =
+        "Drives `eksctl` with a ClusterConfig file instead of calling EKS directly.";
+    const TITLE: &'static str = "Upgrade with eksctl";
+    const PLACEMENT: Placement = PER_HOP;
+    const MUTATES: bool = true;
+    // eksctl owns the whole cluster: the checks treat it as moving add-ons and node groups
+    // with every hop, as an eksctl-driven upgrade usually does.
+    const ROLES: &'static [Role] = &[
+        Role::MovesControlPlane,
+        Role::UpgradesAddons,
+        Role::UpgradesNodes,
+    ];
+    const EXAMPLE: &'static str = "{ configFile: helpers/eksctl.yaml }";
+
+    fn build(raw: &Spanned<RawEksctl>, v: &mut Validator<'_>, _: &BuildCx<'_>) -> Option<Eksctl> {
+        let e = &raw.value;
+        for (field, value) in [("configFile", &e.config_file), ("binary", &e.binary)] {
+            if let Some(x) = value.as_ref().filter(|x| x.value.trim().is_empty()) {
+                v.problem(
+                    x.loc,
+                    format!("`{field}` is empty"),
+                    "empty",
+                    "give a path, or leave the field out for the default",
+                );
+            }
+        }
+        Some(Eksctl {
+            config_file: e
+                .config_file
+                .as_ref()
+                .map_or_else(|| defaults::CONFIG_FILE.into(), |f| f.value.clone().into()),
+            binary: e
+                .binary
+                .as_ref()
+                .map_or_else(|| defaults::BINARY.to_string(), |b| b.value.clone()),
+            upgrade_nodegroups: e.upgrade_nodegroups.unwrap_or(false),
+            update_addons: e.update_addons.unwrap_or(false),
+            timeout: v.positive("timeout", e.timeout.as_ref(), defaults::TIMEOUT),
+        })
+    }
+
+    async fn plan(step: &Eksctl, cx: &mut PlanCx<'_>) -> Result<Vec<String>, EksError> {
+        let file = step.config_file.display();
+        Ok(vec![
+            format!(
+                "sets `metadata.version` in `{file}` to {}",
+                cx.hop.map(|h| h.to_string()).unwrap_or_default()
+            ),
+            format!(
+                "runs `{} upgrade cluster --config-file {file} --approve`",
+                step.binary
+            ),
+        ])
+    }
+
+    async fn run(step: &Eksctl, ctx: &StepCtx<'_>) -> StepResult {
+        run(step, ctx).await
+    }
+
+    fn scale_time(step: &mut Eksctl, scale: &TimeScale) {
+        scale.timeout(&mut step.timeout);
+    }
+
+    fn typical_minutes(_: &Eksctl) -> u64 {
+        40
+    }
+}
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EditError {
@@ -162,7 +285,7 @@ async fn run_command(ctx: &StepCtx<'_>, step: &Eksctl, args: &[String]) -> Resul
     }
 }
 
-pub async fn run(step: &Eksctl, ctx: &StepCtx<'_>) -> StepResult {
+async fn run(step: &Eksctl, ctx: &StepCtx<'_>) -> StepResult {
     let hop = ctx.hop()?;
     let path: &Path = &step.config_file;
     let text = std::fs::read_to_string(path)
@@ -172,7 +295,7 @@ pub async fn run(step: &Eksctl, ctx: &StepCtx<'_>) -> StepResult {
     if edited != text {
         crate::state::write_atomic(path, edited.as_bytes())
             .map_err(|e| StepError::Failed(e.to_string()))?;
-        ctx.record("configVersion", &hop.to_string()).await?;
+        ctx.record(&CONFIG_VERSION, &hop.to_string()).await?;
     }
     let file = path.display().to_string();
     let current = connect::describe_cluster(&ctx.conn.eks, ctx.cluster(), &ctx.conn.cluster.region)

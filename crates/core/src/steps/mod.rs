@@ -1,7 +1,14 @@
-//! The step kinds of the catalog, all behind one interface: a step runs with a [`StepCtx`] and
-//! either succeeds with a one-line summary or fails with a reason. Every step records what it is
-//! about to do and what it did in the journal, so that a resumed run re-attaches instead of
-//! repeating.
+//! The step kinds of the catalog. Each kind is one file, implementing [`Kind`]; the list below is
+//! the only other place that names it, and everything that has to know every kind — the step
+//! mapping of the file format and its schema, validation, plans, time scaling and dispatch — is
+//! derived from that list.
+//!
+//! A step runs with a [`StepCtx`] and either succeeds with a one-line summary or fails with a
+//! reason. Every step records what it is about to do and what it did in the journal, so that a
+//! resumed run re-attaches instead of repeating.
+
+mod context;
+pub mod kind;
 
 pub mod addons;
 pub mod approval;
@@ -16,145 +23,242 @@ pub mod restore;
 pub mod rollback;
 pub mod verify;
 
-use std::path::Path;
-
 use futures::future::BoxFuture;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use schemars::{JsonSchema, Schema};
+use serde::{Deserialize, Serialize};
 
-use crate::cloud::connect::Connection;
-use crate::events::Reporter;
-use crate::events::{Event, Level};
-use crate::journal::StepKey;
-use crate::journal::handle::JournalHandle;
-use crate::journal::store::StoreError;
-use crate::types::Version;
-use crate::workflow::{StepKind, Workflow};
+pub use context::{StepCtx, StepError, StepResult, object_name};
+pub use kind::{BuildCx, Kind, Placement, PlanCx, Projection, Role, TimeScale};
 
-#[derive(Debug, thiserror::Error)]
-pub enum StepError {
-    /// The step did not do what it should; the message says why.
-    #[error("{0}")]
-    Failed(String),
-    /// An operation the step started on AWS is still running after the step's timeout. It is
-    /// not a failure to recover from: the run stops, resumable, and `resume` re-attaches.
-    #[error("{0}")]
-    InFlight(String),
-    /// The journal could not be written: continuing would risk repeating side effects.
-    #[error("cannot write the journal: {0}")]
-    Journal(#[from] StoreError),
-}
+use crate::cloud::eks::EksError;
+use crate::format::Validator;
+use crate::format::spanned::{Loc, Spanned};
+use crate::format::text::StepRef;
 
-pub type StepResult = Result<String, StepError>;
-
-/// Everything a step may use.
-pub struct StepCtx<'a> {
-    pub conn: &'a Connection,
-    pub workflow: &'a Workflow,
-    pub run_id: &'a str,
-    pub key: &'a StepKey,
-    /// The version this hop upgrades to (`upgrade` steps), or the failed hop's (`onFailure`).
-    pub hop: Option<Version>,
-    /// The control-plane version before the current or failed hop: what a rollback returns to.
-    pub version_before: Option<Version>,
-    pub journal: &'a JournalHandle,
-    pub reporter: &'a dyn Reporter,
-    /// `--yes`: approval steps pass without asking.
-    pub approved: bool,
-    pub state_dir: &'a Path,
-    /// When progress was last reported, and what it said.
-    pub last_progress: std::sync::Mutex<(Option<std::time::Instant>, String)>,
-}
-
-impl StepCtx<'_> {
-    /// Reports progress. Repeats of the same message are dropped, and a changing message is
-    /// passed on at most once a second, so a fast loop never floods a log.
-    pub fn progress(&self, message: &str, done: Option<u64>, total: Option<u64>) {
-        let Ok(mut last) = self.last_progress.lock() else {
-            return;
-        };
-        let finished = done.is_some() && done == total;
-        let same = last.1 == message;
-        let recent = last
-            .0
-            .is_some_and(|w| w.elapsed() < std::time::Duration::from_secs(1));
-        if !finished && (same || recent) {
-            return;
+/// Declares the kinds: `Variant(module::Kind) = "yamlKey"`, in catalog order.
+macro_rules! step_kinds {
+    ($($variant:ident($kind:ty) = $key:literal;)+) => {
+        /// One step: an `id` and exactly one step kind.
+        #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        #[schemars(transform = exactly_one_kind)]
+        #[allow(non_snake_case)]
+        pub struct RawStep {
+            /// A unique id, used in plans, logs, the journal and references such as `backup: backup`.
+            pub id: Spanned<String>,
+            /// A human title for progress and reports. Default: derived from the kind.
+            pub name: Option<String>,
+            $(
+                #[serde(rename = $key)]
+                #[schemars(description = <$kind as Kind>::DOC)]
+                pub $variant: Option<Spanned<<$kind as Kind>::Raw>>,
+            )+
         }
-        *last = (Some(std::time::Instant::now()), message.to_string());
-        drop(last);
-        self.reporter.emit(&Event::StepProgress {
-            step: self.key,
-            message,
-            done,
-            total,
-        });
-    }
 
-    /// A line for the step's log (a tool's output, say), never throttled.
-    pub fn log(&self, line: &str) {
-        self.reporter.emit(&Event::Message {
-            level: Level::Info,
-            message: &format!("{}: {line}", self.key),
-        });
-    }
-
-    pub fn warn(&self, message: &str) {
-        self.reporter.emit(&Event::Message {
-            level: Level::Warning,
-            message,
-        });
-    }
-
-    /// A fact this step recorded in an earlier attempt.
-    pub async fn fact<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
-        self.journal.fact(self.key, name).await
-    }
-
-    /// Records a fact durably before returning.
-    pub async fn record<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StepError> {
-        Ok(self.journal.record(self.key, name, value).await?)
-    }
-
-    /// A fact recorded by another step of the run, found by its id.
-    pub async fn fact_of<T: DeserializeOwned>(&self, step_id: &str, name: &str) -> Option<T> {
-        self.journal.fact_of(step_id, name).await
-    }
-
-    pub fn cluster(&self) -> &str {
-        &self.conn.cluster.name
-    }
-
-    pub fn hop(&self) -> Result<Version, StepError> {
-        self.hop
-            .ok_or_else(|| StepError::Failed("this step runs only within a hop".into()))
-    }
-}
-
-/// Runs a step of any kind.
-pub fn run<'a>(kind: &'a StepKind, ctx: &'a StepCtx<'a>) -> BoxFuture<'a, StepResult> {
-    Box::pin(async move {
-        match kind {
-            StepKind::Preflight(s) => preflight::run(s, ctx).await,
-            StepKind::VeleroBackup(s) => backup::run(s, ctx).await,
-            StepKind::VerifyBackup(s) => verify::run(s, ctx).await,
-            StepKind::Approval(s) => approval::run(s, ctx).await,
-            StepKind::UpgradeControlPlane(s) => control_plane::run(s, ctx).await,
-            StepKind::UpgradeAddons(s) => addons::run(s, ctx).await,
-            StepKind::UpgradeNodegroups(s) => nodegroups::run(s, ctx).await,
-            StepKind::HealthCheck(s) => health::run(s, ctx).await,
-            StepKind::VeleroRestore(s) => restore::run(s, ctx).await,
-            StepKind::RollbackControlPlane(s) => rollback::run(s, ctx).await,
-            StepKind::Eksctl(s) => eksctl::run(s, ctx).await,
-            StepKind::Notify(s) => notify::run(s, ctx).await,
+        /// What a step does, validated.
+        #[derive(Debug, Clone, Serialize)]
+        pub enum StepKind {
+            $(
+                #[serde(rename = $key)]
+                $variant(<$kind as Kind>::Model),
+            )+
         }
-    })
+
+        /// The YAML keys that name a step kind, in catalog order.
+        pub const STEP_KINDS: &[&str] = &[$($key),+];
+
+        /// A kind without its options: how the journal and the report name what a step was.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum KindName {
+            $($variant,)+
+        }
+
+        impl KindName {
+            /// The YAML key, as the journal records it.
+            pub fn key(self) -> &'static str {
+                match self {
+                    $(KindName::$variant => $key,)+
+                }
+            }
+        }
+
+        impl RawStep {
+            /// The kinds set on this step, by YAML key, with their locations. More than one is
+            /// a problem the validator reports.
+            pub fn kinds(&self) -> Vec<(&'static str, Loc)> {
+                let mut out = Vec::new();
+                $(
+                    if let Some(s) = &self.$variant {
+                        out.push(($key, s.loc));
+                    }
+                )+
+                out
+            }
+
+            /// Builds the first kind set on the step.
+            pub fn build(&self, v: &mut Validator<'_>, cx: &BuildCx<'_>) -> Option<StepKind> {
+                $(
+                    if let Some(s) = &self.$variant {
+                        return <$kind as Kind>::build(s, v, cx).map(StepKind::$variant);
+                    }
+                )+
+                None
+            }
+
+            /// The backup step the step names, with its location.
+            pub fn backup_ref(&self) -> Option<&Spanned<StepRef>> {
+                $(
+                    if let Some(s) = &self.$variant {
+                        return <$kind as Kind>::backup_ref(&s.value);
+                    }
+                )+
+                None
+            }
+        }
+
+        impl StepKind {
+            /// The YAML key of the kind.
+            pub fn key(&self) -> &'static str {
+                self.name().key()
+            }
+
+            pub fn name(&self) -> KindName {
+                match self {
+                    $(StepKind::$variant(_) => KindName::$variant,)+
+                }
+            }
+
+            pub fn title(&self) -> &'static str {
+                match self {
+                    $(StepKind::$variant(_) => <$kind as Kind>::TITLE,)+
+                }
+            }
+
+            /// Whether the step changes the cluster (as opposed to reading it or talking to
+            /// people).
+            pub fn mutates_cluster(&self) -> bool {
+                match self {
+                    $(StepKind::$variant(_) => <$kind as Kind>::MUTATES,)+
+                }
+            }
+
+            pub fn roles(&self) -> &'static [Role] {
+                match self {
+                    $(StepKind::$variant(_) => <$kind as Kind>::ROLES,)+
+                }
+            }
+
+            /// The id of the backup step this step names (`verifyBackup`, `veleroRestore`).
+            pub fn backup(&self) -> Option<&str> {
+                match self {
+                    $(StepKind::$variant(s) => <$kind as Kind>::backup(s),)+
+                }
+            }
+
+            /// Runs the step.
+            pub fn run<'a>(&'a self, ctx: &'a StepCtx<'a>) -> BoxFuture<'a, StepResult> {
+                match self {
+                    $(StepKind::$variant(s) => Box::pin(<$kind as Kind>::run(s, ctx)),)+
+                }
+            }
+
+            /// What the step would change.
+            pub async fn plan(&self, cx: &mut PlanCx<'_>) -> Result<Vec<String>, EksError> {
+                match self {
+                    $(StepKind::$variant(s) => <$kind as Kind>::plan(s, cx).await,)+
+                }
+            }
+
+            pub fn scale_time(&mut self, scale: &TimeScale) {
+                match self {
+                    $(StepKind::$variant(s) => <$kind as Kind>::scale_time(s, scale),)+
+                }
+            }
+
+            pub fn typical_minutes(&self) -> u64 {
+                match self {
+                    $(StepKind::$variant(s) => <$kind as Kind>::typical_minutes(s),)+
+                }
+            }
+        }
+
+        /// Where a kind may appear, by YAML key.
+        pub fn placement(key: &str) -> Option<Placement> {
+            match key {
+                $($key => Some(<$kind as Kind>::PLACEMENT),)+
+                _ => None,
+            }
+        }
+
+        /// Every kind's YAML key with its minimal example, for tests and documentation.
+        pub fn examples() -> Vec<(&'static str, &'static str)> {
+            vec![$(($key, <$kind as Kind>::EXAMPLE)),+]
+        }
+    };
 }
 
-/// The name of a Velero object a step creates: unique per run (and so per bucket), stable across
-/// resumes, at most 63 characters.
-pub fn object_name(run_id: &str, step_id: &str) -> String {
-    let name = format!("eks-upgrade-{run_id}-{step_id}");
-    let trimmed: String = name.chars().take(63).collect();
-    trimmed.trim_end_matches('-').to_string()
+step_kinds! {
+    Preflight(preflight::PreflightKind) = "preflight";
+    VeleroBackup(backup::VeleroBackupKind) = "veleroBackup";
+    VerifyBackup(verify::VerifyBackupKind) = "verifyBackup";
+    Approval(approval::ApprovalKind) = "approval";
+    UpgradeControlPlane(control_plane::UpgradeControlPlaneKind) = "upgradeControlPlane";
+    UpgradeAddons(addons::UpgradeAddonsKind) = "upgradeAddons";
+    UpgradeNodegroups(nodegroups::UpgradeNodegroupsKind) = "upgradeNodegroups";
+    Eksctl(eksctl::EksctlKind) = "eksctl";
+    HealthCheck(health::HealthCheckKind) = "healthCheck";
+    VeleroRestore(restore::VeleroRestoreKind) = "veleroRestore";
+    RollbackControlPlane(rollback::RollbackControlPlaneKind) = "rollbackControlPlane";
+    Notify(notify::NotifyKind) = "notify";
+}
+
+/// The schema of a step says what the structural check cannot see in its properties alone:
+/// exactly one kind is set.
+fn exactly_one_kind(schema: &mut Schema) {
+    let one_of: Vec<serde_json::Value> = STEP_KINDS
+        .iter()
+        .map(|k| serde_json::json!({ "required": [k] }))
+        .collect();
+    schema.insert("oneOf".into(), one_of.into());
+}
+
+/// A step of the workflow: its id, its optional title and what it does.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub id: String,
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub kind: StepKind,
+}
+
+impl Step {
+    /// The title shown in progress output and reports.
+    pub fn title(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| self.kind.title().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The list is the only place a kind is named: every key is unique, has a placement, and
+    /// its model reports the same key back.
+    #[test]
+    fn every_kind_in_the_list_is_complete() {
+        let mut seen = std::collections::BTreeSet::new();
+        for key in STEP_KINDS {
+            assert!(seen.insert(*key), "`{key}` is listed twice");
+            let placement = placement(key).unwrap_or_else(|| panic!("`{key}` has no placement"));
+            assert!(!placement.sections.is_empty(), "`{key}` is allowed nowhere");
+            assert!(
+                placement.sections.len() == 4 || !placement.why.is_empty(),
+                "`{key}` is restricted without saying why"
+            );
+        }
+        assert_eq!(examples().len(), STEP_KINDS.len());
+    }
 }

@@ -6,18 +6,136 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_sdk_eks::error::DisplayErrorContext;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::control_plane::PER_HOP;
+use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
 use super::{StepCtx, StepError, StepResult};
-use crate::cloud::eks::{self, NodegroupInfo, UpdateOf};
-use crate::types::Version;
-use crate::workflow::model::UpgradeNodegroups;
+use crate::cloud::eks::{self, EksError, NodegroupInfo, UpdateOf};
+use crate::format::Validator;
+use crate::format::spanned::Spanned;
+use crate::format::text::DurationText;
+use crate::journal::Fact;
+use crate::types::{HumanDuration, Version};
+
+/// The update of one node group (`update:GROUP`).
+pub const UPDATE: Fact<String> = Fact::new("update");
+/// The idempotency token of that update (`token:GROUP`).
+pub const TOKEN: Fact<String> = Fact::new("token");
+/// Nodes outside managed node groups, which need a person.
+pub const UNMANAGED: Fact<Unmanaged> = Fact::new("unmanaged");
+/// `GROUP → VERSION` for the groups a failed step had already moved.
+pub const UPGRADED: Fact<Vec<String>> = Fact::new("upgraded");
+
+/// How long to wait for each node group unless the step says.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90 * 60);
+
+/// Options for the node-group upgrade.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawUpgradeNodegroups {
+    /// Managed node groups to upgrade. Default: all.
+    pub nodegroups: Option<Vec<Spanned<String>>>,
+    /// How many node groups to upgrade at once. Default: `1`.
+    pub max_parallel: Option<Spanned<u32>>,
+    /// Replace nodes even when pod disruption budgets block draining. Default: `false`.
+    pub force: Option<bool>,
+    /// How long to wait for each node group. Default: `90m`.
+    pub timeout: Option<Spanned<DurationText>>,
+}
+
+/// A validated `upgradeNodegroups` step.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeNodegroups {
+    pub nodegroups: Option<Vec<String>>,
+    pub max_parallel: u32,
+    pub force: bool,
+    pub timeout: HumanDuration,
+}
+
+pub struct UpgradeNodegroupsKind;
+
+impl Kind for UpgradeNodegroupsKind {
+    type Raw = RawUpgradeNodegroups;
+    type Model = UpgradeNodegroups;
+
+    const DOC: &'static str = "Upgrades managed node groups to the hop's version.";
+    const TITLE: &'static str = "Upgrade node groups";
+    const PLACEMENT: Placement = PER_HOP;
+    const MUTATES: bool = true;
+    const ROLES: &'static [Role] = &[Role::UpgradesNodes];
+    const EXAMPLE: &'static str = "{ maxParallel: 1 }";
+
+    fn build(
+        raw: &Spanned<RawUpgradeNodegroups>,
+        v: &mut Validator<'_>,
+        _: &BuildCx<'_>,
+    ) -> Option<UpgradeNodegroups> {
+        let n = &raw.value;
+        if let Some(mp) = n.max_parallel.as_ref().filter(|m| m.value == 0) {
+            v.problem(
+                mp.loc,
+                "`maxParallel` must be at least 1",
+                "zero",
+                "use `maxParallel: 1` to upgrade one node group at a time",
+            );
+        }
+        Some(UpgradeNodegroups {
+            nodegroups: n
+                .nodegroups
+                .as_ref()
+                .map(|l| l.iter().map(|g| g.value.clone()).collect()),
+            max_parallel: n.max_parallel.as_ref().map_or(1, |m| m.value.max(1)),
+            force: n.force.unwrap_or(false),
+            timeout: v.positive("timeout", n.timeout.as_ref(), DEFAULT_TIMEOUT),
+        })
+    }
+
+    async fn plan(step: &UpgradeNodegroups, cx: &mut PlanCx<'_>) -> Result<Vec<String>, EksError> {
+        let hop = cx.hop.map(|h| h.to_string()).unwrap_or_default();
+        let groups: Vec<String> = cx
+            .projection
+            .nodegroups
+            .iter()
+            .filter(|g| {
+                step.nodegroups
+                    .as_ref()
+                    .is_none_or(|names| names.contains(&g.name))
+            })
+            .map(|g| {
+                format!(
+                    "UpdateNodegroupVersion {} ({} nodes) → {hop}",
+                    g.name, g.desired_size
+                )
+            })
+            .collect();
+        Ok(if groups.is_empty() {
+            vec!["no managed node groups".into()]
+        } else {
+            groups
+        })
+    }
+
+    async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
+        run(step, ctx).await
+    }
+
+    fn scale_time(step: &mut UpgradeNodegroups, scale: &TimeScale) {
+        scale.timeout(&mut step.timeout);
+    }
+
+    fn typical_minutes(step: &UpgradeNodegroups) -> u64 {
+        20 / u64::from(step.max_parallel.max(1)) + 10
+    }
+}
 
 /// Nodes the step cannot upgrade, by what manages them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,10 +187,10 @@ async fn start(
     step: &UpgradeNodegroups,
     group: &NodegroupInfo,
     hop: Version,
-    fact: &str,
+    fact: &Fact<String>,
 ) -> Result<String, StepError> {
-    let token_fact = format!("token:{}", group.name);
-    let token = match ctx.fact::<String>(&token_fact).await {
+    let token_fact = TOKEN.of(&group.name);
+    let token = match ctx.fact(&token_fact).await {
         Some(t) => t,
         None => {
             let t = uuid::Uuid::new_v4().to_string();
@@ -122,8 +240,8 @@ async fn upgrade_one(
 ) -> Result<String, StepError> {
     let cluster = ctx.cluster().to_string();
     // One fact per group: groups update in parallel, and each writes only its own.
-    let fact = format!("update:{}", group.name);
-    let id = match ctx.fact::<String>(&fact).await {
+    let fact = UPDATE.of(&group.name);
+    let id = match ctx.fact(&fact).await {
         Some(id) => id,
         None => match super::addons::adopt_or_start(ctx, &fact, UpdateOf::Nodegroup(&group.name))
             .await?
@@ -178,7 +296,7 @@ async fn upgrade_one(
     }
 }
 
-pub async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
+async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
     let hop = ctx.hop()?;
     let cluster = ctx.cluster().to_string();
     let all = eks::nodegroups(&ctx.conn.eks, &cluster)
@@ -240,7 +358,7 @@ pub async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
         .await
         .unwrap_or_default();
     if unmanaged != Unmanaged::default() {
-        ctx.record("unmanaged", &unmanaged).await?;
+        ctx.record(&UNMANAGED, &unmanaged).await?;
         for (group, nodes) in &unmanaged.self_managed {
             ctx.warn(&format!(
                 "self-managed nodes in `{group}` need a manual upgrade to {hop}: {}",
@@ -258,7 +376,7 @@ pub async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
         // What this step changed before failing stays changed through a rollback: the report
         // lists it.
         if !done.is_empty() {
-            ctx.record("upgraded", &done).await?;
+            ctx.record(&UPGRADED, &done).await?;
         }
         let mut message = failures
             .iter()

@@ -4,12 +4,28 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{StepCtx, StepError, StepResult};
+use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
+use super::{StepCtx, StepError, StepResult, backup};
+use crate::cloud::eks::EksError;
+use crate::format::Validator;
+use crate::format::spanned::Spanned;
+use crate::format::text::{DurationText, StepRef};
+use crate::journal::Fact;
+use crate::types::HumanDuration;
 use crate::velero::layout::BackupLocation;
+use crate::velero::verify::{Verification, VerifyDepth};
 use crate::velero::{location, objects, verify};
-use crate::workflow::model::VerifyBackup;
+
+/// What verification found, sound or not.
+pub const VERIFICATION: Fact<Verification> = Fact::new("verification");
+/// The proof a restore asks for: recorded only when the backup verified.
+pub const VERIFIED: Fact<Verified> = Fact::new("verified");
+
+/// How long verification may take unless the step says.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// What `veleroRestore` looks for before it restores anything.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,15 +36,98 @@ pub struct Verified {
     pub depth: String,
 }
 
-pub async fn run(step: &VerifyBackup, ctx: &StepCtx<'_>) -> StepResult {
-    let name: String = ctx.fact_of(&step.backup, "backup").await.ok_or_else(|| {
-        StepError::Failed(format!(
-            "step `{}` has not created a backup in this run",
-            step.backup
-        ))
-    })?;
-    let recorded_uid: Option<String> = ctx.fact_of(&step.backup, "backupUid").await;
-    let namespace = ctx.workflow.velero.namespace.as_str();
+/// Options for backup verification.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawVerifyBackup {
+    /// The id of the `veleroBackup` step whose backup to verify.
+    pub backup: Spanned<StepRef>,
+    /// `metadata` or `full` (default).
+    pub depth: Option<VerifyDepth>,
+    /// How long verification may take. Default: `30m`.
+    pub timeout: Option<Spanned<DurationText>>,
+}
+
+/// A validated `verifyBackup` step.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyBackup {
+    /// The id of the `veleroBackup` step.
+    pub backup: String,
+    pub depth: VerifyDepth,
+    pub timeout: HumanDuration,
+}
+
+pub struct VerifyBackupKind;
+
+impl Kind for VerifyBackupKind {
+    type Raw = RawVerifyBackup;
+    type Model = VerifyBackup;
+
+    const DOC: &'static str = "Checks a backup's files directly in S3.";
+    const TITLE: &'static str = "Verify backup in S3";
+    const PLACEMENT: Placement = backup::VeleroBackupKind::PLACEMENT;
+    const MUTATES: bool = false;
+    const ROLES: &'static [Role] = &[Role::VerifiesBackup];
+    const EXAMPLE: &'static str = "{ backup: backup }";
+
+    fn build(
+        raw: &Spanned<RawVerifyBackup>,
+        v: &mut Validator<'_>,
+        _: &BuildCx<'_>,
+    ) -> Option<VerifyBackup> {
+        let b = &raw.value;
+        Some(VerifyBackup {
+            backup: b.backup.value.0.clone(),
+            depth: b.depth.unwrap_or(VerifyDepth::Full),
+            timeout: v.positive("timeout", b.timeout.as_ref(), DEFAULT_TIMEOUT),
+        })
+    }
+
+    fn backup_ref(raw: &RawVerifyBackup) -> Option<&Spanned<StepRef>> {
+        Some(&raw.backup)
+    }
+
+    fn backup(step: &VerifyBackup) -> Option<&str> {
+        Some(&step.backup)
+    }
+
+    async fn plan(step: &VerifyBackup, _: &mut PlanCx<'_>) -> Result<Vec<String>, EksError> {
+        Ok(vec![format!(
+            "reads the files of the backup of `{}` in S3 ({}); changes nothing",
+            step.backup,
+            if step.depth == VerifyDepth::Full {
+                "every item of the tarball"
+            } else {
+                "metadata and sibling files"
+            }
+        )])
+    }
+
+    async fn run(step: &VerifyBackup, ctx: &StepCtx<'_>) -> StepResult {
+        run(step, ctx).await
+    }
+
+    fn scale_time(step: &mut VerifyBackup, scale: &TimeScale) {
+        scale.timeout(&mut step.timeout);
+    }
+}
+
+async fn run(step: &VerifyBackup, ctx: &StepCtx<'_>) -> StepResult {
+    let name: String = ctx
+        .fact_of(&step.backup, &backup::BACKUP)
+        .await
+        .ok_or_else(|| {
+            StepError::Failed(format!(
+                "step `{}` has not created a backup in this run",
+                step.backup
+            ))
+        })?;
+    let recorded_uid: Option<String> = ctx
+        .fact_of(&step.backup, &backup::BACKUP_UID)
+        .await
+        .flatten();
+    let namespace = ctx.velero.namespace.as_str();
 
     let api = objects::backups(ctx.conn.kube.clone(), namespace);
     let backup = api
@@ -48,7 +147,7 @@ pub async fn run(step: &VerifyBackup, ctx: &StepCtx<'_>) -> StepResult {
         .data
         .pointer("/spec/storageLocation")
         .and_then(|v| v.as_str())
-        .unwrap_or(&ctx.workflow.velero.storage_location)
+        .unwrap_or(&ctx.velero.storage_location)
         .to_string();
     let storage = location::get(ctx.conn.kube.clone(), namespace, &location_name)
         .await
@@ -91,7 +190,7 @@ pub async fn run(step: &VerifyBackup, ctx: &StepCtx<'_>) -> StepResult {
         ))
     })?
     .map_err(|e| StepError::Failed(format!("verification could not be carried out: {e}")))?;
-    ctx.record("verification", &verification).await?;
+    ctx.record(&VERIFICATION, &verification).await?;
 
     if !verification.sound {
         let shown: Vec<String> = verification
@@ -114,11 +213,11 @@ pub async fn run(step: &VerifyBackup, ctx: &StepCtx<'_>) -> StepResult {
         )));
     }
     let depth = match step.depth {
-        crate::workflow::model::VerifyDepth::Full => "full",
-        crate::workflow::model::VerifyDepth::Metadata => "metadata",
+        VerifyDepth::Full => "full",
+        VerifyDepth::Metadata => "metadata",
     };
     ctx.record(
-        "verified",
+        &VERIFIED,
         &Verified {
             backup: name.clone(),
             uid: status.uid.clone(),

@@ -1,9 +1,11 @@
-//! Value types shared by the workflow format, the engine and the sandbox.
+//! Value types shared by the workflow format, the journal, the engine and the sandbox.
 
 pub mod duration;
+pub mod phase;
 pub mod version;
 pub mod window;
 
 pub use duration::HumanDuration;
+pub use phase::Phase;
 pub use version::Version;
 pub use window::Window;

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::objects::{
     self, LABEL_CLUSTER, LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY, Status, WaitError,
 };
-use crate::workflow::model::VeleroBackup;
+use crate::types::HumanDuration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -28,13 +28,23 @@ pub enum BackupError {
     Wait(#[from] WaitError),
 }
 
-/// The Backup object for a `veleroBackup` step.
-pub fn backup_object(
-    name: &str,
-    run_id: &str,
-    cluster: &str,
-    step: &VeleroBackup,
-) -> DynamicObject {
+/// What to back up and where: the options of a Velero Backup the tool creates, from a
+/// `veleroBackup` step or `eks-upgrade backup create`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupSpec {
+    pub included_namespaces: Option<Vec<String>>,
+    pub excluded_namespaces: Vec<String>,
+    pub included_resources: Option<Vec<String>>,
+    pub excluded_resources: Vec<String>,
+    pub label_selector: Option<BTreeMap<String, String>>,
+    pub snapshot_volumes: Option<bool>,
+    pub ttl: HumanDuration,
+    pub storage_location: String,
+}
+
+/// The Backup object for `spec`, labelled with the run that makes it.
+pub fn backup_object(name: &str, run_id: &str, cluster: &str, step: &BackupSpec) -> DynamicObject {
     let mut labels = BTreeMap::new();
     labels.insert(LABEL_RUN.to_string(), run_id.to_string());
     labels.insert(LABEL_CLUSTER.to_string(), label_value(cluster));

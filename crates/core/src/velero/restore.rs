@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kube::api::{DynamicObject, ObjectMeta};
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::objects::{
     self, LABEL_CLUSTER, LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY, Status, WaitError,
 };
-use crate::workflow::model::{ExistingResourcePolicy, VeleroRestore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
@@ -26,12 +26,33 @@ pub enum RestoreError {
     Wait(#[from] WaitError),
 }
 
+/// What a restore does to objects that still exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ExistingResourcePolicy {
+    /// Leave them as they are.
+    None,
+    /// Update them to the backed-up state (default).
+    Update,
+}
+
+/// What to restore: the options of a Velero Restore the tool creates, from a `veleroRestore`
+/// step or `eks-upgrade backup restore`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreSpec {
+    pub existing_resource_policy: ExistingResourcePolicy,
+    pub included_namespaces: Option<Vec<String>>,
+    pub excluded_namespaces: Vec<String>,
+}
+
+/// The Restore object of `backup` for `spec`, labelled with the run that makes it.
 pub fn restore_object(
     name: &str,
     backup: &str,
     run_id: &str,
     cluster: &str,
-    step: &VeleroRestore,
+    step: &RestoreSpec,
 ) -> DynamicObject {
     let mut labels = BTreeMap::new();
     labels.insert(LABEL_RUN.to_string(), run_id.to_string());

@@ -1,53 +1,22 @@
-//! The workflow file format.
-//!
-//! Loading runs in stages, each reporting everything it finds:
-//! 1. [`source`]: read the file with size, type and encoding checks;
-//! 2. [`node`]: parse YAML into a located tree, under budgets against hostile input;
-//! 3. [`lint`]: check the tree against the schema generated from [`raw`];
-//! 4. deserialize into the [`raw`] types (locations kept);
-//! 5. [`validate`]: build the [`model`] the engine runs.
+//! The workflow document: loading a file through the stages of `crate::format`, the
+//! document-level types ([`raw`] as written, [`model`] validated), the rules about the workflow
+//! as a whole ([`validate`]), and the schema ([`schema`]). Steps are declared by their kinds in
+//! `crate::steps`.
 
-pub mod diagnostic;
-pub mod lint;
 pub mod model;
-pub mod node;
 pub mod raw;
 pub mod schema;
-pub mod source;
-pub mod spanned;
 pub mod validate;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-pub use diagnostic::{LoadError, Problem, Style, render};
-pub use model::{Phase, Step, StepKind, Target, Workflow};
+pub use crate::format::{LoadError, Problem, Style, render};
+pub use crate::steps::{Step, StepKind};
+pub use crate::types::Phase;
+pub use model::{Target, Workflow};
 
-use diagnostic::Locator;
-use node::Span;
-
-/// Parser settings. Workflow files are small and flat, so the budgets are far below
-/// serde-saphyr's defaults: an alias bomb or a deeply nested file is refused in milliseconds.
-pub fn parse_options() -> serde_saphyr::Options {
-    serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_depth: 32,
-            flow_nesting_limit: 32,
-            max_aliases: 256,
-            max_anchors: 256,
-            max_events: 200_000,
-            max_nodes: 50_000,
-            max_total_scalar_bytes: 1024 * 1024,
-            max_documents: 1,
-        },
-        alias_limits: serde_saphyr::alias_limits! {
-            max_total_replayed_events: 10_000,
-            max_replay_stack_depth: 16,
-            max_alias_expansions_per_anchor: 64,
-        },
-        strict_booleans: true,
-    }
-}
+use crate::format::{lint, node, parse_options, source, yaml_problem};
 
 fn schema_json() -> &'static serde_json::Value {
     static SCHEMA: OnceLock<serde_json::Value> = OnceLock::new();
@@ -81,99 +50,6 @@ pub fn parse(path: &Path, text: Arc<str>) -> Result<Workflow, LoadError> {
     let raw: raw::RawWorkflow = serde_saphyr::from_str_with_options(&text, parse_options())
         .map_err(|e| invalid(vec![yaml_problem(&e, &text)]))?;
     validate::validate(&raw, path, &text).map_err(invalid)
-}
-
-/// A serde-saphyr error as a problem, in words about the file rather than about the parser, with
-/// advice for the mistakes people actually make.
-pub fn yaml_problem(err: &serde_saphyr::Error, text: &str) -> Problem {
-    use serde_saphyr::budget::BudgetBreach;
-    use serde_saphyr::{Error, MessageFormatter};
-
-    let outer = err.without_snippet();
-    // Errors met while replaying an alias come wrapped; the cause is what to explain.
-    let inner = match outer {
-        Error::AliasError { error, .. } => error.without_snippet(),
-        other => other,
-    };
-    let raw = serde_saphyr::UserMessageFormatter
-        .format_message(inner)
-        .into_owned();
-    let too_complex =
-        "workflow files are small and flat; this one exceeds the parser's safety limits";
-    let (message, help) = match inner {
-        Error::AliasReplayLimitExceeded { .. }
-        | Error::AliasExpansionLimitExceeded { .. }
-        | Error::AliasReplayStackDepthExceeded { .. }
-        | Error::AliasReplayCounterOverflow { .. }
-        | Error::Budget {
-            breach: BudgetBreach::Aliases { .. } | BudgetBreach::Anchors { .. },
-            ..
-        } => (
-            "the file expands YAML aliases (`*name`) beyond the safety limit".to_string(),
-            "write the values out; a workflow has no need for aliases that expand this far"
-                .to_string(),
-        ),
-        Error::Budget {
-            breach: BudgetBreach::Depth { .. },
-            ..
-        } => (
-            "the file is nested too deeply".to_string(),
-            format!("{too_complex} on nesting"),
-        ),
-        Error::Budget {
-            breach: BudgetBreach::Documents { .. },
-            ..
-        }
-        | Error::MultipleDocuments { .. } => (
-            "the file holds more than one YAML document".to_string(),
-            "a workflow file is one document; remove the extra `---` sections".to_string(),
-        ),
-        Error::Budget { breach, .. } => (
-            format!("the file exceeds the parser's safety limits ({breach:?})"),
-            too_complex.to_string(),
-        ),
-        Error::DuplicateMappingKey { key, .. } => (
-            match key {
-                Some(k) => format!("`{k}` appears twice in the same mapping"),
-                None => "a key appears twice in the same mapping".to_string(),
-            },
-            "each key may appear once in a mapping; remove or merge the repeated one".to_string(),
-        ),
-        _ if raw.contains("recursion limit") => (
-            "the file is nested too deeply".to_string(),
-            format!("{too_complex} on nesting"),
-        ),
-        Error::SerdeMissingField { .. }
-        | Error::SerdeUnknownField { .. }
-        | Error::SerdeInvalidType { .. }
-        | Error::SerdeInvalidValue { .. }
-        | Error::SerdeUnknownVariant { .. } => (
-            raw.clone(),
-            "see the documented format of this file".to_string(),
-        ),
-        _ if raw.contains("tab") => (
-            format!("invalid YAML: {raw}"),
-            "YAML indentation must use spaces; replace the tabs with spaces".to_string(),
-        ),
-        _ => (
-            format!("invalid YAML: {raw}"),
-            "check the YAML syntax here; `eks-upgrade schema` prints the format".to_string(),
-        ),
-    };
-    let mut problem = Problem::new(message).help(help);
-    if let Some(loc) = outer.location().filter(|l| l.line() > 0)
-        && !text.is_empty()
-    {
-        let span = Locator::new(text).span(spanned::Loc {
-            line: loc.line(),
-            column: loc.column(),
-            chars: 1,
-        });
-        problem = problem
-            .at(Span::new(span.offset.min(text.len() - 1), span.len))
-            .label("here");
-    }
-    problem
 }
 
 #[cfg(test)]

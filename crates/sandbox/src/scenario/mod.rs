@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use eks_upgrade_core::format::{LoadError, Problem};
 use eks_upgrade_core::types::HumanDuration;
-use eks_upgrade_core::workflow::{LoadError, Problem};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -114,7 +114,7 @@ impl Scenario {
     }
 
     pub fn load(path: &Path) -> Result<Scenario, LoadError> {
-        let text = eks_upgrade_core::workflow::source::read(path)?;
+        let text = eks_upgrade_core::format::source::read(path)?;
         Scenario::parse(path, &text)
     }
 
@@ -125,8 +125,8 @@ impl Scenario {
             problems,
         };
         let scenario: Scenario =
-            serde_saphyr::from_str_with_options(text, eks_upgrade_core::workflow::parse_options())
-                .map_err(|e| invalid(vec![eks_upgrade_core::workflow::yaml_problem(&e, text)]))?;
+            serde_saphyr::from_str_with_options(text, eks_upgrade_core::format::parse_options())
+                .map_err(|e| invalid(vec![eks_upgrade_core::format::yaml_problem(&e, text)]))?;
         let problems = scenario.check();
         if problems.is_empty() {
             Ok(scenario)

@@ -15,13 +15,23 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::error::DisplayErrorContext;
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use finding::Findings;
 pub use finding::{Finding, Severity};
 
 use super::layout::{BackupLocation, FORMAT_VERSION, SIBLINGS};
-use crate::workflow::model::VerifyDepth;
+
+/// How deeply to verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum VerifyDepth {
+    /// The backup's metadata and every small file Velero writes.
+    Metadata,
+    /// Also stream the whole tarball and check every item (default).
+    Full,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {

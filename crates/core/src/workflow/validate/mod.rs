@@ -2,111 +2,35 @@
 //! span several fields (unique ids, references, where each step kind may appear). Every problem
 //! is collected; nothing stops at the first.
 
-mod steps;
+mod step;
 mod structure;
 
-use steps::build_step;
+use step::build_step;
 use structure::check_structure;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::str::FromStr;
 
-use super::diagnostic::{Locator, Problem};
-use super::lint::did_you_mean;
-use super::model::{self, Phase, Step, Target, defaults};
+use super::model::{self, Target};
 use super::raw::*;
-use super::spanned::{Loc, Spanned};
+use crate::format::lint::did_you_mean;
+use crate::format::spanned::{Loc, Spanned};
+use crate::format::text::{TargetText, TimeText};
+use crate::format::{Problem, Validator};
+use crate::steps::{BuildCx, Step};
 use crate::types::window::{parse_time, parse_weekday};
-use crate::types::{HumanDuration, Version, Window};
+use crate::types::{Phase, Version, Window};
+use crate::velero;
+
+/// Defaults of the document's settings.
+pub mod defaults {
+    pub const VELERO_NAMESPACE: &str = "velero";
+    pub const STORAGE_LOCATION: &str = "default";
+}
 
 pub const API_VERSION: &str = "eks-upgrade/v1";
 pub const KIND: &str = "Workflow";
-
-pub(crate) struct Validator<'a> {
-    locator: Locator<'a>,
-    problems: Vec<Problem>,
-}
-
-impl Validator<'_> {
-    fn problem(
-        &mut self,
-        loc: Loc,
-        message: impl Into<String>,
-        label: impl Into<String>,
-        help: impl Into<String>,
-    ) {
-        let span = self.locator.span(loc);
-        self.problems
-            .push(Problem::new(message).at(span).label(label).help(help));
-    }
-
-    fn duration(
-        &mut self,
-        field: &str,
-        value: Option<&Spanned<DurationText>>,
-        default: std::time::Duration,
-    ) -> HumanDuration {
-        let Some(text) = value else {
-            return HumanDuration(default);
-        };
-        match HumanDuration::from_str(&text.value.0) {
-            Ok(d) => d,
-            Err(e) => {
-                self.problem(
-                    text.loc,
-                    format!("`{field}`: {e}"),
-                    "not a duration",
-                    e.help(),
-                );
-                HumanDuration(default)
-            }
-        }
-    }
-
-    /// A duration that must be longer than zero (timeouts, intervals).
-    fn positive(
-        &mut self,
-        field: &str,
-        value: Option<&Spanned<DurationText>>,
-        default: std::time::Duration,
-    ) -> HumanDuration {
-        let d = self.duration(field, value, default);
-        if d.0.is_zero()
-            && let Some(text) = value
-        {
-            self.problem(
-                text.loc,
-                format!("`{field}` must be longer than zero"),
-                "zero",
-                format!(
-                    "use a positive duration, such as `{}`",
-                    HumanDuration(default)
-                ),
-            );
-        }
-        d
-    }
-
-    fn dns_label(&mut self, what: &str, value: &Spanned<String>) -> bool {
-        let s = value.value.as_str();
-        let ok = !s.is_empty()
-            && s.len() <= 63
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !s.starts_with('-')
-            && !s.ends_with('-');
-        if !ok {
-            self.problem(
-                value.loc,
-                format!("{what} `{s}` is not a valid name"),
-                "invalid name",
-                "use lowercase letters, digits and `-`, starting and ending with a letter or digit, at most 63 characters",
-            );
-        }
-        ok
-    }
-}
 
 /// Validates a parsed file. `Err` holds every problem found.
 pub fn validate(
@@ -114,10 +38,7 @@ pub fn validate(
     path: &Path,
     text: &str,
 ) -> Result<model::Workflow, Vec<Problem>> {
-    let mut v = Validator {
-        locator: Locator::new(text),
-        problems: Vec::new(),
-    };
+    let mut v = Validator::new(text);
 
     if raw.api_version.value != API_VERSION {
         v.problem(
@@ -159,7 +80,7 @@ pub fn validate(
         let mut out = Vec::new();
         for step in steps {
             if let Some(first) = seen_ids.get(&step.value.id.value) {
-                let (line, _) = v.locator.line_col(v.locator.span(*first).offset);
+                let line = v.line_of(*first);
                 v.problem(
                     step.value.id.loc,
                     format!("step id `{}` is used twice", step.value.id.value),
@@ -169,7 +90,7 @@ pub fn validate(
             } else {
                 seen_ids.insert(step.value.id.value.clone(), step.value.id.loc);
             }
-            if let Some(s) = build_step(&mut v, phase, step, &velero) {
+            if let Some(s) = build_step(&mut v, phase, step, &BuildCx { velero: &velero }) {
                 out.push((step.value.id.loc, s));
             }
         }
@@ -178,9 +99,8 @@ pub fn validate(
 
     check_structure(&mut v, &built, spec);
 
-    if !v.problems.is_empty() {
-        v.problems.sort_by_key(|p| p.span.map_or(0, |s| s.offset));
-        return Err(v.problems);
+    if v.has_problems() {
+        return Err(v.into_problems());
     }
     let mut sections = built
         .into_iter()
@@ -340,7 +260,7 @@ fn window(v: &mut Validator, raw: &RawWindow) -> Option<Window> {
     })
 }
 
-fn velero(v: &mut Validator, raw: Option<&RawVelero>) -> model::VeleroSettings {
+fn velero(v: &mut Validator, raw: Option<&RawVelero>) -> velero::Settings {
     let namespace = raw.and_then(|r| r.namespace.as_ref());
     if let Some(ns) = namespace {
         v.dns_label("Velero namespace", ns);
@@ -354,7 +274,7 @@ fn velero(v: &mut Validator, raw: Option<&RawVelero>) -> model::VeleroSettings {
             "name a BackupStorageLocation, such as `default`",
         );
     }
-    model::VeleroSettings {
+    velero::Settings {
         namespace: namespace.map_or_else(
             || defaults::VELERO_NAMESPACE.to_string(),
             |n| n.value.clone(),

@@ -3,11 +3,12 @@
 
 use std::collections::HashSet;
 
-use super::Validator;
-use crate::workflow::lint::did_you_mean;
-use crate::workflow::model::{Phase, Step, StepKind};
-use crate::workflow::raw::*;
-use crate::workflow::spanned::Loc;
+use crate::format::Validator;
+use crate::format::lint::did_you_mean;
+use crate::format::spanned::Loc;
+use crate::steps::{Role, Step};
+use crate::types::Phase;
+use crate::workflow::raw::RawSpec;
 
 /// Rules about the workflow as a whole: the control-plane step, the order within a hop, and
 /// references between steps.
@@ -24,14 +25,10 @@ pub(super) fn check_structure(
     };
     let upgrade = section(Phase::Upgrade);
 
+    let has = |step: &Step, role: Role| step.kind.roles().contains(&role);
     let movers: Vec<&(Loc, Step)> = upgrade
         .iter()
-        .filter(|(_, s)| {
-            matches!(
-                s.kind,
-                StepKind::UpgradeControlPlane(_) | StepKind::Eksctl(_)
-            )
-        })
+        .filter(|(_, s)| has(s, Role::MovesControlPlane))
         .collect();
     if !spec.upgrade.is_empty() && movers.is_empty() && upgrade.len() == spec.upgrade.len() {
         let loc = spec.upgrade.first().map(|s| s.loc).unwrap_or_default();
@@ -45,17 +42,12 @@ pub(super) fn check_structure(
             "keep one `upgradeControlPlane` or `eksctl` step",
         );
     }
-    if let Some(first_mover) = upgrade.iter().position(|(_, s)| {
-        matches!(
-            s.kind,
-            StepKind::UpgradeControlPlane(_) | StepKind::Eksctl(_)
-        )
-    }) {
+    if let Some(first_mover) = upgrade
+        .iter()
+        .position(|(_, s)| has(s, Role::MovesControlPlane))
+    {
         for (loc, step) in &upgrade[..first_mover] {
-            if matches!(
-                step.kind,
-                StepKind::UpgradeAddons(_) | StepKind::UpgradeNodegroups(_)
-            ) {
+            if has(step, Role::UpgradesAddons) || has(step, Role::UpgradesNodes) {
                 v.problem(*loc, format!("`{}` runs before the control plane is upgraded", step.id), "too early", "EKS upgrades node groups and add-ons only up to the control plane's version; move this step after the control-plane step");
             }
         }
@@ -75,24 +67,22 @@ pub(super) fn check_structure(
     let backups_before = |i: usize| -> HashSet<&str> {
         order[..i]
             .iter()
-            .filter(|(_, (_, s))| matches!(s.kind, StepKind::VeleroBackup(_)))
+            .filter(|(_, (_, s))| has(s, Role::CreatesBackup))
             .map(|(_, (_, s))| s.id.as_str())
             .collect()
     };
     let verified_in_prepare: HashSet<&str> = section(Phase::Prepare)
         .iter()
-        .filter_map(|(_, s)| match &s.kind {
-            StepKind::VerifyBackup(vb) => Some(vb.backup.as_str()),
-            _ => None,
-        })
+        .filter(|(_, s)| has(s, Role::VerifiesBackup))
+        .filter_map(|(_, s)| s.kind.backup())
         .collect();
     let all_ids: Vec<&str> = order.iter().map(|(_, (_, s))| s.id.as_str()).collect();
 
     for (i, (phase, (_, step))) in order.iter().enumerate() {
-        let (reference, loc) = match (&step.kind, reference_loc(spec, *phase, &step.id)) {
-            (StepKind::VerifyBackup(vb), Some(loc)) => (vb.backup.as_str(), loc),
-            (StepKind::VeleroRestore(r), Some(loc)) => (r.backup.as_str(), loc),
-            _ => continue,
+        let (Some(reference), Some(loc)) =
+            (step.kind.backup(), reference_loc(spec, *phase, &step.id))
+        else {
+            continue;
         };
         let available = backups_before(i);
         if !available.contains(reference) {
@@ -124,9 +114,7 @@ pub(super) fn check_structure(
             );
             continue;
         }
-        if matches!(step.kind, StepKind::VeleroRestore(_))
-            && !verified_in_prepare.contains(reference)
-        {
+        if has(step, Role::RestoresBackup) && !verified_in_prepare.contains(reference) {
             v.problem(loc, format!("`{}` restores backup `{reference}`, which no `verifyBackup` step in `prepare` verifies", step.id), "unverified backup", format!("restores only ever use verified backups: add `verifyBackup: {{ backup: {reference} }}` to `prepare` after the backup"));
         }
     }
@@ -141,14 +129,5 @@ fn reference_loc(spec: &RawSpec, phase: Phase, id: &str) -> Option<Loc> {
         Phase::Finish => &spec.finish,
     };
     let step = steps.iter().find(|s| s.value.id.value == id)?;
-    step.value
-        .verify_backup
-        .as_ref()
-        .map(|b| b.value.backup.loc)
-        .or_else(|| {
-            step.value
-                .velero_restore
-                .as_ref()
-                .map(|r| r.value.backup.loc)
-        })
+    step.value.backup_ref().map(|r| r.loc)
 }

@@ -4,7 +4,7 @@
 //! Only the parts of JSON Schema that schemars emits for our types are understood: `$ref`,
 //! `anyOf`/`oneOf` (as "one of these shapes"), `type`, `enum`, `const`, `properties`,
 //! `required`, `additionalProperties`, `items`, and integer ranges. Patterns are left to
-//! [`super::validate`], which explains a bad duration or version better than a regex can.
+//! the validation of each value, which explains a bad duration or version better than a regex can.
 
 use serde_json::{Map, Value as Json};
 

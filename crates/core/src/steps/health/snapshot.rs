@@ -1,11 +1,9 @@
-//! `healthCheck`: after an optional settle time, retries until the cluster is healthy or the
-//! timeout passes. Healthy means: the API server reports the expected version, nodes are Ready,
-//! kube-system pods run, workloads are available, EKS add-ons are ACTIVE, and the workflow's
-//! HTTP probes answer. Problems the cluster already had before the upgrade (the baseline taken in
-//! `prepare`) do not fail the check unless they got worse.
+//! One look at the cluster's health: unready nodes, unavailable workloads, kube-system pods that
+//! are not running and crash-looping pods counted per owner (pods get new names on every node
+//! replacement; their owner keeps its name). The baseline taken in `prepare` is one of these;
+//! a health check fails only on what is new or worse than in it.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -13,11 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams};
 use serde::{Deserialize, Serialize};
 
-use super::{StepCtx, StepError, StepResult};
 use crate::checks::list;
-use crate::cloud::eks;
-use crate::types::Version;
-use crate::workflow::model::{HealthCheck, Probe};
 
 /// Something unhealthy, with a score of how bad (unavailable replicas, or 1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +25,8 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn id(&self) -> String {
+    /// The problem's identity across looks: its kind and object, not its detail.
+    pub fn id(&self) -> String {
         match &self.namespace {
             Some(ns) => format!("{} {ns}/{}", self.kind, self.name),
             None => format!("{} {}", self.kind, self.name),
@@ -271,132 +266,4 @@ pub fn regressions(baseline: &Snapshot, now: &[Problem]) -> Vec<Problem> {
         .filter(|p| before.get(&p.id()).is_none_or(|was| p.severity > *was))
         .cloned()
         .collect()
-}
-
-async fn probe(client: &reqwest::Client, p: &Probe) -> Option<String> {
-    match client.get(&p.url).timeout(p.timeout.0).send().await {
-        Ok(resp) => {
-            let code = resp.status().as_u16();
-            let ok = match p.expect_status {
-                Some(want) => code == want,
-                None => resp.status().is_success(),
-            };
-            (!ok).then(|| format!("probe {} answered {code}", p.url))
-        }
-        Err(e) => Some(format!("probe {} failed: {e}", p.url)),
-    }
-}
-
-/// What the control-plane version should be now: the hop's in `upgrade`, otherwise what EKS says.
-async fn expected_version(ctx: &StepCtx<'_>) -> Result<Version, StepError> {
-    if ctx.key.phase == crate::workflow::Phase::Upgrade
-        && let Some(h) = ctx.hop
-    {
-        return Ok(h);
-    }
-    crate::cloud::connect::describe_cluster(&ctx.conn.eks, ctx.cluster(), &ctx.conn.cluster.region)
-        .await
-        .map(|c| c.version)
-        .map_err(|e| StepError::Failed(e.to_string()))
-}
-
-/// One look at the cluster: the problems that count against the check.
-async fn look(
-    ctx: &StepCtx<'_>,
-    step: &HealthCheck,
-    baseline: &Snapshot,
-    expected: Version,
-    http: &reqwest::Client,
-) -> Result<(Vec<String>, Snapshot), StepError> {
-    let mut failures = Vec::new();
-    match ctx.conn.kube.apiserver_version().await {
-        Ok(info) => {
-            let minor = info.minor.trim_end_matches('+');
-            if info.major != expected.major.to_string() || minor != expected.minor.to_string() {
-                failures.push(format!(
-                    "the API server reports {}.{minor}, expected {expected}",
-                    info.major
-                ));
-            }
-        }
-        Err(e) => failures.push(format!("the API server does not answer /version: {e}")),
-    }
-    let snap = snapshot(ctx.conn.kube.clone(), step.namespaces.as_deref())
-        .await
-        .map_err(|e| StepError::Failed(format!("cannot read the cluster: {e}")))?;
-    failures.extend(
-        regressions(baseline, &snap.problems)
-            .iter()
-            .map(|p| format!("{}: {}", p.id(), p.detail)),
-    );
-    match eks::addons(&ctx.conn.eks, ctx.cluster()).await {
-        Ok(addons) => failures.extend(
-            addons
-                .iter()
-                .filter(|a| a.status != "ACTIVE")
-                .map(|a| format!("add-on {} is {}", a.name, a.status)),
-        ),
-        Err(e) => failures.push(e.to_string()),
-    }
-    for p in &step.probes {
-        if let Some(f) = probe(http, p).await {
-            failures.push(f);
-        }
-    }
-    Ok((failures, snap))
-}
-
-pub async fn run(step: &HealthCheck, ctx: &StepCtx<'_>) -> StepResult {
-    let baseline: Snapshot = ctx
-        .journal
-        .read(|j| j.facts.get("baseline").cloned())
-        .await
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default();
-    if !step.settle.0.is_zero() {
-        ctx.progress(&format!("settling for {}", step.settle), None, None);
-        tokio::time::sleep(step.settle.0).await;
-    }
-    let expected = expected_version(ctx).await?;
-    let http = reqwest::Client::builder()
-        .build()
-        .map_err(|e| StepError::Failed(format!("cannot make an HTTP client for probes: {e}")))?;
-    let started = Instant::now();
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        let (failures, snap) = look(ctx, step, &baseline, expected, &http).await?;
-        if failures.is_empty() {
-            let known = snap.problems.len();
-            ctx.record("health", &snap).await?;
-            return Ok(format!(
-                "healthy at {expected}: {} nodes Ready, {} workloads available{}",
-                snap.nodes,
-                snap.workloads,
-                if known > 0 {
-                    format!(" ({known} problems that predate the upgrade ignored)")
-                } else {
-                    String::new()
-                }
-            ));
-        }
-        if started.elapsed() + step.interval.0 > step.timeout.0 {
-            ctx.record("problems", &failures).await?;
-            return Err(StepError::Failed(format!(
-                "still unhealthy after {} ({attempt} checks): {}",
-                crate::types::HumanDuration(Duration::from_secs(started.elapsed().as_secs())),
-                failures.join("; ")
-            )));
-        }
-        ctx.progress(
-            &format!(
-                "{} problems, checking again: {}",
-                failures.len(),
-                failures.first().map(String::as_str).unwrap_or("")
-            ),
-            None,
-            None,
-        );
-        tokio::time::sleep(step.interval.0).await;
-    }
 }

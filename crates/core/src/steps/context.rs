@@ -1,0 +1,128 @@
+//! What a running step may use, and how it ends.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::checks::Coverage;
+use crate::cloud::connect::Connection;
+use crate::events::{Event, Level, Reporter};
+use crate::journal::handle::JournalHandle;
+use crate::journal::store::StoreError;
+use crate::journal::{Fact, StepKey};
+use crate::types::Version;
+use crate::velero;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// The step did not do what it should; the message says why.
+    #[error("{0}")]
+    Failed(String),
+    /// An operation the step started on AWS is still running after the step's timeout. It is
+    /// not a failure to recover from: the run stops, resumable, and `resume` re-attaches.
+    #[error("{0}")]
+    InFlight(String),
+    /// The journal could not be written: continuing would risk repeating side effects.
+    #[error("cannot write the journal: {0}")]
+    Journal(#[from] StoreError),
+}
+
+pub type StepResult = Result<String, StepError>;
+
+/// Everything a step may use.
+pub struct StepCtx<'a> {
+    pub conn: &'a Connection,
+    /// The workflow's name, for messages sent outside the run (webhooks).
+    pub workflow_name: &'a str,
+    /// Where Velero runs.
+    pub velero: &'a velero::Settings,
+    /// What the workflow's hops move besides the control plane.
+    pub coverage: Coverage,
+    pub run_id: &'a str,
+    pub key: &'a StepKey,
+    /// The version this hop upgrades to (`upgrade` steps), or the failed hop's (`onFailure`).
+    pub hop: Option<Version>,
+    /// The control-plane version before the current or failed hop: what a rollback returns to.
+    pub version_before: Option<Version>,
+    pub journal: &'a JournalHandle,
+    pub reporter: &'a dyn Reporter,
+    /// `--yes`: approval steps pass without asking.
+    pub approved: bool,
+    pub state_dir: &'a Path,
+    /// When progress was last reported, and what it said.
+    pub last_progress: std::sync::Mutex<(Option<std::time::Instant>, String)>,
+}
+
+impl StepCtx<'_> {
+    /// Reports progress. Repeats of the same message are dropped, and a changing message is
+    /// passed on at most once a second, so a fast loop never floods a log.
+    pub fn progress(&self, message: &str, done: Option<u64>, total: Option<u64>) {
+        let Ok(mut last) = self.last_progress.lock() else {
+            return;
+        };
+        let finished = done.is_some() && done == total;
+        let same = last.1 == message;
+        let recent = last
+            .0
+            .is_some_and(|w| w.elapsed() < std::time::Duration::from_secs(1));
+        if !finished && (same || recent) {
+            return;
+        }
+        *last = (Some(std::time::Instant::now()), message.to_string());
+        drop(last);
+        self.reporter.emit(&Event::StepProgress {
+            step: self.key,
+            message,
+            done,
+            total,
+        });
+    }
+
+    /// A line for the step's log (a tool's output, say), never throttled.
+    pub fn log(&self, line: &str) {
+        self.reporter.emit(&Event::Message {
+            level: Level::Info,
+            message: &format!("{}: {line}", self.key),
+        });
+    }
+
+    pub fn warn(&self, message: &str) {
+        self.reporter.emit(&Event::Message {
+            level: Level::Warning,
+            message,
+        });
+    }
+
+    /// A fact this step recorded in an earlier attempt.
+    pub async fn fact<T: DeserializeOwned>(&self, fact: &Fact<T>) -> Option<T> {
+        self.journal.fact(self.key, fact).await
+    }
+
+    /// Records a fact durably before returning.
+    pub async fn record<T: Serialize>(&self, fact: &Fact<T>, value: &T) -> Result<(), StepError> {
+        Ok(self.journal.record(self.key, fact, value).await?)
+    }
+
+    /// A fact recorded by another step of the run, found by its id.
+    pub async fn fact_of<T: DeserializeOwned>(&self, step_id: &str, fact: &Fact<T>) -> Option<T> {
+        self.journal.fact_of(step_id, fact).await
+    }
+
+    pub fn cluster(&self) -> &str {
+        &self.conn.cluster.name
+    }
+
+    pub fn hop(&self) -> Result<Version, StepError> {
+        self.hop
+            .ok_or_else(|| StepError::Failed("this step runs only within a hop".into()))
+    }
+}
+
+/// The name of a Velero object a step creates: unique per run (and so per bucket), stable across
+/// resumes, at most 63 characters.
+pub fn object_name(run_id: &str, step_id: &str) -> String {
+    let name = format!("eks-upgrade-{run_id}-{step_id}");
+    let trimmed: String = name.chars().take(63).collect();
+    trimmed.trim_end_matches('-').to_string()
+}

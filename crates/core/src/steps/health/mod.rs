@@ -1,0 +1,291 @@
+//! `healthCheck`: after an optional settle time, retries until the cluster is healthy or the
+//! timeout passes. Healthy means: the API server reports the expected version, nodes are Ready,
+//! kube-system pods run, workloads are available, EKS add-ons are ACTIVE, and the workflow's
+//! HTTP probes answer. Problems the cluster already had before the upgrade (the baseline taken in
+//! `prepare`) do not fail the check unless they got worse.
+
+mod snapshot;
+
+use std::time::{Duration, Instant};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use snapshot::{Problem, Snapshot, regressions, snapshot};
+
+use super::kind::{BuildCx, Kind, Placement, PlanCx, TimeScale};
+use super::{StepCtx, StepError, StepResult};
+use crate::cloud::eks::{self, EksError};
+use crate::format::Validator;
+use crate::format::spanned::Spanned;
+use crate::format::text::DurationText;
+use crate::journal::Fact;
+use crate::types::{HumanDuration, Phase, Version};
+
+/// The run-wide health baseline, recorded when `prepare` ends.
+pub const BASELINE: Fact<Snapshot> = Fact::new("baseline");
+/// The look that found the cluster healthy.
+pub const HEALTH: Fact<Snapshot> = Fact::new("health");
+/// What was still wrong when the check gave up.
+pub const PROBLEMS: Fact<Vec<String>> = Fact::new("problems");
+
+/// Defaults of the step's options.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const TIMEOUT: Duration = Duration::from_secs(15 * 60);
+    pub const INTERVAL: Duration = Duration::from_secs(10);
+    pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+}
+
+/// An HTTP endpoint that must answer for the cluster to count as healthy.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawProbe {
+    /// The URL to GET.
+    pub url: Spanned<String>,
+    /// The expected status code. Default: any 2xx.
+    pub expect_status: Option<Spanned<u16>>,
+    /// Per-request timeout. Default: `5s`.
+    pub timeout: Option<Spanned<DurationText>>,
+}
+
+/// Options for the health check.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawHealthCheck {
+    /// Wait this long before the first check. Default: `0s`.
+    pub settle: Option<Spanned<DurationText>>,
+    /// Give up after this long. Default: `15m`.
+    pub timeout: Option<Spanned<DurationText>>,
+    /// Time between attempts. Default: `10s`.
+    pub interval: Option<Spanned<DurationText>>,
+    /// Namespaces whose workloads are checked. Default: all.
+    pub namespaces: Option<Vec<String>>,
+    /// Extra HTTP probes.
+    #[serde(default)]
+    pub probes: Vec<Spanned<RawProbe>>,
+}
+
+/// An HTTP endpoint that must answer, validated.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Probe {
+    pub url: String,
+    pub expect_status: Option<u16>,
+    pub timeout: HumanDuration,
+}
+
+/// A validated `healthCheck` step.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheck {
+    pub settle: HumanDuration,
+    pub timeout: HumanDuration,
+    pub interval: HumanDuration,
+    pub namespaces: Option<Vec<String>>,
+    pub probes: Vec<Probe>,
+}
+
+pub struct HealthCheckKind;
+
+impl Kind for HealthCheckKind {
+    type Raw = RawHealthCheck;
+    type Model = HealthCheck;
+
+    const DOC: &'static str =
+        "Checks the cluster's health against the baseline taken before the upgrade.";
+    const TITLE: &'static str = "Health check";
+    const PLACEMENT: Placement = Placement {
+        sections: &Phase::ALL,
+        why: "",
+    };
+    const MUTATES: bool = false;
+    const EXAMPLE: &'static str = "{ settle: 1m, timeout: 15m }";
+
+    fn build(
+        raw: &Spanned<RawHealthCheck>,
+        v: &mut Validator<'_>,
+        _: &BuildCx<'_>,
+    ) -> Option<HealthCheck> {
+        let h = &raw.value;
+        let mut probes = Vec::new();
+        for p in &h.probes {
+            let url = &p.value.url;
+            if !(url.value.starts_with("http://") || url.value.starts_with("https://")) {
+                v.problem(
+                    url.loc,
+                    format!("probe URL `{}` is not an http(s) URL", url.value),
+                    "not http(s)",
+                    "write a full URL such as `https://app.example.com/healthz`",
+                );
+            }
+            if let Some(code) = p
+                .value
+                .expect_status
+                .as_ref()
+                .filter(|c| !(100..=599).contains(&c.value))
+            {
+                v.problem(
+                    code.loc,
+                    format!("`{}` is not an HTTP status code", code.value),
+                    "not 100–599",
+                    "use a status code such as `200`",
+                );
+            }
+            probes.push(Probe {
+                url: url.value.clone(),
+                expect_status: p.value.expect_status.as_ref().map(|c| c.value),
+                timeout: v.positive("timeout", p.value.timeout.as_ref(), defaults::PROBE_TIMEOUT),
+            });
+        }
+        Some(HealthCheck {
+            settle: v.duration("settle", h.settle.as_ref(), Duration::ZERO),
+            timeout: v.positive("timeout", h.timeout.as_ref(), defaults::TIMEOUT),
+            interval: v.positive("interval", h.interval.as_ref(), defaults::INTERVAL),
+            namespaces: h.namespaces.clone(),
+            probes,
+        })
+    }
+
+    async fn plan(_: &HealthCheck, _: &mut PlanCx<'_>) -> Result<Vec<String>, EksError> {
+        Ok(vec!["reads the cluster's health; changes nothing".into()])
+    }
+
+    async fn run(step: &HealthCheck, ctx: &StepCtx<'_>) -> StepResult {
+        run(step, ctx).await
+    }
+
+    fn scale_time(step: &mut HealthCheck, scale: &TimeScale) {
+        scale.apply(&mut step.settle, 0);
+        scale.timeout(&mut step.timeout);
+        scale.apply(&mut step.interval, 100);
+    }
+
+    fn typical_minutes(step: &HealthCheck) -> u64 {
+        step.settle.0.as_secs() / 60 + 2
+    }
+}
+
+async fn probe(client: &reqwest::Client, p: &Probe) -> Option<String> {
+    match client.get(&p.url).timeout(p.timeout.0).send().await {
+        Ok(resp) => {
+            let code = resp.status().as_u16();
+            let ok = match p.expect_status {
+                Some(want) => code == want,
+                None => resp.status().is_success(),
+            };
+            (!ok).then(|| format!("probe {} answered {code}", p.url))
+        }
+        Err(e) => Some(format!("probe {} failed: {e}", p.url)),
+    }
+}
+
+/// What the control-plane version should be now: the hop's in `upgrade`, otherwise what EKS says.
+async fn expected_version(ctx: &StepCtx<'_>) -> Result<Version, StepError> {
+    if ctx.key.phase == Phase::Upgrade
+        && let Some(h) = ctx.hop
+    {
+        return Ok(h);
+    }
+    crate::cloud::connect::describe_cluster(&ctx.conn.eks, ctx.cluster(), &ctx.conn.cluster.region)
+        .await
+        .map(|c| c.version)
+        .map_err(|e| StepError::Failed(e.to_string()))
+}
+
+/// One look at the cluster: the problems that count against the check.
+async fn look(
+    ctx: &StepCtx<'_>,
+    step: &HealthCheck,
+    baseline: &Snapshot,
+    expected: Version,
+    http: &reqwest::Client,
+) -> Result<(Vec<String>, Snapshot), StepError> {
+    let mut failures = Vec::new();
+    match ctx.conn.kube.apiserver_version().await {
+        Ok(info) => {
+            let minor = info.minor.trim_end_matches('+');
+            if info.major != expected.major.to_string() || minor != expected.minor.to_string() {
+                failures.push(format!(
+                    "the API server reports {}.{minor}, expected {expected}",
+                    info.major
+                ));
+            }
+        }
+        Err(e) => failures.push(format!("the API server does not answer /version: {e}")),
+    }
+    let snap = snapshot(ctx.conn.kube.clone(), step.namespaces.as_deref())
+        .await
+        .map_err(|e| StepError::Failed(format!("cannot read the cluster: {e}")))?;
+    failures.extend(
+        regressions(baseline, &snap.problems)
+            .iter()
+            .map(|p| format!("{}: {}", p.id(), p.detail)),
+    );
+    match eks::addons(&ctx.conn.eks, ctx.cluster()).await {
+        Ok(addons) => failures.extend(
+            addons
+                .iter()
+                .filter(|a| a.status != "ACTIVE")
+                .map(|a| format!("add-on {} is {}", a.name, a.status)),
+        ),
+        Err(e) => failures.push(e.to_string()),
+    }
+    for p in &step.probes {
+        if let Some(f) = probe(http, p).await {
+            failures.push(f);
+        }
+    }
+    Ok((failures, snap))
+}
+
+async fn run(step: &HealthCheck, ctx: &StepCtx<'_>) -> StepResult {
+    let baseline: Snapshot = ctx.journal.run_fact(&BASELINE).await.unwrap_or_default();
+    if !step.settle.0.is_zero() {
+        ctx.progress(&format!("settling for {}", step.settle), None, None);
+        tokio::time::sleep(step.settle.0).await;
+    }
+    let expected = expected_version(ctx).await?;
+    let http = reqwest::Client::builder()
+        .build()
+        .map_err(|e| StepError::Failed(format!("cannot make an HTTP client for probes: {e}")))?;
+    let started = Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let (failures, snap) = look(ctx, step, &baseline, expected, &http).await?;
+        if failures.is_empty() {
+            let known = snap.problems.len();
+            ctx.record(&HEALTH, &snap).await?;
+            return Ok(format!(
+                "healthy at {expected}: {} nodes Ready, {} workloads available{}",
+                snap.nodes,
+                snap.workloads,
+                if known > 0 {
+                    format!(" ({known} problems that predate the upgrade ignored)")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        if started.elapsed() + step.interval.0 > step.timeout.0 {
+            ctx.record(&PROBLEMS, &failures).await?;
+            return Err(StepError::Failed(format!(
+                "still unhealthy after {} ({attempt} checks): {}",
+                crate::types::HumanDuration(Duration::from_secs(started.elapsed().as_secs())),
+                failures.join("; ")
+            )));
+        }
+        ctx.progress(
+            &format!(
+                "{} problems, checking again: {}",
+                failures.len(),
+                failures.first().map(String::as_str).unwrap_or("")
+            ),
+            None,
+            None,
+        );
+        tokio::time::sleep(step.interval.0).await;
+    }
+}
