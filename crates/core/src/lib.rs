@@ -52,7 +52,11 @@ mod layers {
         for file in files {
             let rel = file.strip_prefix(&src).expect("under src");
             let first = rel.components().next().expect("a component");
-            let module = first.as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
+            let module = first
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_string();
             if module == "lib" {
                 continue;
             }
@@ -93,6 +97,10 @@ mod layers {
                 }
             }
         }
-        assert!(wrong.is_empty(), "uses against the layer order:\n{}", wrong.join("\n"));
+        assert!(
+            wrong.is_empty(),
+            "uses against the layer order:\n{}",
+            wrong.join("\n")
+        );
     }
 }

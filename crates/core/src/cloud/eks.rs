@@ -9,29 +9,55 @@ use serde::Serialize;
 
 use crate::types::Version;
 
+/// An EKS call that failed: the operation, what EKS said (its error code and request id, for
+/// callers that react to a kind of refusal and for AWS support), and the SDK's error as the
+/// cause. Shown as the operation and the SDK's full chain of causes.
 #[derive(Debug, thiserror::Error)]
-#[error("EKS `{operation}` failed: {message}")]
+#[error("EKS `{operation}` failed: {}", DisplayErrorContext(source.as_ref()))]
 pub struct EksError {
     pub operation: &'static str,
-    pub message: String,
-    /// The error code (`ResourceInUseException`, …), for callers that react to specific ones.
+    /// The error code (`ResourceInUseException`, …) when EKS answered with one.
     pub code: Option<String>,
+    /// The request id EKS gave the call, when it answered.
+    pub request_id: Option<String>,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl EksError {
+    /// A failure EKS did not report but the tool found in its answer.
+    pub fn answer(operation: &'static str, what: &str) -> Self {
+        EksError {
+            operation,
+            code: None,
+            request_id: None,
+            source: what.into(),
+        }
+    }
+
+    /// Whether EKS answered with this error code.
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
 }
 
 pub(crate) fn eks_error<
-    E: aws_sdk_eks::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: aws_sdk_eks::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 >(
     operation: &'static str,
-    e: aws_sdk_eks::error::SdkError<E>,
+    e: aws_sdk_eks::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> EksError {
+    use aws_sdk_eks::operation::RequestId;
     let code = e
         .as_service_error()
         .and_then(|s| s.code())
         .map(str::to_string);
+    let request_id = e.request_id().map(str::to_string);
     EksError {
         operation,
-        message: DisplayErrorContext(&e).to_string(),
         code,
+        request_id,
+        source: Box::new(e),
     }
 }
 
@@ -357,11 +383,9 @@ pub async fn describe_update(
         .send()
         .await
         .map_err(|e| eks_error("DescribeUpdate", e))?;
-    resp.update().map(update_state).ok_or_else(|| EksError {
-        operation: "DescribeUpdate",
-        message: "the response has no update".into(),
-        code: None,
-    })
+    resp.update()
+        .map(update_state)
+        .ok_or_else(|| EksError::answer("DescribeUpdate", "the response has no update"))
 }
 
 /// Updates still in progress, for adopting one a crashed run started.

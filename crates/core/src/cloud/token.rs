@@ -30,9 +30,9 @@
 //! # Use
 //!
 //! ```no_run
-//! # fn demo(creds: aws_credential_types::Credentials) -> Result<(), eks_upgrade::cloud::token::TokenError> {
+//! # fn demo(creds: aws_credential_types::Credentials) -> Result<(), eks_upgrade_core::cloud::token::TokenError> {
 //! use std::time::SystemTime;
-//! let token = eks_upgrade::cloud::token::get_token(&creds, "eu-west-1", "prod", SystemTime::now())?;
+//! let token = eks_upgrade_core::cloud::token::get_token(&creds, "eu-west-1", "prod", SystemTime::now())?;
 //! // Authorization: Bearer <token.as_str()>
 //! # Ok(()) }
 //! ```

@@ -207,9 +207,7 @@ fn resolve(r: ResolveConflicts) -> EksResolve {
 async fn run(step: &UpgradeAddons, ctx: &StepCtx<'_>) -> StepResult {
     let hop = ctx.hop()?;
     let cluster = ctx.cluster().to_string();
-    let installed = eks::addons(&ctx.conn.eks, &cluster)
-        .await
-        .map_err(|e| StepError::Failed(e.to_string()))?;
+    let installed = eks::addons(&ctx.conn.eks, &cluster).await?;
     let selected: Vec<_> = match &step.addons {
         Some(names) => {
             for n in names {
@@ -233,9 +231,7 @@ async fn run(step: &UpgradeAddons, ctx: &StepCtx<'_>) -> StepResult {
         let mut current = addon.version.clone();
         // vpc-cni may need several updates to cross minor versions one at a time.
         for round in 0..4 {
-            let offered = eks::addon_versions(&ctx.conn.eks, &addon.name, hop)
-                .await
-                .map_err(|e| StepError::Failed(e.to_string()))?;
+            let offered = eks::addon_versions(&ctx.conn.eks, &addon.name, hop).await?;
             let Some(target) = target_version(
                 &addon.name,
                 &current,
@@ -354,7 +350,7 @@ async fn update_one(
                 step.timeout
             ))
         })?
-        .map_err(|e| StepError::Failed(e.to_string()))?;
+        ?;
     if state.succeeded() {
         // EKS runs the new version now, healthy or not, and a rollback of the control plane
         // does not undo it: the report lists it even when this step fails.
@@ -362,9 +358,7 @@ async fn update_one(
         changed.insert(name.to_string(), format!("{name} {from} → {version}"));
         ctx.record(&CHANGED, &changed).await?;
     }
-    let info = eks::addon(&ctx.conn.eks, &cluster, name)
-        .await
-        .map_err(|e| StepError::Failed(e.to_string()))?;
+    let info = eks::addon(&ctx.conn.eks, &cluster, name).await?;
     if !state.succeeded() || info.status != "ACTIVE" {
         let issues = if info.health_issues.is_empty() {
             state.errors.join("; ")
@@ -386,9 +380,7 @@ pub(crate) async fn adopt_or_start(
     fact: &Fact<String>,
     of: UpdateOf<'_>,
 ) -> Result<Option<String>, StepError> {
-    let running = eks::in_progress_updates(&ctx.conn.eks, ctx.cluster(), of)
-        .await
-        .map_err(|e| StepError::Failed(e.to_string()))?;
+    let running = eks::in_progress_updates(&ctx.conn.eks, ctx.cluster(), of).await?;
     match running.into_iter().next() {
         Some(u) => {
             ctx.record(fact, &u.id).await?;

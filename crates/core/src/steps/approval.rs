@@ -98,6 +98,6 @@ async fn run(step: &Approval, ctx: &StepCtx<'_>) -> StepResult {
             Ok("approved".into())
         }
         Ok(false) => Err(StepError::Failed("declined at the prompt".into())),
-        Err(e) => Err(StepError::Failed(e.to_string())),
+        Err(e) => Err(StepError::Cause(Box::new(e))),
     }
 }

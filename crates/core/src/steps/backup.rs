@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
-use super::{StepCtx, StepError, StepResult, object_name};
+use super::{Context, StepCtx, StepError, StepResult, object_name};
 use crate::cloud::eks::EksError;
 use crate::format::Validator;
 use crate::format::spanned::Spanned;
@@ -148,7 +148,7 @@ async fn run(step: &VeleroBackup, ctx: &StepCtx<'_>) -> StepResult {
     let object = backup::backup_object(&name, ctx.run_id, ctx.cluster(), &step.spec);
     let created = backup::create_or_adopt(ctx.conn.kube.clone(), namespace, &object, ctx.run_id)
         .await
-        .map_err(|e| StepError::Failed(e.to_string()))?;
+        .cause()?;
     let adopted = ctx
         .fact(&BACKUP_UID)
         .await
@@ -180,7 +180,7 @@ async fn run(step: &VeleroBackup, ctx: &StepCtx<'_>) -> StepResult {
         },
     )
     .await
-    .map_err(|e| StepError::Failed(format!("{e}; the Backup is kept for inspection")))?;
+    .note("the Backup is kept for inspection")?;
     ctx.record(&OUTCOME, &outcome).await?;
 
     let s = &outcome.status;

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 
 use crate::checks::Coverage;
 use crate::cloud::connect::Connection;
+use crate::cloud::eks::EksError;
 use crate::events::{Event, Level, Reporter};
 use crate::journal::handle::JournalHandle;
 use crate::journal::store::StoreError;
@@ -14,9 +15,12 @@ use crate::journal::{Fact, StepKey};
 use crate::types::Version;
 use crate::velero;
 
+/// A boxed cause: the error a step failure comes from, kept whole for its chain of sources.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
-    /// The step did not do what it should; the message says why.
+    /// The step found the cluster, or its own work, not as it should be; the message says why.
     #[error("{0}")]
     Failed(String),
     /// An operation the step started on AWS is still running after the step's timeout. It is
@@ -26,6 +30,72 @@ pub enum StepError {
     /// The journal could not be written: continuing would risk repeating side effects.
     #[error("cannot write the journal: {0}")]
     Journal(#[from] StoreError),
+    /// An EKS call failed.
+    #[error(transparent)]
+    Eks(#[from] EksError),
+    /// EKS refused to move the control plane. `by_insights` when readiness insights block it
+    /// (`force` overrides those), otherwise the request itself is not allowed.
+    #[error("{message}")]
+    Refused {
+        by_insights: bool,
+        message: String,
+        #[source]
+        source: EksError,
+    },
+    /// EKS kept answering that another update holds the cluster until the step's timeout.
+    #[error("{message}")]
+    Busy {
+        message: String,
+        #[source]
+        source: EksError,
+    },
+    /// A call failed while the step was doing what `context` says.
+    #[error("{context}: {source}")]
+    Call {
+        context: String,
+        #[source]
+        source: Cause,
+    },
+    /// A call failed, and its own message says what the step was doing.
+    #[error(transparent)]
+    Cause(Cause),
+    /// A call failed; `note` says what that leaves behind.
+    #[error("{source}; {note}")]
+    Noted {
+        #[source]
+        source: Cause,
+        note: &'static str,
+    },
+}
+
+/// Turns any error into a step failure that keeps it as the cause.
+pub trait Context<T> {
+    /// The error as the cause, after what the step was doing: `cannot read Backup `b`: …`.
+    fn context(self, what: impl FnOnce() -> String) -> Result<T, StepError>;
+    /// The error as the cause, when its message already says what was being done.
+    fn cause(self) -> Result<T, StepError>;
+    /// The error as the cause, followed by what it leaves behind.
+    fn note(self, note: &'static str) -> Result<T, StepError>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for Result<T, E> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T, StepError> {
+        self.map_err(|e| StepError::Call {
+            context: what(),
+            source: Box::new(e),
+        })
+    }
+
+    fn cause(self) -> Result<T, StepError> {
+        self.map_err(|e| StepError::Cause(Box::new(e)))
+    }
+
+    fn note(self, note: &'static str) -> Result<T, StepError> {
+        self.map_err(|e| StepError::Noted {
+            source: Box::new(e),
+            note,
+        })
+    }
 }
 
 pub type StepResult = Result<String, StepError>;

@@ -9,9 +9,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
-use super::{StepCtx, StepError, StepResult};
+use super::{Context, StepCtx, StepError, StepResult};
 use crate::cloud::connect::describe_cluster;
-use crate::cloud::eks::{self, EksError, UpdateOf, UpdateState};
+use crate::cloud::eks::{self, EksError, UpdateOf, UpdateState, eks_error};
 use crate::format::Validator;
 use crate::format::spanned::Spanned;
 use crate::format::text::DurationText;
@@ -101,14 +101,15 @@ impl Kind for UpgradeControlPlaneKind {
     }
 }
 
-/// Why an UpdateClusterVersion call was refused, as far as the caller cares.
+/// Why an UpdateClusterVersion call was refused, as far as the caller cares: EKS's own words,
+/// and its error.
 pub enum Refusal {
     /// 409: another update is in progress; retry later.
-    Busy(String),
+    Busy(String, EksError),
     /// InvalidState: readiness checks (upgrade or rollback insights) block it; `force` overrides.
-    Blocked(String),
+    Blocked(String, EksError),
     /// Anything else: the request itself is not allowed.
-    Refused(String),
+    Refused(String, EksError),
 }
 
 /// Options of a version change: an upgrade or a rollback.
@@ -132,8 +133,7 @@ pub async fn change_version(
         Some(id) => id,
         None => {
             let adopted = eks::in_progress_updates(&ctx.conn.eks, &cluster, UpdateOf::Cluster)
-                .await
-                .map_err(|e| StepError::Failed(e.to_string()))?
+                .await?
                 .into_iter()
                 .find(|u| u.version.as_deref() == Some(change.version.to_string().as_str()));
             match adopted {
@@ -171,8 +171,7 @@ pub async fn change_version(
     );
     let state = tokio::time::timeout(deadline, wait)
         .await
-        .map_err(|_| StepError::InFlight(format!("EKS update {update_id} did not finish within {}; it continues on AWS, and `eks-upgrade resume` re-attaches to it", crate::types::HumanDuration(change.timeout))))?
-        .map_err(|e| StepError::Failed(e.to_string()))?;
+        .map_err(|_| StepError::InFlight(format!("EKS update {update_id} did not finish within {}; it continues on AWS, and `eks-upgrade resume` re-attaches to it", crate::types::HumanDuration(change.timeout))))??;
     ctx.record(&UPDATE, &state).await?;
     Ok(state)
 }
@@ -221,22 +220,26 @@ async fn start_update(
                 return Ok(id);
             }
             Err(e) => {
+                // EKS's own sentence when it gave one; the SDK's chain of causes otherwise.
                 let message = e
                     .as_service_error()
                     .and_then(|s| aws_sdk_eks::error::ProvideErrorMetadata::message(s))
                     .map(str::to_string)
                     .unwrap_or_else(|| DisplayErrorContext(&e).to_string());
-                match e.as_service_error() {
-                    Some(s) if s.is_resource_in_use_exception() => Refusal::Busy(message),
-                    Some(s) if s.is_invalid_state_exception() => Refusal::Blocked(message),
-                    _ => Refusal::Refused(message),
+                let error = eks_error("UpdateClusterVersion", e);
+                if error.is("ResourceInUseException") {
+                    Refusal::Busy(message, error)
+                } else if error.is("InvalidStateException") {
+                    Refusal::Blocked(message, error)
+                } else {
+                    Refusal::Refused(message, error)
                 }
             }
         };
         match refusal {
             // EKS keeps replacing control-plane instances for a while after an update reports
             // Successful, and platform-version patches run on their own: both answer 409.
-            Refusal::Busy(message) if started.elapsed() + delay < change.timeout => {
+            Refusal::Busy(message, _) if started.elapsed() + delay < change.timeout => {
                 ctx.progress(
                     &format!("EKS is busy ({message}); retrying in {}s", delay.as_secs()),
                     None,
@@ -245,22 +248,33 @@ async fn start_update(
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(60));
             }
-            Refusal::Busy(message) => {
-                return Err(StepError::Failed(format!(
-                    "EKS stayed busy for {}: {message}",
-                    crate::types::HumanDuration(change.timeout)
-                )));
+            Refusal::Busy(message, source) => {
+                return Err(StepError::Busy {
+                    message: format!(
+                        "EKS stayed busy for {}: {message}",
+                        crate::types::HumanDuration(change.timeout)
+                    ),
+                    source,
+                });
             }
-            Refusal::Blocked(message) => {
-                return Err(StepError::Failed(format!(
-                    "EKS refused: {message} Review them with `aws eks list-insights --cluster-name {cluster}`; set `force: true` on the step to proceed anyway"
-                )));
+            Refusal::Blocked(message, source) => {
+                return Err(StepError::Refused {
+                    by_insights: true,
+                    message: format!(
+                        "EKS refused: {message} Review them with `aws eks list-insights --cluster-name {cluster}`; set `force: true` on the step to proceed anyway"
+                    ),
+                    source,
+                });
             }
-            Refusal::Refused(message) => {
-                return Err(StepError::Failed(format!(
-                    "EKS refused to move the control plane to {}: {message}",
-                    change.version
-                )));
+            Refusal::Refused(message, source) => {
+                return Err(StepError::Refused {
+                    by_insights: false,
+                    message: format!(
+                        "EKS refused to move the control plane to {}: {message}",
+                        change.version
+                    ),
+                    source,
+                });
             }
         }
     }
@@ -270,7 +284,7 @@ async fn run(step: &UpgradeControlPlane, ctx: &StepCtx<'_>) -> StepResult {
     let target = ctx.hop()?;
     let info = describe_cluster(&ctx.conn.eks, ctx.cluster(), &ctx.conn.cluster.region)
         .await
-        .map_err(|e| StepError::Failed(e.to_string()))?;
+        .cause()?;
     let recorded = ctx.fact(&UPDATE_ID).await;
     if info.version == target && recorded.is_none() {
         return Ok(format!("control plane already at {target}"));

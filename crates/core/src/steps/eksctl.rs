@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::control_plane::PER_HOP;
 use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
-use super::{StepCtx, StepError, StepResult};
+use super::{Context, StepCtx, StepError, StepResult};
 use crate::cloud::eks::EksError;
 use crate::cloud::{connect, eks};
 use crate::format::Validator;
@@ -270,7 +270,7 @@ async fn run_command(ctx: &StepCtx<'_>, step: &Eksctl, args: &[String]) -> Resul
         .map_err(|_| {
             StepError::Failed(format!("`{shown}` did not finish within {}", step.timeout))
         })?
-        .map_err(|e| StepError::Failed(format!("`{shown}` could not be waited for: {e}")))?;
+        .context(|| format!("`{shown}` could not be waited for"))?;
     if status.success() {
         Ok(())
     } else {
@@ -288,19 +288,17 @@ async fn run_command(ctx: &StepCtx<'_>, step: &Eksctl, args: &[String]) -> Resul
 async fn run(step: &Eksctl, ctx: &StepCtx<'_>) -> StepResult {
     let hop = ctx.hop()?;
     let path: &Path = &step.config_file;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| StepError::Failed(format!("cannot read `{}`: {e}", path.display())))?;
-    let edited = set_version(&text, hop)
-        .map_err(|e| StepError::Failed(format!("`{}`: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).context(|| format!("cannot read `{}`", path.display()))?;
+    let edited = set_version(&text, hop).context(|| format!("`{}`", path.display()))?;
     if edited != text {
-        crate::state::write_atomic(path, edited.as_bytes())
-            .map_err(|e| StepError::Failed(e.to_string()))?;
+        crate::state::write_atomic(path, edited.as_bytes()).cause()?;
         ctx.record(&CONFIG_VERSION, &hop.to_string()).await?;
     }
     let file = path.display().to_string();
     let current = connect::describe_cluster(&ctx.conn.eks, ctx.cluster(), &ctx.conn.cluster.region)
         .await
-        .map_err(|e| StepError::Failed(e.to_string()))?;
+        .cause()?;
     if current.version < hop {
         run_command(
             ctx,
@@ -319,7 +317,7 @@ async fn run(step: &Eksctl, ctx: &StepCtx<'_>) -> StepResult {
     if step.upgrade_nodegroups {
         let groups = eks::nodegroups(&ctx.conn.eks, ctx.cluster())
             .await
-            .map_err(|e| StepError::Failed(e.to_string()))?;
+            .cause()?;
         for g in groups.iter().filter(|g| g.version.is_none_or(|v| v < hop)) {
             run_command(
                 ctx,

@@ -27,7 +27,7 @@ use futures::future::BoxFuture;
 use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
 
-pub use context::{StepCtx, StepError, StepResult, object_name};
+pub use context::{Cause, Context, StepCtx, StepError, StepResult, object_name};
 pub use kind::{BuildCx, Kind, Placement, PlanCx, Projection, Role, TimeScale};
 
 use crate::cloud::eks::EksError;

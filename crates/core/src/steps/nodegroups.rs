@@ -278,7 +278,7 @@ async fn upgrade_one(
                 group.name, step.timeout
             ))
         })?
-        .map_err(|e| StepError::Failed(e.to_string()))?;
+        ?;
     if state.succeeded() {
         Ok(format!("{} → {hop}", group.name))
     } else {
@@ -299,9 +299,7 @@ async fn upgrade_one(
 async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
     let hop = ctx.hop()?;
     let cluster = ctx.cluster().to_string();
-    let all = eks::nodegroups(&ctx.conn.eks, &cluster)
-        .await
-        .map_err(|e| StepError::Failed(e.to_string()))?;
+    let all = eks::nodegroups(&ctx.conn.eks, &cluster).await?;
     if let Some(names) = &step.nodegroups {
         for n in names {
             if !all.iter().any(|g| &g.name == n) {

@@ -138,9 +138,7 @@ fn known_check(v: &mut Validator, code: &Spanned<String>) {
 
 async fn run(step: &Policy, ctx: &StepCtx<'_>) -> StepResult {
     let hops = ctx.journal.read(|j| j.hops.clone()).await;
-    let facts = checks::gather(ctx.conn, ctx.velero, ctx.coverage, &hops)
-        .await
-        .map_err(|e| StepError::Failed(e.to_string()))?;
+    let facts = checks::gather(ctx.conn, ctx.velero, ctx.coverage, &hops).await?;
     let findings = checks::apply_policy(checks::run_all(&facts).await, step);
     ctx.record(&FINDINGS, &findings).await?;
     for f in &findings {

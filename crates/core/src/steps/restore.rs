@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
 use super::verify::{VERIFIED, Verified};
-use super::{StepCtx, StepError, StepResult, backup, object_name};
+use super::{Context, StepCtx, StepError, StepResult, backup, object_name};
 use crate::cloud::eks::EksError;
 use crate::format::Validator;
 use crate::format::spanned::Spanned;
@@ -146,7 +146,7 @@ async fn run(step: &VeleroRestore, ctx: &StepCtx<'_>) -> StepResult {
     let current = api
         .get_opt(&backup)
         .await
-        .map_err(|e| StepError::Failed(format!("cannot read Backup `{backup}`: {e}")))?
+        .context(|| format!("cannot read Backup `{backup}`"))?
         .ok_or_else(|| StepError::Failed(format!("Backup `{backup}` no longer exists")))?;
     if proof.uid.is_some() && current.metadata.uid != proof.uid {
         return Err(StepError::Failed(format!(
@@ -165,7 +165,7 @@ async fn run(step: &VeleroRestore, ctx: &StepCtx<'_>) -> StepResult {
     let object = restore::restore_object(&name, &backup, ctx.run_id, ctx.cluster(), &step.spec);
     restore::create_or_adopt(ctx.conn.kube.clone(), namespace, &object, ctx.run_id)
         .await
-        .map_err(|e| StepError::Failed(e.to_string()))?;
+        .cause()?;
     let outcome = restore::wait(
         ctx.conn.kube.clone(),
         namespace,
@@ -182,7 +182,7 @@ async fn run(step: &VeleroRestore, ctx: &StepCtx<'_>) -> StepResult {
         },
     )
     .await
-    .map_err(|e| StepError::Failed(e.to_string()))?;
+    .cause()?;
     ctx.record(&OUTCOME, &outcome).await?;
     let s = &outcome.status;
     let items = s.items_done.unwrap_or(0);

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::control_plane::{self, UPDATE_ID, VersionChange, change_version};
 use super::kind::{BuildCx, Kind, Placement, PlanCx, TimeScale};
 use super::restore::RECOVERY;
-use super::{StepCtx, StepError, StepResult};
+use super::{Context, StepCtx, StepError, StepResult};
 use crate::cloud::connect::describe_cluster;
 use crate::cloud::eks::EksError;
 use crate::format::Validator;
@@ -125,7 +125,7 @@ async fn run(step: &RollbackControlPlane, ctx: &StepCtx<'_>) -> StepResult {
     };
     let info = describe_cluster(&ctx.conn.eks, ctx.cluster(), &ctx.conn.cluster.region)
         .await
-        .map_err(|e| StepError::Failed(e.to_string()))?;
+        .cause()?;
     let recorded = ctx.fact(&UPDATE_ID).await;
     if info.version == before && recorded.is_none() {
         let result = RollbackResult {
@@ -171,7 +171,7 @@ async fn run(step: &RollbackControlPlane, ctx: &StepCtx<'_>) -> StepResult {
             state.status,
             state.errors.join("; ")
         ))),
-        Err(StepError::Failed(message)) if message.starts_with("EKS refused") => {
+        Err(StepError::Refused { message, .. }) => {
             let result = RollbackResult {
                 rolled_back: false,
                 from: info.version.to_string(),

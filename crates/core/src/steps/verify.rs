@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
-use super::{StepCtx, StepError, StepResult, backup};
+use super::{Context, StepCtx, StepError, StepResult, backup};
 use crate::cloud::eks::EksError;
 use crate::format::Validator;
 use crate::format::spanned::Spanned;
@@ -133,7 +133,7 @@ async fn run(step: &VerifyBackup, ctx: &StepCtx<'_>) -> StepResult {
     let backup = api
         .get_opt(&name)
         .await
-        .map_err(|e| StepError::Failed(format!("cannot read Backup `{name}`: {e}")))?
+        .context(|| format!("cannot read Backup `{name}`"))?
         .ok_or_else(|| {
             StepError::Failed(format!("Backup `{name}` no longer exists in `{namespace}`"))
         })?;
@@ -151,7 +151,7 @@ async fn run(step: &VerifyBackup, ctx: &StepCtx<'_>) -> StepResult {
         .to_string();
     let storage = location::get(ctx.conn.kube.clone(), namespace, &location_name)
         .await
-        .map_err(|e| StepError::Failed(e.to_string()))?;
+        .cause()?;
     let s3 = storage.s3_client(&ctx.conn.sdk);
     let target = BackupLocation {
         bucket: storage.bucket.clone(),
@@ -189,7 +189,7 @@ async fn run(step: &VerifyBackup, ctx: &StepCtx<'_>) -> StepResult {
             step.timeout
         ))
     })?
-    .map_err(|e| StepError::Failed(format!("verification could not be carried out: {e}")))?;
+    .context(|| "verification could not be carried out".into())?;
     ctx.record(&VERIFICATION, &verification).await?;
 
     if !verification.sound {

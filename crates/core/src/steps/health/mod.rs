@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use snapshot::{Problem, Snapshot, regressions, snapshot};
 
 use super::kind::{BuildCx, Kind, Placement, PlanCx, TimeScale};
-use super::{StepCtx, StepError, StepResult};
+use super::{Context, StepCtx, StepError, StepResult};
 use crate::cloud::eks::{self, EksError};
 use crate::format::Validator;
 use crate::format::spanned::Spanned;
@@ -191,7 +191,7 @@ async fn expected_version(ctx: &StepCtx<'_>) -> Result<Version, StepError> {
     crate::cloud::connect::describe_cluster(&ctx.conn.eks, ctx.cluster(), &ctx.conn.cluster.region)
         .await
         .map(|c| c.version)
-        .map_err(|e| StepError::Failed(e.to_string()))
+        .cause()
 }
 
 /// One look at the cluster: the problems that count against the check.
@@ -217,7 +217,7 @@ async fn look(
     }
     let snap = snapshot(ctx.conn.kube.clone(), step.namespaces.as_deref())
         .await
-        .map_err(|e| StepError::Failed(format!("cannot read the cluster: {e}")))?;
+        .context(|| "cannot read the cluster".into())?;
     failures.extend(
         regressions(baseline, &snap.problems)
             .iter()
@@ -249,7 +249,7 @@ async fn run(step: &HealthCheck, ctx: &StepCtx<'_>) -> StepResult {
     let expected = expected_version(ctx).await?;
     let http = reqwest::Client::builder()
         .build()
-        .map_err(|e| StepError::Failed(format!("cannot make an HTTP client for probes: {e}")))?;
+        .context(|| "cannot make an HTTP client for probes".into())?;
     let started = Instant::now();
     let mut attempt = 0u32;
     loop {
