@@ -7,6 +7,7 @@ mod check;
 mod completions;
 mod demo;
 mod drive;
+pub mod logging;
 pub mod run;
 mod runs;
 pub mod sandbox;
@@ -18,6 +19,7 @@ mod validate;
 
 use clap::{Parser, Subcommand};
 
+use crate::ui::reporter::LogFormat;
 use crate::ui::{ColorChoice, Ui};
 use eks_upgrade_core::exit::{EXIT_CODES_HELP, ExitStatus};
 
@@ -32,6 +34,11 @@ pub struct Cli {
     /// When to use colour: `auto` follows the terminal and `NO_COLOR`.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+
+    /// Debug logs on stderr, credentials redacted: `-v` info, `-vv` debug of the AWS SDK, kube and
+    /// hyper, `-vvv` trace. `RUST_LOG` (such as `kube=debug`) wins over `-v`.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +101,13 @@ fn no_sandbox(ui: &Ui, command: &str) -> ExitStatus {
 
 pub fn run(cli: Cli) -> ExitStatus {
     let ui = Ui::new(cli.color);
+    // Only `run` and `resume` have `--log-format`; with `json` there, every stderr line is JSON.
+    let log_format = match &cli.command {
+        Command::Run(args) => args.face.log_format,
+        Command::Resume(args) => args.face.log_format,
+        _ => LogFormat::Text,
+    };
+    logging::init(cli.verbose, log_format);
     match cli.command {
         Command::Run(args) => run::run(&ui, args),
         Command::Plan(args) => run::plan(&ui, args),

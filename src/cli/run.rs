@@ -196,6 +196,7 @@ async fn start(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
             return ExitStatus::Usage;
         }
     };
+    super::logging::register_workflow_secrets(&workflow);
     if let Err(s) = require_consent(ui, &args.face, &workflow) {
         return s;
     }
@@ -407,6 +408,7 @@ async fn resume_async(ui: &Ui, args: ResumeArgs) -> ExitStatus {
             return ExitStatus::Usage;
         }
     };
+    super::logging::register_workflow_secrets(&workflow);
     if let Err(s) = require_consent(ui, &args.face, &workflow) {
         return s;
     }

@@ -49,6 +49,10 @@ pub fn run_child(
             &speed.to_string(),
         ]);
         cmd.arg("--state-dir").arg(&state_dir);
+        // `-v` carries over; `RUST_LOG` does by itself, as part of the environment.
+        for _ in 0..super::logging::verbosity() {
+            cmd.arg("-v");
+        }
         cmd.args(&child.args);
         for (k, v) in sandbox.env() {
             cmd.env(k, v);

@@ -3,6 +3,7 @@
 //! Data goes to stdout, messages to stderr. Colour follows `--color`, then `NO_COLOR`, then
 //! whether stderr is a terminal.
 
+pub mod redact;
 pub mod reporter;
 
 use std::io::IsTerminal;

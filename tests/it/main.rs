@@ -3,6 +3,7 @@
 mod baseline;
 mod checks;
 mod common;
+mod debug_logs;
 mod deploy;
 mod e2e;
 mod kinds;
