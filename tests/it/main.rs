@@ -5,6 +5,7 @@ mod checks;
 mod common;
 mod deploy;
 mod e2e;
+mod harness;
 mod moto;
 mod sandbox;
 mod sandbox_eks;
