@@ -10,7 +10,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::ui::redact::{Redacting, add_secret, add_secret_url};
 use crate::ui::reporter::LogFormat;
-use eks_upgrade_core::workflow::model::WebhookUrl;
+use eks_upgrade_core::steps::notify::WebhookUrl;
 use eks_upgrade_core::workflow::{StepKind, Workflow};
 
 /// Our own crates, for the `-v` levels.

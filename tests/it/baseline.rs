@@ -26,8 +26,9 @@ fn a_workload_broken_before_the_upgrade_does_not_fail_it() {
     let sb = External::start(&scenario(false));
     let wf = workflow(sb.dir.path(), "in-place.yaml", |t| t);
     let report = sb.dir.path().join("report.json");
-    let out = sb.run(&wf, &["--report", report.to_str().unwrap_or("")]);
-    out.code(0);
+    let out = sb
+        .run(&wf, &["--report", report.to_str().unwrap_or("")])
+        .code(0);
     assert_eq!(sb.cluster_version("demo"), "1.34");
     // The baseline saw it, so the check knew what it was ignoring.
     let journal = sb.journal();

@@ -1,11 +1,10 @@
 //! The pre-flight catalog end to end: `eks-upgrade check` against sandbox scenarios made to
 //! trigger each check, and against the healthy one, where it must stay quiet.
 
-use std::process::Stdio;
-
 use serde_json::{Value, json};
 
-use crate::e2e::{External, wait};
+use crate::common::Timed;
+use crate::e2e::External;
 use eks_upgrade_sandbox::sim::bulk::helm_release_secret;
 
 const FLOWSCHEMA_V1BETA3: &str = "flowcontrol.apiserver.k8s.io/v1beta3";
@@ -108,8 +107,8 @@ spec:
 
 /// Runs `check --output json` and returns (exit code, report).
 fn check(sb: &External, workflow: &str, target: &str) -> (Option<i32>, Value, String) {
-    let out = wait(
-        sb.command(&[
+    let out = sb
+        .eks_upgrade(&[
             "check",
             workflow,
             "--cluster",
@@ -119,11 +118,7 @@ fn check(sb: &External, workflow: &str, target: &str) -> (Option<i32>, Value, St
             "--output",
             "json",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start check"),
-    );
+        .run();
     let report = serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("check prints JSON ({e}):\n{}\n{}", out.stdout, out.stderr));
     (out.code, report, out.stderr)
@@ -343,8 +338,8 @@ spec:
 #[test]
 fn the_table_shows_each_finding_with_its_fix() {
     let sb = External::start(&problems_scenario());
-    let out = wait(
-        sb.command(&[
+    let out = sb
+        .eks_upgrade(&[
             "check",
             "workflows/check-only.yaml",
             "--cluster",
@@ -352,12 +347,8 @@ fn the_table_shows_each_finding_with_its_fix() {
             "--target",
             "1.32",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start check"),
-    );
-    out.code(3);
+        .run()
+        .code(3);
     assert!(
         out.stdout
             .starts_with("Pre-flight for cluster `demo` at 1.31 → 1.32"),
@@ -398,12 +389,8 @@ fn an_update_in_progress_is_found() {
     for (k, v) in &sb.env {
         aws.env(k, v);
     }
-    let started = aws.output().expect("the aws CLI is installed");
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
+    let started = aws.output_timed().expect("the aws CLI is installed");
+    assert!(started.code == Some(0), "{}", started.stderr);
     let (code, report, stderr) = check(&sb, "workflows/check-only.yaml", "1.34");
     assert_eq!(code, Some(3), "{stderr}");
     let busy = findings(&report, "EKS002");

@@ -6,12 +6,12 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::common::repo;
-use crate::e2e::{External, Outcome, wait};
+use crate::common::Output;
+use crate::e2e::External;
 
 /// A session token for the runs: the sandbox accepts any, and at trace level `aws_sigv4` logs
 /// the canonical request of the EKS token, which carries it percent-encoded.
@@ -70,23 +70,17 @@ fn webhook() -> (String, Arc<AtomicUsize>) {
 }
 
 /// Runs the workflow with `env` set (and `RUST_LOG` removed unless given) and `extra` arguments.
-fn logged_run(sb: &External, webhook: &str, extra: &[&str], env: &[(&str, &str)]) -> Outcome {
+fn logged_run(sb: &External, webhook: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let wf = workflow(sb.dir.path());
-    let mut cmd = sb.run_command(&wf, extra);
-    cmd.env("AWS_EC2_METADATA_DISABLED", "true")
+    let mut test = sb
+        .run_workflow(&wf, extra)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("CHAT_WEBHOOK", webhook)
         .env_remove("RUST_LOG");
     for (k, v) in env {
-        cmd.env(k, v);
+        test = test.env(k, v);
     }
-    let out = wait(
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the run"),
-    );
-    out.code(0);
-    out
+    test.run().code(0)
 }
 
 fn secret_key(sb: &External) -> String {
@@ -114,7 +108,7 @@ fn always_redacted(text: &str, needle: &str) {
 
 /// No credential of the run in its output, whatever the format.
 #[track_caller]
-fn no_credentials(sb: &External, out: &Outcome) {
+fn no_credentials(sb: &External, out: &Output) {
     let all = format!("{}\n{}", out.stdout, out.stderr);
     let secret = secret_key(sb);
     assert!(!all.contains(&secret), "the secret access key was logged");

@@ -4,12 +4,10 @@
 //! line for it. A kind missing a part of the derivation fails here or does not compile (the run
 //! and plan dispatch are exhaustive matches generated from the same list).
 
-use std::process::Stdio;
-
 use eks_upgrade_core::steps::{self, STEP_KINDS};
 use eks_upgrade_core::types::Phase;
 
-use crate::e2e::{External, wait};
+use crate::e2e::External;
 
 /// A workflow around one step of `key`, with what such a step needs: a verified backup to name,
 /// and a control-plane step for a hop.
@@ -79,19 +77,10 @@ fn every_kind_validates_is_documented_and_plans() {
         assert_eq!(built.1.kind.key(), key);
 
         // `notify` reads its URL from the environment only when it runs; plans need nothing.
-        let out = wait(
-            sb.command(&[
-                "plan",
-                path.to_str().expect("utf-8 path"),
-                "--output",
-                "json",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("plan"),
-        );
-        out.code(0);
+        let out = sb
+            .eks_upgrade(&["plan", path.to_str().expect("utf-8 path"), "--output", "json"])
+            .run()
+            .code(0);
         let plan: serde_json::Value = serde_json::from_str(&out.stdout).expect("plan JSON");
         let planned = plan["steps"]
             .as_array()

@@ -6,6 +6,7 @@ mod common;
 mod debug_logs;
 mod deploy;
 mod e2e;
+mod harness;
 mod kinds;
 mod moto;
 mod sandbox;

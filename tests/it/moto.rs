@@ -2,69 +2,62 @@
 //! from PyPI (`pip install 'moto[server]'`, which `.ci/run` does). A backup Velero wrote to the
 //! sandbox is copied to moto and verified there, damage included; and a run keeps its journal in
 //! moto while everything else talks to the sandbox.
+//!
+//! These tests need moto, which a machine with only Rust lacks, so they are ignored by default
+//! and reported as such; CI runs them with `cargo test --locked --test it -- --ignored`, and so
+//! can anyone with moto installed. Run that way without moto, they fail and say what to install.
 
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use aws_sdk_s3::primitives::ByteStream;
 use eks_upgrade_core::velero::layout::BackupLocation;
 use eks_upgrade_core::velero::verify::VerifyDepth;
 use eks_upgrade_core::velero::verify::{self, Severity};
 
-use crate::common::TestSandbox;
-use crate::e2e::{External, wait, workflow};
+use crate::common::{POLL_TIMEOUT, Running, TestSandbox, Timed, poll};
+use crate::e2e::{External, workflow};
 
 /// A moto server on a free loopback port, stopped when dropped.
 pub struct Moto {
-    child: Child,
+    /// Killed when the test ends.
+    _server: Running,
     pub endpoint: String,
 }
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Moto {
-    /// Starts `moto_server`. Without moto installed the test fails in CI (which installs it)
-    /// and is skipped with a note elsewhere, so the README's test command works on a machine
-    /// that has only Rust.
-    pub fn start() -> Option<Moto> {
+    /// Starts `moto_server` and waits until it listens; fails the test, saying what to install,
+    /// if moto is missing.
+    pub fn start() -> Moto {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
-        let child = Command::new("moto_server")
+        let mut server = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(c) => c,
-            Err(e) if std::env::var_os("CI").is_none() => {
-                eprintln!(
-                    "note: skipping the moto test: `moto_server` did not start ({e}); `pip install 'moto[server]'` to run it"
-                );
-                return None;
-            }
-            Err(e) => panic!("`moto_server` did not start ({e}); .ci/run installs it with pip"),
-        };
-        let moto = Moto {
-            child,
+            .spawn_timed()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "`moto_server` did not start ({e})\nhint: install it with `pip install 'moto[server]'` (as .ci/run does), or run the tests without `--ignored`"
+                )
+            });
+        poll(
+            &format!("moto_server to listen on port {port}"),
+            POLL_TIMEOUT,
+            || {
+                if let Some(status) = server.exited() {
+                    panic!(
+                        "moto_server exited ({status}) before it listened\n--- stderr\n{}",
+                        server.stderr_so_far()
+                    );
+                }
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            },
+        );
+        Moto {
+            _server: server,
             endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "moto_server did not listen on port {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
-        Some(moto)
     }
 
     pub fn client(&self) -> aws_sdk_s3::Client {
@@ -114,10 +107,9 @@ async fn copy_prefix(
 }
 
 #[test]
+#[ignore = "needs the moto server (pip install 'moto[server]'); CI runs it with --ignored"]
 fn a_backup_in_moto_verifies_and_its_damage_is_found() {
-    let Some(moto) = Moto::start() else {
-        return;
-    };
+    let moto = Moto::start();
     let sb = TestSandbox::start(Some(&crate::velero::scenario("{}")));
     let b = crate::velero::backup(&sb, "copied");
     let uid = b["metadata"]["uid"].as_str().map(str::to_string);
@@ -226,10 +218,9 @@ fn a_backup_in_moto_verifies_and_its_damage_is_found() {
 }
 
 #[test]
+#[ignore = "needs the moto server (pip install 'moto[server]'); CI runs it with --ignored"]
 fn a_run_keeps_its_journal_in_moto() {
-    let Some(moto) = Moto::start() else {
-        return;
-    };
+    let moto = Moto::start();
     let sb = External::from_example("healthy.yaml");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
@@ -244,12 +235,10 @@ fn a_run_keeps_its_journal_in_moto() {
     // The journal goes to moto (the default S3 endpoint); Velero's bucket is reached through
     // its BackupStorageLocation's `s3Url`, which is the sandbox's S3.
     let state = "s3://upgrade-state/eks-upgrade/runs";
-    let out = sb.run_with_env(
-        &wf,
-        &["--state", state],
-        &[("AWS_ENDPOINT_URL_S3", &moto.endpoint)],
-    );
-    out.code(0);
+    sb.run_workflow(&wf, &["--state", state])
+        .env("AWS_ENDPOINT_URL_S3", &moto.endpoint)
+        .run()
+        .code(0);
     let listed = rt.block_on(async {
         moto.client()
             .list_objects_v2()
@@ -260,15 +249,11 @@ fn a_run_keeps_its_journal_in_moto() {
             .expect("list the state bucket")
     });
     assert_eq!(listed.contents().len(), 1, "one journal: {listed:?}");
-    let runs = wait(
-        sb.command(&["runs", "--state", state, "--output", "json"])
-            .env("AWS_ENDPOINT_URL_S3", &moto.endpoint)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start runs"),
-    );
-    runs.code(0);
+    let runs = sb
+        .eks_upgrade(&["runs", "--state", state, "--output", "json"])
+        .env("AWS_ENDPOINT_URL_S3", &moto.endpoint)
+        .run()
+        .code(0);
     let runs: serde_json::Value = serde_json::from_str(&runs.stdout).expect("runs JSON");
     assert_eq!(runs[0]["cluster"], "demo", "{runs}");
     assert_eq!(runs[0]["result"], "succeeded", "{runs}");

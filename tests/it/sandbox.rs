@@ -1,26 +1,12 @@
 //! The sandbox's own machinery: scenarios, seeding and the workload simulator.
 
-use std::time::Duration;
-
 use eks_upgrade_core::types::Version;
 use eks_upgrade_sandbox::Scenario;
 use eks_upgrade_sandbox::kube::selector::Selector;
 use eks_upgrade_sandbox::sim::{nodes, workloads};
 use serde_json::Value;
 
-use crate::common::{TestSandbox, repo};
-
-/// Polls `check` until it holds: the simulator reacts asynchronously.
-fn eventually(sb: &TestSandbox, what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if check() {
-            return;
-        }
-        // The sleep must be created inside the runtime, hence the async block.
-        sb.block_on(async { tokio::time::sleep(Duration::from_millis(20)).await });
-    }
-    panic!("timed out waiting for: {what}");
-}
+use crate::common::{POLL_TIMEOUT, TestSandbox, poll, repo};
 
 fn list(sb: &TestSandbox, group: &str, plural: &str, ns: Option<&str>, labels: &str) -> Vec<Value> {
     let store = &sb.sandbox.world.store;
@@ -143,14 +129,14 @@ fn a_workload_breaks_when_the_control_plane_reaches_the_scenario_version_and_is_
     };
     assert_eq!(available(&sb), Some(3));
     world.set_control_plane_version(Version::new(1, 34));
-    eventually(&sb, "web to break", || available(&sb) == Some(0));
+    poll("web to break", POLL_TIMEOUT, || available(&sb) == Some(0));
     let pods = list(&sb, "", "pods", Some("shop"), "app.kubernetes.io/name=web");
     assert!(pods.iter().all(
         |p| p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
     ));
     // Reverting the pod template (what a restore with `update` does) repairs it.
     workloads::set_broken(&world.store, "Deployment", "shop", "web", false).expect("repair");
-    eventually(&sb, "web to recover", || available(&sb) == Some(3));
+    poll("web to recover", POLL_TIMEOUT, || available(&sb) == Some(3));
 }
 
 #[test]
@@ -165,7 +151,7 @@ fn replacing_a_node_moves_its_pods_and_changes_the_kubelet_version() {
     let node = store.get(&rt, None, &fresh).expect("new node");
     assert_eq!(nodes::node_version(&node), Some(Version::new(1, 34)));
     assert!(store.get(&rt, None, &victim).is_err());
-    eventually(&sb, "pods to leave the old node", || {
+    poll("pods to leave the old node", POLL_TIMEOUT, || {
         list(&sb, "", "pods", None, "")
             .iter()
             .all(|p| p["spec"]["nodeName"] != victim.as_str())

@@ -1,14 +1,12 @@
 //! The tool's own Velero side: verification in S3 against every kind of damage the sandbox's
 //! Velero can inflict, each caught with a finding that names the object key.
 
-use std::time::Duration;
-
 use eks_upgrade_core::velero::layout::BackupLocation;
 use eks_upgrade_core::velero::verify::VerifyDepth;
 use eks_upgrade_core::velero::verify::{self, Severity, Verification};
 use serde_json::{Value, json};
 
-use crate::common::TestSandbox;
+use crate::common::{POLL_TIMEOUT, TestSandbox, poll};
 
 const NS: &str = "velero";
 
@@ -41,17 +39,14 @@ pub fn backup(sb: &TestSandbox, name: &str) -> Value {
     store
         .create(&rt, Some(NS), json!({ "metadata": { "name": name }, "spec": { "includedNamespaces": ["shop"], "storageLocation": "default" } }))
         .expect("create Backup");
-    for _ in 0..500 {
+    poll(&format!("Backup `{name}` to finish"), POLL_TIMEOUT, || {
         let b = store.get(&rt, Some(NS), name).expect("get Backup");
-        if matches!(
+        matches!(
             b["status"]["phase"].as_str(),
             Some("Completed" | "PartiallyFailed" | "Failed" | "FailedValidation")
-        ) {
-            return b;
-        }
-        sb.block_on(async { tokio::time::sleep(Duration::from_millis(20)).await });
-    }
-    panic!("Backup {name} did not finish");
+        )
+        .then_some(b)
+    })
 }
 
 fn verify_it(sb: &TestSandbox, name: &str, uid: Option<&str>, depth: VerifyDepth) -> Verification {

@@ -14,7 +14,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::{cronjob_container, flag_value, read, tool_sources};
-use crate::common::repo;
+use crate::common::{Timed, repo};
 
 /// The host's target triple: `cargo metadata --offline` can only resolve the dependencies of
 /// platforms whose crates were downloaded, which the build did for this one.
@@ -22,9 +22,9 @@ fn host() -> String {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let out = Command::new(rustc)
         .arg("-vV")
-        .output()
+        .output_timed()
         .expect("run `rustc -vV`");
-    String::from_utf8_lossy(&out.stdout)
+    out.stdout
         .lines()
         .find_map(|l| l.strip_prefix("host: "))
         .expect("rustc names its host")
@@ -38,14 +38,10 @@ fn sdk_operations(krate: &str) -> BTreeSet<String> {
         .args(["--filter-platform", &host()])
         .arg("--manifest-path")
         .arg(repo().join("Cargo.toml"))
-        .output()
+        .output_timed()
         .expect("run `cargo metadata`");
-    assert!(
-        out.status.success(),
-        "cargo metadata: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let meta: Value = serde_json::from_slice(&out.stdout).expect("cargo metadata JSON");
+    assert!(out.code == Some(0), "cargo metadata: {}", out.stderr);
+    let meta: Value = serde_json::from_str(&out.stdout).expect("cargo metadata JSON");
     let manifest = meta["packages"]
         .as_array()
         .expect("packages")

@@ -2,17 +2,16 @@
 //! API server, free of fields the Kubernetes types do not know, and consistent with the
 //! workflow they run (it validates, and every scheduled start falls inside its window).
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use wait_timeout::ChildExt;
 
 use super::{args, cronjob_container, document, documents, flag_value};
-use crate::common::{Test, TestSandbox, repo};
+use crate::common::{Test, TestSandbox, Timed, repo};
 
 /// The sandbox serves Argo's WorkflowTemplate as a generic resource type, as a cluster with
 /// Argo's CRDs installed would.
@@ -30,28 +29,14 @@ spec:
 
 /// `kubectl ARGS` against the sandbox, with a private discovery cache; panics unless it exits 0.
 fn kubectl(sb: &TestSandbox, cache: &std::path::Path, args: &[&str]) -> String {
-    let mut child = Command::new("kubectl")
+    let out = Command::new("kubectl")
         .arg(format!("--cache-dir={}", cache.display()))
         .args(args)
         .envs(sb.env())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .output_timed()
         .expect("kubectl must be installed for these tests");
-    let status = match child.wait_timeout(Duration::from_secs(120)).expect("wait") {
-        Some(s) => s,
-        None => {
-            child.kill().ok();
-            panic!("kubectl {args:?} did not finish");
-        }
-    };
-    let out = child.wait_with_output().expect("kubectl output");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    );
-    assert!(status.success(), "kubectl {args:?}\n{stdout}\n{stderr}");
+    let (stdout, stderr) = (out.stdout, out.stderr);
+    assert!(out.code == Some(0), "kubectl {args:?}\n{stdout}\n{stderr}");
     stdout
 }
 

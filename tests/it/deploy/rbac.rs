@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::documents;
+use crate::common::Timed;
 use crate::e2e::External;
 
 /// One request, as RBAC sees it.
@@ -203,12 +204,8 @@ fn watched(sb: &External) -> BTreeSet<(String, String)> {
     for (k, v) in &sb.env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("kubectl must be installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cmd.output_timed().expect("kubectl must be installed");
+    assert!(out.code == Some(0), "{}", out.stderr);
     let label = |line: &str, key: &str| -> String {
         line.split(&format!("{key}=\""))
             .nth(1)
@@ -216,7 +213,7 @@ fn watched(sb: &External) -> BTreeSet<(String, String)> {
             .unwrap_or("")
             .to_string()
     };
-    String::from_utf8_lossy(&out.stdout)
+    out.stdout
         .lines()
         .filter(|l| l.starts_with("apiserver_request_total{") && l.contains("verb=\"WATCH\""))
         .map(|l| (label(l, "group"), label(l, "resource")))

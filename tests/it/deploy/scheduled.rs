@@ -7,13 +7,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use eks_upgrade_core::journal::store::RunSummary;
 use eks_upgrade_core::journal::{RunResult, RunState};
 
-use crate::common::repo;
-use crate::e2e::{External, until, wait, workflow};
+use crate::common::{POLL_TIMEOUT, Timed, poll, repo};
+use crate::e2e::{External, running_with_fact, workflow};
 
 const STATE: &str = "s3://state-bucket/eks-upgrade/state/prod";
 
@@ -68,11 +67,11 @@ impl Stubbed {
 
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Outcome {
         let out = helper(self.dir.path(), args, env)
-            .output()
+            .output_timed()
             .expect("run the helper");
         Outcome {
-            code: out.status.code(),
-            stderr: String::from_utf8_lossy(&out.stderr).into(),
+            code: out.code,
+            stderr: out.stderr,
             calls: std::fs::read_to_string(self.dir.path().join("calls"))
                 .unwrap_or_default()
                 .lines()
@@ -275,7 +274,10 @@ fn a_pod_stopped_mid_run_is_resumed_by_the_next_pod_through_the_helper() {
             "upgradeControlPlane: { timeout: 4h }",
         )
     });
-    let state = "s3://velero-backups/eks-upgrade/state/demo";
+    // The journals' own bucket: in the Velero bucket they would make its location Unavailable.
+    let s3 = sb.s3();
+    s3.create_bucket("upgrade-state");
+    let state = "s3://upgrade-state/eks-upgrade/state/demo";
     let bin = real_binary();
     let pod = |name: &str| -> Command {
         let wf = wf.to_str().unwrap_or("");
@@ -304,40 +306,32 @@ fn a_pod_stopped_mid_run_is_resumed_by_the_next_pod_through_the_helper() {
         cmd
     };
 
-    let first = pod("first-pod")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("first pod");
-    until(
-        "the control-plane update to start",
-        Duration::from_secs(60),
-        || sb.count("eks", "UpdateClusterVersion") == 1,
+    let mut first = pod("first-pod").spawn_timed().expect("first pod");
+    poll("the control-plane update to start", POLL_TIMEOUT, || {
+        first.check(sb.count("eks", "UpdateClusterVersion") == 1)
+    });
+    // The journal write that follows the update id must land before the pod is stopped.
+    poll(
+        "the journal in S3 to record the update id",
+        POLL_TIMEOUT,
+        || {
+            first.check(
+                s3.journal("upgrade-state", "eks-upgrade/state/demo")
+                    .is_some_and(|j| running_with_fact(&j, "control-plane", "updateId")),
+            )
+        },
     );
-    std::thread::sleep(Duration::from_millis(300));
     // What the kubelet does at activeDeadlineSeconds or on eviction. The helper exec'd
     // eks-upgrade, so the pid is the run's.
-    let status = Command::new("kill")
-        .args(["-TERM", &first.id().to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
-    let stopped = wait(first);
-    stopped.code(130);
+    first.signal("TERM");
+    let stopped = first.wait().code(130);
     assert!(
         stopped.stderr.contains("no unfinished run of cluster demo"),
         "{}",
         stopped.stderr
     );
 
-    let second = wait(
-        pod("second-pod")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("pod"),
-    );
-    second.code(0);
+    let second = pod("second-pod").spawn_timed().expect("pod").wait().code(0);
     assert!(second.stderr.contains("resuming run "), "{}", second.stderr);
     assert_eq!(
         sb.count("eks", "UpdateClusterVersion"),

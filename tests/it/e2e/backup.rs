@@ -1,9 +1,10 @@
 //! `eks-upgrade backup create | verify | restore`, driven like an operator would, with the real
 //! kubectl changing the cluster in between.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use super::{External, wait};
+use super::External;
+use crate::common::Timed;
 
 fn kubectl(sb: &External, args: &[&str]) -> String {
     let mut cmd = Command::new("kubectl");
@@ -14,20 +15,16 @@ fn kubectl(sb: &External, args: &[&str]) -> String {
     for (k, v) in &sb.env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("kubectl is installed");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let out = cmd.output_timed().expect("kubectl is installed");
+    assert!(out.code == Some(0), "kubectl {args:?}: {}", out.stderr);
+    out.stdout
 }
 
 #[test]
 fn create_verify_and_restore_a_backup_by_hand() {
     let sb = External::from_example("healthy.yaml");
-    let create = wait(
-        sb.command(&[
+    let create = sb
+        .eks_upgrade(&[
             "backup",
             "create",
             "--cluster",
@@ -37,12 +34,8 @@ fn create_verify_and_restore_a_backup_by_hand() {
             "--include-namespace",
             "shop",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("create"),
-    );
-    create.code(0);
+        .run()
+        .code(0);
     assert_eq!(
         create.stdout.trim(),
         "manual-1",
@@ -50,14 +43,10 @@ fn create_verify_and_restore_a_backup_by_hand() {
     );
 
     // Not verified yet: a restore is refused and nothing is created.
-    let refused = wait(
-        sb.command(&["backup", "restore", "manual-1", "--cluster", "demo"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("restore"),
-    );
-    refused.code(3);
+    let refused = sb
+        .eks_upgrade(&["backup", "restore", "manual-1", "--cluster", "demo"])
+        .run()
+        .code(3);
     assert!(
         refused.stderr.contains("has not been verified in S3"),
         "{}",
@@ -71,8 +60,8 @@ fn create_verify_and_restore_a_backup_by_hand() {
         0
     );
 
-    let verify = wait(
-        sb.command(&[
+    let verify = sb
+        .eks_upgrade(&[
             "backup",
             "verify",
             "manual-1",
@@ -81,12 +70,8 @@ fn create_verify_and_restore_a_backup_by_hand() {
             "--output",
             "json",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("verify"),
-    );
-    verify.code(0);
+        .run()
+        .code(0);
     let v: serde_json::Value = serde_json::from_str(&verify.stdout).expect("JSON findings");
     assert_eq!(v["sound"], true);
     assert!(v["itemsInTarball"].as_u64().is_some_and(|n| n > 3));
@@ -108,14 +93,9 @@ fn create_verify_and_restore_a_backup_by_hand() {
         ],
     );
 
-    let restore = wait(
-        sb.command(&["backup", "restore", "manual-1", "--cluster", "demo"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("restore"),
-    );
-    restore.code(0);
+    sb.eks_upgrade(&["backup", "restore", "manual-1", "--cluster", "demo"])
+        .run()
+        .code(0);
     assert!(
         kubectl(
             &sb,
@@ -152,52 +132,33 @@ fn create_verify_and_restore_a_backup_by_hand() {
 #[test]
 fn verify_reports_a_damaged_backup_with_exit_3_and_its_findings() {
     let sb = External::from_example("corrupted-backup.yaml");
-    wait(
-        sb.command(&["backup", "create", "--cluster", "demo", "--name", "b1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("create"),
-    )
+    sb.eks_upgrade(&["backup", "create", "--cluster", "demo", "--name", "b1"])
+        .run()
+        .code(0);
+    sb.eks_upgrade(&[
+        "backup",
+        "verify",
+        "b1",
+        "--cluster",
+        "demo",
+        "--depth",
+        "metadata",
+    ])
+    .run()
     .code(0);
-    let meta = wait(
-        sb.command(&[
-            "backup",
-            "verify",
-            "b1",
-            "--cluster",
-            "demo",
-            "--depth",
-            "metadata",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("verify"),
-    );
-    meta.code(0);
-    let full = wait(
-        sb.command(&["backup", "verify", "b1", "--cluster", "demo"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("verify"),
-    );
-    full.code(3);
+    let full = sb
+        .eks_upgrade(&["backup", "verify", "b1", "--cluster", "demo"])
+        .run()
+        .code(3);
     assert!(
         full.stdout.contains("backups/b1/b1.tar.gz") && full.stdout.contains("corrupt"),
         "{}",
         full.stdout
     );
     // `--verify` refuses the damaged backup too.
-    let restore = wait(
-        sb.command(&["backup", "restore", "b1", "--cluster", "demo", "--verify"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("restore"),
-    );
-    restore.code(3);
+    sb.eks_upgrade(&["backup", "restore", "b1", "--cluster", "demo", "--verify"])
+        .run()
+        .code(3);
     assert_eq!(
         sb.count(
             "kubernetes",

@@ -52,15 +52,11 @@ fn the_eksctl_step_edits_the_config_and_drives_eksctl() {
         .replace("binary: eksctl", &format!("binary: {}", bin.display()));
     let wf = dir.join("eksctl.yaml");
     std::fs::write(&wf, text).expect("write workflow");
-    let out = super::wait(
-        sb.run_command(&wf, &[])
-            .env("EKSCTL_RECORD", &record)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("run"),
-    );
-    out.code(0);
+    let out = sb
+        .run_workflow(&wf, &[])
+        .env("EKSCTL_RECORD", &record)
+        .run()
+        .code(0);
     assert!(
         out.stderr.contains("eksctl: control plane upgraded"),
         "eksctl's output is streamed: {}",
@@ -141,15 +137,11 @@ fn notify_posts_start_and_success_and_a_dead_webhook_never_fails_the_run() {
         t.replace("  prepare:\n", "  prepare:\n    - id: tell-chat\n      notify: { urlEnv: CHAT_WEBHOOK, timeout: 2s, retries: 1 }\n")
     };
     let wf = workflow(sb.dir.path(), "notify.yaml", add_notify);
-    let out = super::wait(
-        sb.run_command(&wf, &[])
-            .env("CHAT_WEBHOOK", &url)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("run"),
-    );
-    out.code(0);
+    let out = sb
+        .run_workflow(&wf, &[])
+        .env("CHAT_WEBHOOK", &url)
+        .run()
+        .code(0);
     let texts: Vec<String> = bodies
         .lock()
         .expect("lock")
@@ -174,15 +166,11 @@ fn notify_posts_start_and_success_and_a_dead_webhook_never_fails_the_run() {
     let sb = External::from_example("healthy.yaml");
     let dead = "http://127.0.0.1:9/hook";
     let wf = workflow(sb.dir.path(), "notify.yaml", add_notify);
-    let out = super::wait(
-        sb.run_command(&wf, &[])
-            .env("CHAT_WEBHOOK", dead)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("run"),
-    );
-    out.code(0);
+    let out = sb
+        .run_workflow(&wf, &[])
+        .env("CHAT_WEBHOOK", dead)
+        .run()
+        .code(0);
     assert!(
         out.stderr.contains("cannot connect to the webhook"),
         "{}",

@@ -1,27 +1,23 @@
 //! The interactive face, driven through a real pseudo-terminal: the plan, a confirmation before
 //! starting, progress, and the approval prompt.
 
-use std::time::Duration;
-
 use expectrl::{Eof, Expect, Regex, Session};
 
-use super::{BIN, External, workflow};
+use super::{External, workflow};
+use crate::common::POLL_TIMEOUT;
 
 #[test]
 fn a_person_approves_the_run_at_a_terminal() {
     let sb = External::from_example("healthy.yaml");
     let wf = workflow(sb.dir.path(), "in-place.yaml", |t| t);
-    let mut cmd = std::process::Command::new(BIN);
-    // No `--cluster`: the person picks it from what ListClusters returns.
-    cmd.args(["run", wf.to_str().unwrap_or(""), "--time-scale", "600"])
-        .env("NO_COLOR", "1")
-        .env("EKS_UPGRADE_STATE_DIR", sb.state_dir())
-        .env("TERM", "xterm");
-    for (k, v) in &sb.env {
-        cmd.env(k, v);
-    }
+    // No `--cluster`: the person picks it from what ListClusters returns. The pseudo-terminal
+    // is the child's standard streams, and every `expect` below is bounded.
+    let cmd = sb
+        .eks_upgrade(&["run", wf.to_str().unwrap_or(""), "--time-scale", "600"])
+        .env("TERM", "xterm")
+        .command();
     let mut session = Session::spawn(cmd).expect("spawn in a pty");
-    session.set_expect_timeout(Some(Duration::from_secs(60)));
+    session.set_expect_timeout(Some(POLL_TIMEOUT));
     session
         .expect("Which cluster?")
         .expect("asked for the cluster");

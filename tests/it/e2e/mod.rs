@@ -9,30 +9,21 @@ mod resume;
 mod runs;
 mod upgrade;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::repo;
+use crate::common::{Output, POLL_TIMEOUT, Running, Test, Timed, poll, repo};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_eks-upgrade");
 
 /// A sandbox in its own process, stopped when dropped.
 pub struct External {
-    child: Child,
+    /// Declared first: dropped (killed) before the directory it works in is removed.
+    _sandbox: Running,
     pub env: Vec<(String, String)>,
     pub record: PathBuf,
     pub dir: tempfile::TempDir,
-}
-
-impl Drop for External {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl External {
@@ -42,35 +33,48 @@ impl External {
         let path = dir.path().join("scenario.yaml");
         std::fs::write(&path, scenario).expect("write scenario");
         let record = dir.path().join("record.jsonl");
-        let mut child = Command::new(BIN)
+        let mut sandbox = Test::new()
             .args(["sandbox", "--scenario"])
             .arg(&path)
             .arg("--record")
             .arg(&record)
             .arg("--dir")
             .arg(dir.path().join("sandbox"))
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the sandbox");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut env = Vec::new();
-        for line in BufReader::new(stdout).lines() {
-            let line = line.expect("sandbox output");
-            if line == "# sandbox ready" {
-                break;
-            }
-            if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
-                env.push((k.to_string(), v.trim_matches('\'').to_string()));
-            }
-        }
+            .spawn();
+        let env = poll(
+            "the sandbox to print `# sandbox ready`",
+            POLL_TIMEOUT,
+            || {
+                let stdout = sandbox.stdout_so_far();
+                if let Some(status) = sandbox.exited() {
+                    panic!(
+                        "the sandbox exited ({status}) before it was ready\n--- stdout\n{stdout}\n--- stderr\n{}",
+                        sandbox.stderr_so_far()
+                    );
+                }
+                let mut env = Vec::new();
+                for line in stdout.lines() {
+                    if line == "# sandbox ready" {
+                        return Ok(env);
+                    }
+                    if let Some((k, v)) =
+                        line.strip_prefix("export ").and_then(|l| l.split_once('='))
+                    {
+                        env.push((k.to_string(), v.trim_matches('\'').to_string()));
+                    }
+                }
+                Err(format!(
+                    "stdout:\n{stdout}\nstderr:\n{}",
+                    sandbox.stderr_so_far()
+                ))
+            },
+        );
         assert!(
             env.iter().any(|(k, _)| k == "AWS_ENDPOINT_URL_EKS"),
             "the sandbox printed no endpoints"
         );
         External {
-            child,
+            _sandbox: sandbox,
             env,
             record,
             dir,
@@ -88,25 +92,20 @@ impl External {
         self.dir.path().join("state")
     }
 
-    /// `eks-upgrade` with the sandbox's environment and the test's state directory.
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args)
-            .env("NO_COLOR", "1")
+    /// `eks-upgrade ARGS` with the sandbox's environment and the test's state directory, run
+    /// from the repository root.
+    pub fn eks_upgrade(&self, args: &[&str]) -> Test {
+        Test::new()
+            .args(args)
+            .current_dir(repo())
             .env("EKS_UPGRADE_STATE_DIR", self.state_dir())
             .env_remove("AWS_PROFILE")
-            .current_dir(repo())
-            .stdin(Stdio::null());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        cmd
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
     }
 
     /// `eks-upgrade run WORKFLOW` unattended against the cluster `demo`, time-scaled to the
-    /// sandbox and regardless of the window, plus `extra` arguments. Output is left to the
-    /// caller.
-    pub fn run_command(&self, workflow: &Path, extra: &[&str]) -> Command {
+    /// sandbox and regardless of the window, plus `extra` arguments.
+    pub fn run_workflow(&self, workflow: &Path, extra: &[&str]) -> Test {
         let mut args = vec![
             "run",
             workflow.to_str().unwrap_or(""),
@@ -118,27 +117,12 @@ impl External {
             "--ignore-window",
         ];
         args.extend_from_slice(extra);
-        self.command(&args)
+        self.eks_upgrade(&args)
     }
 
     /// Runs a workflow unattended, time-scaled to the sandbox, and waits for it.
-    pub fn run(&self, workflow: &Path, extra: &[&str]) -> Outcome {
-        self.run_with_env(workflow, extra, &[])
-    }
-
-    /// [`External::run`] with some of the sandbox's environment replaced.
-    pub fn run_with_env(&self, workflow: &Path, extra: &[&str], env: &[(&str, &str)]) -> Outcome {
-        let mut command = self.run_command(workflow, extra);
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        wait(
-            command
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("start the run"),
-        )
+    pub fn run(&self, workflow: &Path, extra: &[&str]) -> Output {
+        self.run_workflow(workflow, extra).run()
     }
 
     /// The request record, as JSON values.
@@ -181,9 +165,33 @@ impl External {
             .expect("journal JSON")
     }
 
+    /// The journal of the only run in the state directory, if it is there and complete.
+    pub fn journal_so_far(&self) -> Option<Value> {
+        let text = std::fs::read_to_string(self.journal_path()?).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// A reader of the sandbox's S3, for journals kept there.
+    pub fn s3(&self) -> SandboxS3 {
+        let var = |name: &str| {
+            self.env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("the sandbox printed no `{name}`"))
+        };
+        SandboxS3 {
+            client: eks_upgrade_sandbox::s3_client(&var("AWS_ENDPOINT_URL_S3"), &var("AWS_REGION")),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime"),
+        }
+    }
+
     /// The control-plane version, asked of the sandbox with the real AWS CLI.
     pub fn cluster_version(&self, cluster: &str) -> String {
-        let mut cmd = Command::new("aws");
+        let mut cmd = std::process::Command::new("aws");
         cmd.args([
             "eks",
             "describe-cluster",
@@ -197,38 +205,73 @@ impl External {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("the aws CLI is installed");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        let out = cmd.output_timed().expect("the aws CLI is installed");
+        out.stdout.trim().to_string()
     }
 }
 
-pub struct Outcome {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
+/// The sandbox's S3 as a test sees it: a client and a runtime to drive it.
+pub struct SandboxS3 {
+    client: aws_sdk_s3::Client,
+    runtime: tokio::runtime::Runtime,
 }
 
-pub fn wait(child: Child) -> Outcome {
-    let out = child.wait_with_output().expect("wait for eks-upgrade");
-    Outcome {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
+impl SandboxS3 {
+    /// Creates a bucket, as an operator would for run journals: a bucket of their own, since
+    /// Velero marks a location `Unavailable` when its bucket root holds folders it did not make.
+    pub fn create_bucket(&self, bucket: &str) {
+        self.runtime
+            .block_on(self.client.create_bucket().bucket(bucket).send())
+            .unwrap_or_else(|e| {
+                panic!(
+                    "create bucket `{bucket}`: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            });
+    }
+
+    /// The journal of the only run under `s3://BUCKET/PREFIX/runs/`, if it is there and
+    /// complete.
+    pub fn journal(&self, bucket: &str, prefix: &str) -> Option<Value> {
+        self.runtime.block_on(async {
+            let listed = self
+                .client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(format!("{prefix}/runs/"))
+                .send()
+                .await
+                .ok()?;
+            let key = listed
+                .contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .find(|k| k.ends_with(".json"))?;
+            let body = self
+                .client
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .ok()?
+                .body
+                .collect()
+                .await
+                .ok()?
+                .into_bytes();
+            serde_json::from_slice(&body).ok()
+        })
     }
 }
 
-impl Outcome {
-    #[track_caller]
-    pub fn code(&self, expected: i32) -> &Self {
-        assert_eq!(
-            self.code,
-            Some(expected),
-            "exit code\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
+/// Whether a journal shows `step` running with `fact` recorded: the point a run waits at.
+pub fn running_with_fact(journal: &Value, step: &str, fact: &str) -> bool {
+    journal["steps"].as_array().is_some_and(|s| {
+        s.iter().any(|x| {
+            x["key"]["id"] == step && x["status"] == "running" && x["facts"][fact].is_string()
+        })
+    })
 }
 
 /// A workflow file for tests: the shipped in-place workflow with edits.
@@ -238,18 +281,6 @@ pub fn workflow(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> Path
     let path = dir.join(name);
     std::fs::write(&path, edit(text)).expect("write workflow");
     path
-}
-
-/// Polls until `check` holds or `timeout` passes.
-pub fn until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// Replaces run ids, update ids, times and durations, so snapshots hold still.

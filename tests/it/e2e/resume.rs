@@ -1,27 +1,13 @@
 //! Crashes: a run killed with SIGKILL at a wait, then `resume`, ends as an uninterrupted run
 //! would, with no duplicate Backup, Restore or version update.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use super::runs::slow_scenario;
-use super::{External, until, wait, workflow};
+use super::{External, running_with_fact, workflow};
+use crate::common::{POLL_TIMEOUT, poll};
 
 fn journal_fact(sb: &External, step: &str, fact: &str) -> bool {
-    let Some(path) = sb.journal_path() else {
-        return false;
-    };
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return false;
-    };
-    let Ok(j) = serde_json::from_str::<serde_json::Value>(&text) else {
-        return false;
-    };
-    j["steps"].as_array().is_some_and(|s| {
-        s.iter().any(|x| {
-            x["key"]["id"] == step && x["status"] == "running" && x["facts"][fact].is_string()
-        })
-    })
+    sb.journal_so_far()
+        .is_some_and(|j| running_with_fact(&j, step, fact))
 }
 
 fn kill_at_and_resume(timing: &str, step: &str, fact: &str) -> External {
@@ -33,27 +19,17 @@ fn kill_at_and_resume(timing: &str, step: &str, fact: &str) -> External {
             "upgradeControlPlane: { timeout: 4h }",
         )
     });
-    let mut run = sb
-        .run_command(&wf, &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run");
-    until(
+    let mut run = sb.run_workflow(&wf, &[]).spawn();
+    poll(
         &format!("`{step}` to record `{fact}`"),
-        Duration::from_secs(60),
-        || journal_fact(&sb, step, fact),
+        POLL_TIMEOUT,
+        || run.check(journal_fact(&sb, step, fact)),
     );
-    run.kill().expect("SIGKILL");
-    let _ = run.wait();
-    let resumed = wait(
-        sb.command(&["resume", "--yes", "--time-scale", "600", "--ignore-window"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("resume"),
-    );
-    resumed.code(0);
+    run.kill();
+    let resumed = sb
+        .eks_upgrade(&["resume", "--yes", "--time-scale", "600", "--ignore-window"])
+        .run()
+        .code(0);
     assert!(
         resumed.stderr.contains("resuming run"),
         "{}",
@@ -107,24 +83,12 @@ fn sigterm_stops_the_run_with_130_and_resume_finishes_it() {
             "upgradeControlPlane: { timeout: 4h }",
         )
     });
-    let run = sb
-        .run_command(&wf, &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run");
-    until(
-        "the control-plane update to start",
-        Duration::from_secs(60),
-        || journal_fact(&sb, "control-plane", "updateId"),
-    );
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &run.id().to_string()])
-        .status()
-        .expect("kill -TERM");
-    assert!(status.success());
-    let stopped = wait(run);
-    stopped.code(130);
+    let mut run = sb.run_workflow(&wf, &[]).spawn();
+    poll("the control-plane update to start", POLL_TIMEOUT, || {
+        run.check(journal_fact(&sb, "control-plane", "updateId"))
+    });
+    run.signal("TERM");
+    let stopped = run.wait().code(130);
     assert!(
         stopped.stderr.contains("eks-upgrade resume"),
         "{}",
@@ -135,43 +99,27 @@ fn sigterm_stops_the_run_with_130_and_resume_finishes_it() {
     let run_id = journal["runId"].as_str().unwrap_or("").to_string();
 
     // `runs` lists it as unfinished; `resume RUN_ID` finishes it; `status` reports the outcome.
-    let runs = wait(
-        sb.command(&["runs"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("runs"),
-    );
-    runs.code(0);
+    let runs = sb.eks_upgrade(&["runs"]).run().code(0);
     assert!(
         runs.stdout.contains(&run_id) && runs.stdout.contains("unfinished"),
         "{}",
         runs.stdout
     );
-    wait(
-        sb.command(&[
-            "resume",
-            &run_id,
-            "--yes",
-            "--time-scale",
-            "600",
-            "--ignore-window",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("resume"),
-    )
+    sb.eks_upgrade(&[
+        "resume",
+        &run_id,
+        "--yes",
+        "--time-scale",
+        "600",
+        "--ignore-window",
+    ])
+    .run()
     .code(0);
     assert_eq!(sb.count("eks", "UpdateClusterVersion"), 1);
-    let status = wait(
-        sb.command(&["status", &run_id, "--output", "json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("status"),
-    );
-    status.code(0);
+    let status = sb
+        .eks_upgrade(&["status", &run_id, "--output", "json"])
+        .run()
+        .code(0);
     let report: serde_json::Value = serde_json::from_str(&status.stdout).expect("JSON status");
     assert_eq!(report["result"], "succeeded");
     assert_eq!(report["completedHops"], serde_json::json!(["1.34"]));
@@ -186,46 +134,49 @@ fn a_journal_in_s3_survives_the_pod_and_the_next_one_resumes_from_it() {
             "upgradeControlPlane: { timeout: 4h }",
         )
     });
-    let state = "s3://velero-backups/eks-upgrade/journals";
-    let mut run = sb
-        .run_command(&wf, &["--state", state])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run");
-    until(
+    // The journals' own bucket: in the Velero bucket they would make its location Unavailable.
+    let s3 = sb.s3();
+    s3.create_bucket("upgrade-state");
+    let state = "s3://upgrade-state/eks-upgrade/journals";
+    let mut run = sb.run_workflow(&wf, &["--state", state]).spawn();
+    poll(
         "the journal to reach S3 with an update id",
-        Duration::from_secs(60),
+        POLL_TIMEOUT,
         || {
-            sb.requests().iter().any(|r| {
-                r["operation"].as_str().is_some_and(|o| {
-                    o.starts_with("PUT /velero-backups/eks-upgrade/journals/runs/")
-                })
-            }) && sb.count("eks", "UpdateClusterVersion") == 1
+            run.check(
+                sb.requests().iter().any(|r| {
+                    r["operation"].as_str().is_some_and(|o| {
+                        o.starts_with("PUT /upgrade-state/eks-upgrade/journals/runs/")
+                    })
+                }) && sb.count("eks", "UpdateClusterVersion") == 1,
+            )
         },
     );
-    // Let the journal write that follows the update id land, then kill the "pod".
-    std::thread::sleep(Duration::from_millis(300));
-    run.kill().expect("SIGKILL");
-    let _ = run.wait();
-    // The next "pod" has no local state at all.
-    let resumed = wait(
-        sb.command(&[
-            "resume",
-            "--yes",
-            "--time-scale",
-            "600",
-            "--ignore-window",
-            "--state",
-            state,
-        ])
-        .env("EKS_UPGRADE_STATE_DIR", sb.dir.path().join("empty"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("resume"),
+    // The journal write that follows the update id must land before the "pod" is killed.
+    poll(
+        "the journal in S3 to record the update id",
+        POLL_TIMEOUT,
+        || {
+            run.check(
+                s3.journal("upgrade-state", "eks-upgrade/journals")
+                    .is_some_and(|j| running_with_fact(&j, "control-plane", "updateId")),
+            )
+        },
     );
-    resumed.code(0);
+    run.kill();
+    // The next "pod" has no local state at all.
+    sb.eks_upgrade(&[
+        "resume",
+        "--yes",
+        "--time-scale",
+        "600",
+        "--ignore-window",
+        "--state",
+        state,
+    ])
+    .env("EKS_UPGRADE_STATE_DIR", sb.dir.path().join("empty"))
+    .run()
+    .code(0);
     assert_eq!(sb.count("eks", "UpdateClusterVersion"), 1);
     assert_eq!(sb.cluster_version("demo"), "1.34");
     assert!(

@@ -1,16 +1,15 @@
 //! Whole runs, unattended: the outcomes of the failure policy and their exit codes.
 
-use std::process::Stdio;
-
 use super::{External, redact, workflow};
+use crate::common::{POLL_TIMEOUT, poll};
 
 #[test]
 fn a_healthy_upgrade_exits_0_and_the_cluster_is_at_the_target() {
     let sb = External::from_example("healthy.yaml");
     let wf = workflow(sb.dir.path(), "in-place.yaml", |t| t);
     let report = sb.dir.path().join("report.json");
-    let out = sb.run(&wf, &["--report", report.to_str().unwrap_or("")]);
-    out.code(0);
+    sb.run(&wf, &["--report", report.to_str().unwrap_or("")])
+        .code(0);
     assert_eq!(sb.cluster_version("demo"), "1.34");
     assert_eq!(sb.count("eks", "UpdateClusterVersion"), 1);
     // Every node group and add-on moved too.
@@ -38,8 +37,9 @@ fn a_workload_that_breaks_is_restored_and_the_run_exits_4() {
     let sb = External::from_example("breaks-after-upgrade.yaml");
     let wf = workflow(sb.dir.path(), "in-place.yaml", |t| t);
     let md = sb.dir.path().join("report.md");
-    let out = sb.run(&wf, &["--report", md.to_str().unwrap_or("")]);
-    out.code(4);
+    let out = sb
+        .run(&wf, &["--report", md.to_str().unwrap_or("")])
+        .code(4);
     // Restored, and rolled back as EKS allows right after the upgrade.
     assert_eq!(
         sb.count(
@@ -70,8 +70,7 @@ fn a_workload_that_breaks_is_restored_and_the_run_exits_4() {
 fn a_partially_failed_backup_stops_before_any_upgrade_with_exit_3() {
     let sb = External::from_example("backup-partially-failed.yaml");
     let wf = workflow(sb.dir.path(), "in-place.yaml", |t| t);
-    let out = sb.run(&wf, &[]);
-    out.code(3);
+    let out = sb.run(&wf, &[]).code(3);
     assert!(
         out.stderr.contains("ended PartiallyFailed"),
         "{}",
@@ -96,8 +95,7 @@ fn a_partially_failed_backup_stops_before_any_upgrade_with_exit_3() {
 fn a_corrupted_backup_stops_before_any_upgrade_with_exit_3() {
     let sb = External::from_example("corrupted-backup.yaml");
     let wf = workflow(sb.dir.path(), "in-place.yaml", |t| t);
-    let out = sb.run(&wf, &[]);
-    out.code(3);
+    let out = sb.run(&wf, &[]).code(3);
     assert!(
         out.stderr.contains("failed verification in S3"),
         "{}",
@@ -115,30 +113,24 @@ fn a_corrupted_backup_stops_before_any_upgrade_with_exit_3() {
 fn two_concurrent_runs_one_proceeds_one_exits_3_naming_the_holder() {
     let sb = External::start(&slow_scenario("controlPlaneUpdate: 20m"));
     let wf = workflow(sb.dir.path(), "in-place.yaml", |t| t);
-    let first = sb
-        .run_command(&wf, &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("first run");
-    super::until(
-        "the first run to take the lock",
-        std::time::Duration::from_secs(30),
-        || {
+    let mut first = sb.run_workflow(&wf, &[]).spawn();
+    poll("the first run to take the lock", POLL_TIMEOUT, || {
+        first.check(
             sb.count(
                 "kubernetes",
                 "POST /apis/coordination.k8s.io/v1/namespaces/velero/leases",
-            ) == 1
-        },
-    );
-    let second = sb.run(
-        &wf,
-        &[
-            "--state-dir",
-            sb.dir.path().join("other-state").to_str().unwrap_or(""),
-        ],
-    );
-    second.code(3);
+            ) == 1,
+        )
+    });
+    let second = sb
+        .run(
+            &wf,
+            &[
+                "--state-dir",
+                sb.dir.path().join("other-state").to_str().unwrap_or(""),
+            ],
+        )
+        .code(3);
     assert!(
         second.stderr.contains("another run holds the cluster"),
         "{}",
@@ -149,7 +141,7 @@ fn two_concurrent_runs_one_proceeds_one_exits_3_naming_the_holder() {
         "the holder is named: {}",
         second.stderr
     );
-    super::wait(first).code(0);
+    first.wait().code(0);
     assert_eq!(sb.count("eks", "UpdateClusterVersion"), 1);
 }
 
@@ -173,8 +165,8 @@ fn an_unattended_run_outside_its_window_exits_3_and_changes_nothing() {
             ),
         )
     });
-    let out = super::wait(
-        sb.command(&[
+    let out = sb
+        .eks_upgrade(&[
             "run",
             wf.to_str().unwrap_or(""),
             "--cluster",
@@ -183,12 +175,8 @@ fn an_unattended_run_outside_its_window_exits_3_and_changes_nothing() {
             "--time-scale",
             "600",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run"),
-    );
-    out.code(3);
+        .run()
+        .code(3);
     assert!(
         out.stderr.contains("outside the maintenance window"),
         "{}",
@@ -208,8 +196,8 @@ fn an_unattended_run_outside_its_window_exits_3_and_changes_nothing() {
 fn an_approval_without_a_terminal_and_without_yes_is_refused_before_anything_happens() {
     let sb = External::from_example("healthy.yaml");
     let wf = workflow(sb.dir.path(), "in-place.yaml", |t| t);
-    let out = super::wait(
-        sb.command(&[
+    let out = sb
+        .eks_upgrade(&[
             "run",
             wf.to_str().unwrap_or(""),
             "--cluster",
@@ -217,12 +205,8 @@ fn an_approval_without_a_terminal_and_without_yes_is_refused_before_anything_hap
             "--time-scale",
             "600",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run"),
-    );
-    out.code(2);
+        .run()
+        .code(2);
     assert!(
         out.stderr
             .contains("approval step `approve` needs a person"),
@@ -241,16 +225,17 @@ fn every_json_log_line_parses_and_the_report_validates_against_its_schema() {
     let sb = External::from_example("breaks-after-upgrade.yaml");
     let wf = workflow(sb.dir.path(), "in-place.yaml", |t| t);
     let report = sb.dir.path().join("report.json");
-    let out = sb.run(
-        &wf,
-        &[
-            "--log-format",
-            "json",
-            "--report",
-            report.to_str().unwrap_or(""),
-        ],
-    );
-    out.code(4);
+    let out = sb
+        .run(
+            &wf,
+            &[
+                "--log-format",
+                "json",
+                "--report",
+                report.to_str().unwrap_or(""),
+            ],
+        )
+        .code(4);
     let mut events = Vec::new();
     for line in out
         .stderr
@@ -285,14 +270,10 @@ fn every_json_log_line_parses_and_the_report_validates_against_its_schema() {
 fn plan_shows_every_step_and_changes_nothing() {
     let sb = External::from_example("healthy.yaml");
     let before = sb.requests().len();
-    let out = super::wait(
-        sb.command(&["plan", "workflows/in-place.yaml", "--cluster", "demo"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("plan"),
-    );
-    out.code(0);
+    let out = sb
+        .eks_upgrade(&["plan", "workflows/in-place.yaml", "--cluster", "demo"])
+        .run()
+        .code(0);
     insta::assert_snapshot!("plan_in_place", redact(&out.stdout));
     let writes: Vec<_> = sb
         .requests()
@@ -310,8 +291,8 @@ fn plan_shows_every_step_and_changes_nothing() {
         .collect();
     assert!(writes.is_empty(), "plan wrote: {writes:?}");
     // Refused targets are usage errors with a hint.
-    let down = super::wait(
-        sb.command(&[
+    let down = sb
+        .eks_upgrade(&[
             "plan",
             "workflows/in-place.yaml",
             "--cluster",
@@ -319,12 +300,8 @@ fn plan_shows_every_step_and_changes_nothing() {
             "--target",
             "1.32",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("plan"),
-    );
-    down.code(2);
+        .run()
+        .code(2);
     assert!(down.stderr.contains("downgrade"), "{}", down.stderr);
 }
 

@@ -4,12 +4,12 @@
 //! hops completed, which failed, what was rolled back and what could not be.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
-use super::{External, Outcome, wait};
-use crate::common::repo;
+use super::External;
+use crate::common::{Output, Timed, repo};
 
 /// Emulated seconds per real second for these tests, faster than the examples' 600 or 1200.
 /// Runs still pass `--time-scale 600`, so every wait of the tool keeps several times the margin
@@ -30,7 +30,7 @@ fn example(name: &str) -> External {
 
 /// Runs a shipped workflow unattended against `cluster`, with a JSON report; returns the
 /// outcome and the report.
-fn upgrade(sb: &External, workflow: &str, cluster: &str, extra: &[&str]) -> (Outcome, Value) {
+fn upgrade(sb: &External, workflow: &str, cluster: &str, extra: &[&str]) -> (Output, Value) {
     let wf = repo().join("workflows").join(workflow);
     let report = sb.dir.path().join("report.json");
     let mut args = vec![
@@ -46,15 +46,11 @@ fn upgrade(sb: &External, workflow: &str, cluster: &str, extra: &[&str]) -> (Out
         report.to_str().unwrap_or(""),
     ];
     args.extend_from_slice(extra);
-    let out = wait(
-        sb.command(&args)
-            // The multi-hop workflow notifies a webhook named by this variable; never a real one.
-            .env_remove("SLACK_WEBHOOK_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the run"),
-    );
+    let out = sb
+        .eks_upgrade(&args)
+        // The multi-hop workflow notifies a webhook named by this variable; never a real one.
+        .env_remove("SLACK_WEBHOOK_URL")
+        .run();
     let text = std::fs::read_to_string(&report)
         .unwrap_or_else(|e| panic!("no report ({e})\n--- stderr\n{}", out.stderr));
     let value = serde_json::from_str(&text).expect("the report is JSON");
@@ -70,13 +66,9 @@ fn aws(sb: &External, command: &str) -> Value {
     for (k, v) in &sb.env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("the aws CLI is installed");
-    assert!(
-        out.status.success(),
-        "aws {command}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the aws CLI prints JSON")
+    let out = cmd.output_timed().expect("the aws CLI is installed");
+    assert!(out.code == Some(0), "aws {command}: {}", out.stderr);
+    serde_json::from_str(&out.stdout).expect("the aws CLI prints JSON")
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -261,7 +253,7 @@ fn an_addon_that_degrades_fails_the_addons_step_with_its_health_issues_and_recov
     let (out, report) = upgrade(&sb, "in-place.yaml", "demo", &[]);
     // The restore and the rollback succeed, but EKS rolls back no add-on: the health check after
     // them still finds coredns degraded, so recovery is incomplete and a person must take over.
-    out.code(5);
+    let out = out.code(5);
     let issue = "InsufficientNumberOfReplicas";
     assert!(
         out.stderr.contains("add-on `coredns` is DEGRADED") && out.stderr.contains(issue),
@@ -320,7 +312,7 @@ fn an_addon_that_degrades_fails_the_addons_step_with_its_health_issues_and_recov
 fn a_pod_eviction_failure_is_reported_with_its_error_code_and_the_pod() {
     let sb = example("eviction-fails.yaml");
     let (out, report) = upgrade(&sb, "in-place.yaml", "demo", &[]);
-    out.code(4);
+    let out = out.code(4);
     let logged = out
         .stderr
         .lines()
@@ -421,7 +413,7 @@ fn a_workload_that_breaks_after_hop_2_of_3_is_restored_and_rolled_back_to_hop_1(
 fn a_rollback_eks_refuses_is_recorded_and_recovery_still_completes() {
     let sb = example("rollback-refused.yaml");
     let (out, report) = upgrade(&sb, "multi-hop.yaml", "legacy", &["--target", "1.35"]);
-    out.code(4);
+    let out = out.code(4);
     assert_eq!(report["result"], "restored");
     assert_eq!(strings(&report["completedHops"]), ["1.33"]);
     assert_eq!(report["failedHop"], "1.34");

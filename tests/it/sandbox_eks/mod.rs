@@ -13,8 +13,6 @@ mod nodegroups;
 mod updates;
 mod wire;
 
-use std::time::Duration;
-
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_eks::Client;
 use aws_sdk_eks::config::Credentials;
@@ -26,7 +24,7 @@ use eks_upgrade_sandbox::sim::nodes;
 use eks_upgrade_sandbox::world::{ACCESS_KEY, SECRET_KEY};
 use serde_json::Value;
 
-use crate::common::TestSandbox;
+use crate::common::{POLL_TIMEOUT, TestSandbox, poll_async};
 
 /// Fast timings at the default speed (600): a control-plane update takes 0.1 s of real time.
 const TIMINGS: &str = "timings: { controlPlaneUpdate: 60s, controlPlaneRollback: 60s, nodegroupUpdatePerNode: 12s, addonUpdate: 12s, backupPerItem: 1s, restorePerItem: 1s, statusLag: 6s }";
@@ -77,30 +75,27 @@ async fn client(sb: &TestSandbox) -> Client {
     client_with(sb, RetryConfig::disabled()).await
 }
 
-async fn pause() {
-    tokio::time::sleep(Duration::from_millis(10)).await;
-}
-
 /// Polls DescribeUpdate until the update is no longer InProgress.
 async fn finished(c: &Client, id: &str, nodegroup: Option<&str>, addon: Option<&str>) -> Update {
-    for _ in 0..3000 {
-        let update = c
-            .describe_update()
-            .name("demo")
-            .update_id(id)
-            .set_nodegroup_name(nodegroup.map(str::to_string))
-            .set_addon_name(addon.map(str::to_string))
-            .send()
-            .await
-            .expect("DescribeUpdate")
-            .update
-            .expect("update");
-        if update.status() != Some(&UpdateStatus::InProgress) {
-            return update;
-        }
-        pause().await;
-    }
-    panic!("update {id} did not finish");
+    poll_async(
+        &format!("update `{id}` to finish"),
+        POLL_TIMEOUT,
+        async || {
+            let update = c
+                .describe_update()
+                .name("demo")
+                .update_id(id)
+                .set_nodegroup_name(nodegroup.map(str::to_string))
+                .set_addon_name(addon.map(str::to_string))
+                .send()
+                .await
+                .expect("DescribeUpdate")
+                .update
+                .expect("update");
+            (update.status() != Some(&UpdateStatus::InProgress)).then_some(update)
+        },
+    )
+    .await
 }
 
 async fn upgrade(c: &Client, version: &str) -> Update {

@@ -5,10 +5,9 @@ use aws_sdk_eks::types::{RollbackConfig, UpdateParamType, UpdateStatus, UpdateTy
 use eks_upgrade_core::types::Version;
 
 use super::{
-    client, cluster_version, fast, finished, param, pause, recorded, scenario, service_error,
-    upgrade,
+    client, cluster_version, fast, finished, param, recorded, scenario, service_error, upgrade,
 };
-use crate::common::TestSandbox;
+use crate::common::{POLL_TIMEOUT, TestSandbox, poll_async};
 
 #[test]
 fn control_plane_moves_one_minor_version_at_a_time() {
@@ -78,8 +77,7 @@ fn control_plane_update_lifecycle() {
         let id = update.id().expect("id").to_string();
 
         // Eventually UPDATING, still reporting the old version while it is.
-        let mut seen_updating = false;
-        for _ in 0..500 {
+        let cluster = poll_async("the cluster to report UPDATING", POLL_TIMEOUT, async || {
             let cluster = c
                 .describe_cluster()
                 .name("demo")
@@ -88,14 +86,10 @@ fn control_plane_update_lifecycle() {
                 .unwrap()
                 .cluster
                 .unwrap();
-            if cluster.status().map(|s| s.as_str()) == Some("UPDATING") {
-                assert_eq!(cluster.version(), Some("1.33"));
-                seen_updating = true;
-                break;
-            }
-            pause().await;
-        }
-        assert!(seen_updating, "the cluster never reported UPDATING");
+            (cluster.status().map(|s| s.as_str()) == Some("UPDATING")).then_some(cluster)
+        })
+        .await;
+        assert_eq!(cluster.version(), Some("1.33"));
 
         let ids = c.list_updates().name("demo").send().await.unwrap();
         assert_eq!(ids.update_ids(), std::slice::from_ref(&id));

@@ -5,7 +5,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::{fast, recorded};
-use crate::common::TestSandbox;
+use crate::common::{TestSandbox, Timed};
 
 /// Reads a raw HTTP response from the emulator, to see the wire form no client normalises.
 fn raw_get(endpoint: &str, path: &str) -> (String, Value) {
@@ -70,14 +70,14 @@ fn aws(sb: &TestSandbox, args: &[&str]) -> Value {
         .args(["--output", "json"])
         .envs(sb.env())
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
+        .output_timed()
         .expect("the `aws` CLI must be installed for the EKS fidelity tests");
     assert!(
-        output.status.success(),
+        output.code == Some(0),
         "aws eks {args:?} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        output.stderr
     );
-    serde_json::from_slice(&output.stdout).expect("aws prints JSON")
+    serde_json::from_str(&output.stdout).expect("aws prints JSON")
 }
 
 #[test]

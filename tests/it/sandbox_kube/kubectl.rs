@@ -1,28 +1,19 @@
 //! The real `kubectl`, with the kubeconfig the sandbox writes: get, version, apply, create and
 //! scale, watch, wait, delete, and raw metrics.
 
-use std::io::BufRead;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use super::{requests_to, rt, sandbox};
+use crate::common::{Output, POLL_TIMEOUT, TestSandbox, Timed, poll};
 use eks_upgrade_sandbox::kube::selector::Selector;
 use eks_upgrade_sandbox::kube::store::Subresource;
 use serde_json::{Value, json};
-use wait_timeout::ChildExt;
-
-use super::{eventually, requests_to, rt, sandbox};
-use crate::common::TestSandbox;
 
 /// The real kubectl, pointed at the sandbox with a private discovery cache.
 struct Kubectl {
     cache: tempfile::TempDir,
     env: Vec<(&'static str, String)>,
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
 }
 
 impl Kubectl {
@@ -37,43 +28,16 @@ impl Kubectl {
         let mut c = Command::new("kubectl");
         c.arg(format!("--cache-dir={}", self.cache.path().display()))
             .args(args)
-            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())));
         c
     }
 
-    fn run(&self, args: &[&str]) -> Run {
-        let mut child = self.command(args).spawn().unwrap_or_else(|e| {
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output_timed().unwrap_or_else(|e| {
             panic!(
                 "kubectl must be installed for these tests (it is part of the machine image): {e}"
             )
-        });
-        let mut out = child.stdout.take().expect("stdout");
-        let mut err = child.stderr.take().expect("stderr");
-        let out = std::thread::spawn(move || {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut out, &mut s).ok();
-            s
-        });
-        let err = std::thread::spawn(move || {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut err, &mut s).ok();
-            s
-        });
-        let status = match child.wait_timeout(Duration::from_secs(120)).expect("wait") {
-            Some(s) => s,
-            None => {
-                child.kill().ok();
-                panic!("kubectl {args:?} did not finish");
-            }
-        };
-        Run {
-            code: status.code(),
-            stdout: out.join().expect("stdout reader"),
-            stderr: err.join().expect("stderr reader"),
-        }
+        })
     }
 
     #[track_caller]
@@ -297,7 +261,7 @@ fn kubectl_create_sends_protobuf_and_scale_uses_the_subresource() {
 fn kubectl_watch_sees_a_backup_created_meanwhile() {
     let sb = sandbox();
     let k = Kubectl::new(&sb);
-    let mut child = k
+    let child = k
         .command(&[
             "get",
             "backups.velero.io",
@@ -305,22 +269,10 @@ fn kubectl_watch_sees_a_backup_created_meanwhile() {
             "-w",
             "--request-timeout=60s",
         ])
-        .spawn()
+        .spawn_timed()
         .expect("kubectl must be installed");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
     // The list, then the watch, on the same path.
-    eventually(&sb, "kubectl to start watching", || {
+    poll("kubectl to start watching", POLL_TIMEOUT, || {
         requests_to(&sb, "GET /apis/velero.io/v1/backups") >= 2
     });
     sb.sandbox
@@ -332,17 +284,19 @@ fn kubectl_watch_sees_a_backup_created_meanwhile() {
             json!({"metadata": {"name": "made-meanwhile"}, "spec": {}}),
         )
         .expect("create");
-    let mut seen = Vec::new();
-    let found = loop {
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) if line.contains("made-meanwhile") => break true,
-            Ok(line) => seen.push(line),
-            Err(_) => break false,
-        }
-    };
-    child.kill().ok();
-    child.wait().ok();
-    assert!(found, "the watch never showed the backup; saw {seen:?}");
+    poll(
+        "the watch to show the backup",
+        Duration::from_secs(60),
+        || {
+            let seen = child.stdout_so_far();
+            if seen.lines().any(|l| l.contains("made-meanwhile")) {
+                Ok(())
+            } else {
+                Err(format!("the watch never showed the backup; saw {seen:?}"))
+            }
+        },
+    );
+    child.kill();
 }
 
 #[test]
@@ -367,9 +321,9 @@ fn kubectl_wait_sees_a_status_change() {
             "--for=jsonpath={.status.phase}=Ready",
             "--timeout=90s",
         ])
-        .spawn()
+        .spawn_timed()
         .expect("kubectl must be installed");
-    eventually(&sb, "kubectl wait to watch", || {
+    poll("kubectl wait to watch", POLL_TIMEOUT, || {
         requests_to(&sb, "GET /apis/example.com/v1/namespaces/shop/widgets") >= 2
     });
     store
@@ -381,12 +335,12 @@ fn kubectl_wait_sees_a_status_change() {
             Subresource::Status,
         )
         .expect("patch");
-    let out = child.wait_with_output().expect("kubectl wait");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = child.wait();
     assert!(
-        out.status.success() && stdout.contains("condition met"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.code == Some(0) && out.stdout.contains("condition met"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
     );
 }
 

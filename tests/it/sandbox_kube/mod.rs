@@ -13,7 +13,7 @@ mod tokens;
 mod watch;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use axum::http::{HeaderValue, header};
 use eks_upgrade_core::cloud::token;
@@ -53,17 +53,6 @@ spec:
 
 fn sandbox() -> TestSandbox {
     TestSandbox::start(Some(SCENARIO))
-}
-
-/// Polls `check` until it holds (generous: a hang must fail, timing is not measured).
-fn eventually(sb: &TestSandbox, what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..1200 {
-        if check() {
-            return;
-        }
-        sb.block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
-    }
-    panic!("timed out waiting for: {what}");
 }
 
 fn requests_to(sb: &TestSandbox, operation: &str) -> usize {

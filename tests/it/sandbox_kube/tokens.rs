@@ -9,6 +9,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde_json::Value;
 
 use super::{api_error, client_with, configmaps, make_token, sandbox};
+use crate::common::Timed;
 
 #[test]
 fn kube_refuses_bad_expired_and_foreign_tokens() {
@@ -74,14 +75,10 @@ fn the_aws_cli_token_is_accepted() {
                 "json",
             ])
             .envs(sb.env())
-            .output()
+            .output_timed()
             .unwrap_or_else(|e| panic!("the AWS CLI must be installed for this test: {e}"));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).expect("ExecCredential JSON");
+        assert!(out.code == Some(0), "{}", out.stderr);
+        let v: Value = serde_json::from_str(&out.stdout).expect("ExecCredential JSON");
         v["status"]["token"].as_str().expect("token").to_string()
     };
     let good = client_with(&sb, Some(&get_token("demo")), false);

@@ -14,13 +14,12 @@ mod storage;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::sync::Arc;
-use std::time::Duration;
 
 use eks_upgrade_sandbox::kube::selector::Selector;
 use eks_upgrade_sandbox::kube::store::ResourceType;
 use serde_json::{Value, json};
 
-use crate::common::TestSandbox;
+use crate::common::{POLL_TIMEOUT, TestSandbox, poll};
 
 const NS: &str = "velero";
 
@@ -47,19 +46,11 @@ fn rt(sb: &TestSandbox, group: &str, plural: &str) -> Arc<ResourceType> {
         .expect("resource type")
 }
 
-fn sleep(sb: &TestSandbox, ms: u64) {
-    sb.block_on(async { tokio::time::sleep(Duration::from_millis(ms)).await });
-}
-
-/// Polls until `check` returns something; generous, because a hang must fail, not timing.
+/// [`poll`] with every Velero object's status in the message if it times out.
 fn eventually<T>(sb: &TestSandbox, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..3000 {
-        if let Some(v) = check() {
-            return v;
-        }
-        sleep(sb, 10);
-    }
-    panic!("timed out waiting for: {what}\n{}", velero_state(sb));
+    poll(what, POLL_TIMEOUT, || {
+        check().ok_or_else(|| velero_state(sb))
+    })
 }
 
 /// Every Velero object's name and status, for failure messages.

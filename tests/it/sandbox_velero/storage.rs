@@ -9,7 +9,7 @@ use super::{
     BUCKET, SIBLINGS, backup, json_gz, keys, list_items, object, restore, rt, s3, tar_entries,
     tar_items,
 };
-use crate::common::TestSandbox;
+use crate::common::{TestSandbox, Timed};
 
 #[test]
 fn a_location_prefix_holds_every_key() {
@@ -45,14 +45,10 @@ fn the_aws_cli_lists_a_backup_files() {
     let out = std::process::Command::new("aws")
         .args(["s3", "ls", "s3://velero-backups/backups/", "--recursive"])
         .envs(sb.env())
-        .output()
+        .output_timed()
         .expect("the aws CLI is installed");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "aws s3 ls failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = &out.stdout;
+    assert!(out.code == Some(0), "aws s3 ls failed: {}", out.stderr);
     let listed: BTreeSet<&str> = stdout
         .lines()
         .filter_map(|l| l.split_whitespace().last())
