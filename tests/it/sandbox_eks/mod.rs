@@ -3,11 +3,12 @@
 //!
 //! By topic: `clusters` (describing and listing), `updates` (control-plane upgrades and
 //! rollback), `nodegroups`, `addons`, `insights`, `faults` (injected failures), `wire` (the
-//! raw HTTP form and the `aws` CLI), `rollback` (what a rollback needs first), `automode` and
-//! `fargate` (compute EKS moves, or cannot), and `cli_rollback` (the `aws` CLI through a
-//! rollback).
+//! raw HTTP form and the `aws` CLI), `rollback` and `api_usage` (what a rollback needs first),
+//! `automode` and `fargate` (compute EKS moves, or cannot), and `cli_rollback` (the `aws` CLI
+//! through a rollback).
 
 mod addons;
+mod api_usage;
 mod automode;
 mod cli_rollback;
 mod clusters;

@@ -1,7 +1,7 @@
 //! What a version rollback needs first, as EKS enforces it: the rollback-readiness insights
-//! derived from the cluster (node groups, add-ons, API usage, health), node groups moved back
-//! with UpdateNodegroupVersion and add-ons with UpdateAddon, and `force`, which skips insights
-//! but never the prerequisites.
+//! derived from the cluster (node groups, add-ons), node groups moved back with
+//! UpdateNodegroupVersion and add-ons with UpdateAddon, and `force`, which skips insights but
+//! never the prerequisites. API usage and cluster health: `api_usage`.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +10,8 @@ use aws_sdk_eks::types::{Category, Insight, InsightsFilter, UpdateStatus, Update
 use eks_upgrade_core::types::Version;
 
 use super::{
-    ADDONS_AT_N, ADDONS_BACK, client, cluster_version, fast, finished, kubelets, recorded,
-    service_error, upgraded,
+    ADDONS_AT_N, client, cluster_version, fast, finished, kubelets, recorded, service_error,
+    upgraded,
 };
 use crate::common::TestSandbox;
 
@@ -75,7 +75,7 @@ pub(super) async fn insight(c: &Client, name: &str) -> Insight {
         .expect("insight")
 }
 
-fn resource_names(i: &Insight) -> Vec<String> {
+pub(super) fn resource_names(i: &Insight) -> Vec<String> {
     i.resources()
         .iter()
         .map(|r| {
@@ -115,11 +115,11 @@ async fn addon_to(c: &Client, addon: &str, version: &str) -> aws_sdk_eks::types:
     finished(c, update.id().expect("id"), None, Some(addon)).await
 }
 
-fn pass(version: &str) -> (String, String) {
+pub(super) fn pass(version: &str) -> (String, String) {
     ("PASSING".to_string(), version.to_string())
 }
 
-fn error(version: &str) -> (String, String) {
+pub(super) fn error(version: &str) -> (String, String) {
     ("ERROR".to_string(), version.to_string())
 }
 
@@ -449,93 +449,5 @@ fn add_ons_go_back_only_to_versions_listed_for_the_rollback_target() {
             .await
             .unwrap_err();
         service_error(&err, 400, "InvalidParameterException");
-    });
-}
-
-#[test]
-fn api_usage_and_health_issues_block_a_rollback_until_forced() {
-    let extra = r#"  resources:
-    - { group: resource.k8s.io, version: v1, kind: ResourceClaim, plural: resourceclaims, servedSince: "1.33" }
-  objects:
-    - { apiVersion: resource.k8s.io/v1, kind: ResourceClaim, metadata: { name: gpu-claim, namespace: default }, spec: {} }"#;
-    let cluster = ", lastUpgradeAge: 1d, healthIssues: [ { code: Ec2SubnetNotFound, message: subnet gone, resourceIds: [subnet-0abc] } ]";
-    let sb = TestSandbox::start(Some(&upgraded(cluster, "1.32", ADDONS_BACK, extra)));
-    sb.block_on(async {
-        let c = client(&sb).await;
-        let found = rollback_insights(&c).await;
-        assert_eq!(found["Kubernetes API usage"], error("1.32"));
-        assert_eq!(found["Cluster health issues"], error("1.32"));
-        assert_eq!(found["Kubelet version skew"], pass("1.32"));
-        let usage = insight(&c, "Kubernetes API usage").await;
-        assert_eq!(
-            resource_names(&usage),
-            ["/apis/resource.k8s.io/v1/namespaces/default/resourceclaims/gpu-claim"]
-        );
-        let err = c
-            .update_cluster_version()
-            .name("demo")
-            .version("1.32")
-            .send()
-            .await
-            .unwrap_err();
-        let message = service_error(&err, 400, "InvalidStateException");
-        assert!(
-            message.contains("Cluster health issues, Kubernetes API usage"),
-            "{message}"
-        );
-        let update = c
-            .update_cluster_version()
-            .name("demo")
-            .version("1.32")
-            .force(true)
-            .send()
-            .await
-            .expect("forced")
-            .update
-            .unwrap();
-        let done = finished(&c, update.id().unwrap(), None, None).await;
-        assert_eq!(done.status(), Some(&UpdateStatus::Successful));
-    });
-}
-
-#[test]
-fn objects_of_an_api_the_upgrade_brings_block_the_rollback() {
-    let extra = r#"  resources:
-    - { group: resource.k8s.io, version: v1, kind: ResourceClaim, plural: resourceclaims, servedSince: "1.34" }
-  objects:
-    - { apiVersion: resource.k8s.io/v1, kind: ResourceClaim, metadata: { name: gpu-claim, namespace: default }, spec: {} }"#;
-    let sb = TestSandbox::start(Some(&fast("", extra)));
-    let store = sb.sandbox.world.store.clone();
-    let rt = store
-        .resource("resource.k8s.io", "v1", "resourceclaims")
-        .expect("type");
-    let count = || store.count(&rt);
-    assert_eq!(count(), 0, "1.33 does not serve resource.k8s.io/v1 yet");
-    sb.block_on(async {
-        let c = client(&sb).await;
-        // Node groups stay at 1.33 and add-ons suit 1.33: only the API usage stands in the way.
-        assert_eq!(
-            super::upgrade(&c, "1.34").await.status(),
-            Some(&UpdateStatus::Successful)
-        );
-        for _ in 0..200 {
-            if count() == 1 {
-                break;
-            }
-            super::pause().await;
-        }
-        assert_eq!(count(), 1);
-        let found = rollback_insights(&c).await;
-        assert_eq!(found["Kubernetes API usage"], error("1.33"));
-        let err = c
-            .update_cluster_version()
-            .name("demo")
-            .version("1.33")
-            .send()
-            .await
-            .unwrap_err();
-        let message = service_error(&err, 400, "InvalidStateException");
-        assert!(message.contains("Kubernetes API usage"), "{message}");
-        assert!(!message.contains("Kubelet"), "{message}");
     });
 }
