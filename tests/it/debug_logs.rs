@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::common::repo;
 use crate::common::Output;
+use crate::common::repo;
 use crate::e2e::External;
 
 /// A session token for the runs: the sandbox accepts any, and at trace level `aws_sigv4` logs

@@ -78,7 +78,12 @@ fn every_kind_validates_is_documented_and_plans() {
 
         // `notify` reads its URL from the environment only when it runs; plans need nothing.
         let out = sb
-            .eks_upgrade(&["plan", path.to_str().expect("utf-8 path"), "--output", "json"])
+            .eks_upgrade(&[
+                "plan",
+                path.to_str().expect("utf-8 path"),
+                "--output",
+                "json",
+            ])
             .run()
             .code(0);
         let plan: serde_json::Value = serde_json::from_str(&out.stdout).expect("plan JSON");

@@ -45,6 +45,20 @@ fn every_shipped_scenario_parses_and_seeds() {
                 .self_managed_nodes
                 .iter()
                 .map(|n| n.nodes)
+                .sum::<u32>()
+            + scenario
+                .spec
+                .node_pools
+                .iter()
+                .map(|n| n.nodes)
+                .sum::<u32>()
+            // Fargate runs each pod of its namespaces on a node of its own.
+            + scenario
+                .spec
+                .workloads
+                .iter()
+                .filter(|w| scenario.fargate_namespaces().contains(&w.namespace))
+                .map(|w| w.replicas)
                 .sum::<u32>();
         assert_eq!(nodes.len() as u32, expected, "{}", path.display());
         count += 1;

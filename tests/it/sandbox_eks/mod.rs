@@ -2,14 +2,21 @@
 //! `aws` CLI for wire fidelity.
 //!
 //! By topic: `clusters` (describing and listing), `updates` (control-plane upgrades and
-//! rollback), `nodegroups`, `addons`, `insights`, `faults` (injected failures) and `wire` (the
-//! raw HTTP form and the `aws` CLI).
+//! rollback), `nodegroups`, `addons`, `insights`, `faults` (injected failures), `wire` (the
+//! raw HTTP form and the `aws` CLI), `rollback` and `api_usage` (what a rollback needs first),
+//! `automode` and `fargate` (compute EKS moves, or cannot), and `cli_rollback` (the `aws` CLI
+//! through a rollback).
 
 mod addons;
+mod api_usage;
+mod automode;
+mod cli_rollback;
 mod clusters;
+mod fargate;
 mod faults;
 mod insights;
 mod nodegroups;
+mod rollback;
 mod updates;
 mod wire;
 
@@ -55,6 +62,41 @@ spec:
 
 fn fast(cluster: &str, extra: &str) -> String {
     scenario(cluster, &format!("  {TIMINGS}\n{extra}"))
+}
+
+/// Add-ons of a cluster that moved them to 1.33 with its control plane: coredns and kube-proxy
+/// are then at versions 1.32 does not support.
+const ADDONS_AT_N: &str = r#"    - { name: vpc-cni, version: v1.19.2-eksbuild.1 }
+    - { name: coredns, version: v1.12.4-eksbuild.1, configurationValues: '{"replicaCount":3}' }
+    - { name: kube-proxy, version: v1.33.3-eksbuild.2 }"#;
+
+/// Add-ons at versions that 1.32 supports (and 1.33, but for kube-proxy).
+const ADDONS_BACK: &str = r#"    - { name: vpc-cni, version: v1.19.2-eksbuild.1 }
+    - { name: coredns, version: v1.11.4-eksbuild.2, configurationValues: '{"replicaCount":3}' }
+    - { name: kube-proxy, version: v1.32.3-eksbuild.2 }"#;
+
+/// A 1.33 cluster `demo` whose control plane was upgraded in place from 1.32 (`cluster` is
+/// appended to the cluster's flow mapping: `, lastUpgradeAge: 2d` opens the rollback window),
+/// with node groups `general` (2 nodes) and `system` (1) at `nodes`, the given add-ons and fast
+/// timings; `extra` is appended to `spec`.
+fn upgraded(cluster: &str, nodes: &str, addons: &str, extra: &str) -> String {
+    format!(
+        r#"apiVersion: eks-upgrade/v1
+kind: Scenario
+metadata: {{ name: eks-rollback-test }}
+spec:
+  speed: 600
+  cluster: {{ name: demo, region: us-east-1, version: "1.33"{cluster} }}
+  nodegroups:
+    - {{ name: general, nodes: 2, version: "{nodes}" }}
+    - {{ name: system, nodes: 1, version: "{nodes}" }}
+  addons:
+{addons}
+  velero: {{ installed: false }}
+  {TIMINGS}
+{extra}
+"#
+    )
 }
 
 async fn client_with(sb: &TestSandbox, retry: RetryConfig) -> Client {

@@ -5,7 +5,8 @@ use aws_sdk_eks::types::{RollbackConfig, UpdateParamType, UpdateStatus, UpdateTy
 use eks_upgrade_core::types::Version;
 
 use super::{
-    client, cluster_version, fast, finished, param, recorded, scenario, service_error, upgrade,
+    ADDONS_BACK, client, cluster_version, fast, finished, param, recorded, scenario, service_error,
+    upgrade, upgraded,
 };
 use crate::common::{POLL_TIMEOUT, TestSandbox, poll_async};
 
@@ -178,7 +179,13 @@ fn a_second_update_while_one_is_in_flight_is_refused_with_409() {
 
 #[test]
 fn rollback_within_seven_days_of_an_upgrade() {
-    let sb = TestSandbox::start(Some(&fast(", lastUpgradeAge: 2d", "")));
+    // Node groups and add-ons already at versions 1.32 supports: nothing blocks the rollback.
+    let sb = TestSandbox::start(Some(&upgraded(
+        ", lastUpgradeAge: 2d",
+        "1.32",
+        ADDONS_BACK,
+        "",
+    )));
     sb.block_on(async {
         let c = client(&sb).await;
         let err = c

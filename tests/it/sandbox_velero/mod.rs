@@ -3,11 +3,12 @@
 //! own code.
 //!
 //! By topic: `backups` (what a backup writes, its progress, filters and refusals), `faults`
-//! (injected backup, bucket and restore failures), `restores`, and `storage` (location prefixes,
-//! the `aws` CLI, multipart uploads).
+//! (injected backup, bucket and restore failures), `queue` (Velero 1.18's backup queue),
+//! `restores`, and `storage` (location prefixes, the `aws` CLI, multipart uploads).
 
 mod backups;
 mod faults;
+mod queue;
 mod restores;
 mod storage;
 

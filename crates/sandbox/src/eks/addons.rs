@@ -1,5 +1,7 @@
 //! EKS add-ons: ListAddons, DescribeAddon, DescribeAddonVersions (the catalogue) and
-//! UpdateAddon, whose success changes the add-on's workloads in `kube-system`.
+//! UpdateAddon, whose success changes the add-on's workloads in `kube-system`. UpdateAddon
+//! takes a version listed for the cluster's version or, while a control-plane rollback is
+//! possible, for the version it would return to (moving an add-on back comes first).
 
 use std::sync::Arc;
 
@@ -8,6 +10,7 @@ use serde_json::{Value, json};
 use super::Call;
 use super::errors::EksError;
 use super::request::{body_str, page};
+use super::rollback::window_target;
 use super::state::{Eks, Target, epoch_now};
 use super::wire;
 use crate::kube::store::{Store, StoreError, Subresource};
@@ -151,13 +154,11 @@ pub fn update_addon(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
             "Invalid resolveConflicts value {r}. Valid values are OVERWRITE, NONE, PRESERVE"
         )));
     }
+    let catalog = eks.world.scenario.addon_catalog();
+    let rollback_target = window_target(eks, &state);
     if let Some(v) = version
-        && !compatible(
-            &eks.world.scenario.addon_catalog(),
-            name,
-            v,
-            state.cluster.version,
-        )
+        && !compatible(&catalog, name, v, state.cluster.version)
+        && !rollback_target.is_some_and(|t| compatible(&catalog, name, v, t))
     {
         return Err(bad("Addon version specified is not supported".into()));
     }

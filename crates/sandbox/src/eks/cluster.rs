@@ -3,17 +3,14 @@
 //! DescribeUpdate and ListUpdates.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::Call;
 use super::errors::{EksError, ErrorKind};
-use super::insights;
 use super::request::{body_bool, body_str, page};
-use super::state::{Eks, LastUpgrade, ROLLBACK_WINDOW, State, Target, UpdateStatus};
-use super::versions::{self, Support};
-use super::wire;
+use super::state::{Eks, LastUpgrade, State, Target, UpdateStatus};
+use super::{automode, insights, rollback, versions, wire};
 use eks_upgrade_core::types::{HumanDuration, Version};
 
 pub fn list_clusters(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
@@ -51,8 +48,8 @@ pub fn update_cluster_version(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksE
     let force = body_bool(body, "force")?;
     let requested = body_str(body, "version")?
         .ok_or_else(|| EksError::invalid_parameter("version is required").cluster(name))?;
-    // Validated only: the emulated rollback always finishes well within any allowed timeout.
-    rollback_timeout(body).map_err(|e| e.cluster(name))?;
+    // Bounds the node phase of an Auto Mode rollback; otherwise validated only.
+    let timeout = rollback_timeout(body).map_err(|e| e.cluster(name))?;
 
     let mut state = eks.lock();
     // A retry with the same token gets the same update, whatever happened since.
@@ -82,7 +79,7 @@ pub fn update_cluster_version(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksE
     }
     match current.minor_distance(target) {
         Some(1) => check_upgrade(eks, &state, name, target, force)?,
-        Some(-1) => check_rollback(eks, &state, name, target, force)?,
+        Some(-1) => rollback::check(eks, &mut state, name, target, force)?,
         _ => return Err(unsupported()),
     }
     let params = vec![
@@ -93,8 +90,21 @@ pub fn update_cluster_version(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksE
         ),
     ];
     let update = state.begin(Target::Cluster, kind, params, token);
+    let auto_mode = state.cluster.compute.is_some();
     drop(state);
-    tokio::spawn(run(eks.clone(), update.id.clone(), target, rollback));
+    if rollback && auto_mode {
+        // EKS drifts Auto Mode nodes back first, within the same update.
+        let minutes = timeout.unwrap_or(720);
+        tokio::spawn(automode::rollback(
+            eks.clone(),
+            update.id.clone(),
+            target,
+            minutes,
+            force,
+        ));
+    } else {
+        tokio::spawn(run(eks.clone(), update.id.clone(), target, rollback));
+    }
     Ok(json!({ "update": update.to_json() }))
 }
 
@@ -135,68 +145,11 @@ fn check_upgrade(
     Ok(())
 }
 
-/// A rollback needs a recent in-place upgrade, made by the user rather than by EKS, to a
-/// version that is still supported under the cluster's upgrade policy.
-fn check_rollback(
-    eks: &Eks,
-    state: &State,
-    name: &str,
-    target: Version,
-    force: bool,
-) -> Result<(), EksError> {
-    let current = state.cluster.version;
-    let refused = |why: String| {
-        EksError::invalid_request(format!(
-            "Cluster {name} cannot be rolled back from {current} to {target}: {why}"
-        ))
-        .cluster(name)
-    };
-    let Some(last) = state.cluster.last_upgrade else {
-        // Without an earlier upgrade this is an ordinary downgrade, which EKS has always refused.
-        return Err(EksError::invalid_parameter(format!(
-            "Unsupported Kubernetes minor version update from {current} to {target}"
-        ))
-        .cluster(name));
-    };
-    if last.automatic {
-        return Err(refused(
-            "the last upgrade was an automatic upgrade by EKS; only in-place upgrades you started can be rolled back".into(),
-        ));
-    }
-    let age = Duration::from_secs_f64((eks.emulated_now() - last.at).max(0.0));
-    if age > ROLLBACK_WINDOW {
-        return Err(refused(format!(
-            "rollback is available for 7 days after an in-place upgrade, and the last upgrade completed {} ago",
-            HumanDuration(Duration::from_secs(age.as_secs()))
-        )));
-    }
-    match versions::find(&eks.world.scenario, target).map(|v| versions::support(&v)) {
-        None | Some(Support::Unsupported) => {
-            return Err(refused(format!(
-                "Kubernetes {target} is no longer supported"
-            )));
-        }
-        Some(Support::Extended) if eks.world.scenario.spec.cluster.support_type != "EXTENDED" => {
-            return Err(refused(format!(
-                "Kubernetes {target} is in extended support and the cluster's upgrade policy is STANDARD"
-            )));
-        }
-        _ => {}
-    }
-    if !force && insights::blocking(eks, state, "ROLLBACK_READINESS", target) {
-        return Err(EksError::new(
-            ErrorKind::InvalidState,
-            "Rollback readiness issues detected. Call the EKS ListInsights API to view rollback blocking issues detected by EKS. Pass the force flag to override rollback readiness errors and proceed with rollback.",
-        )
-        .cluster(name));
-    }
-    Ok(())
-}
-
 /// The control-plane update in the background: the cluster reads UPDATING after the scenario's
 /// status lag, and at the end either runs the new version or, on an injected failure, stays on
-/// the old one (EKS reverts a control plane that fails its health checks).
-async fn run(eks: Arc<Eks>, id: String, target: Version, rollback: bool) {
+/// the old one (EKS reverts a control plane that fails its health checks). On Auto Mode, an
+/// upgrade then drifts the Auto Mode nodes to the new version.
+pub async fn run(eks: Arc<Eks>, id: String, target: Version, rollback: bool) {
     let timings = &eks.world.scenario.spec.timings;
     let total = if rollback {
         timings.control_plane_rollback
@@ -231,8 +184,15 @@ async fn run(eks: Arc<Eks>, id: String, target: Version, rollback: bool) {
             at: eks.emulated_now(),
             automatic: false,
         });
+        // Rollback-readiness insights start afresh for the new version (or end with the window).
+        state.rollback_insights = None;
     }
+    let drift = failure.is_none() && !rollback && state.cluster.compute.is_some();
     state.finish(&id, failure);
+    drop(state);
+    if drift {
+        tokio::spawn(automode::converge(eks.clone(), target));
+    }
 }
 
 /// Which updates a DescribeUpdate/ListUpdates request is about: node-group and add-on updates

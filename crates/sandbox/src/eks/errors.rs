@@ -159,6 +159,7 @@ pub enum Op {
     UpdateClusterVersion,
     DescribeUpdate,
     ListUpdates,
+    CancelUpdate,
     ListNodegroups,
     DescribeNodegroup,
     UpdateNodegroupVersion,
@@ -183,6 +184,7 @@ impl Op {
             Op::UpdateClusterVersion => "UpdateClusterVersion",
             Op::DescribeUpdate => "DescribeUpdate",
             Op::ListUpdates => "ListUpdates",
+            Op::CancelUpdate => "CancelUpdate",
             Op::ListNodegroups => "ListNodegroups",
             Op::DescribeNodegroup => "DescribeNodegroup",
             Op::UpdateNodegroupVersion => "UpdateNodegroupVersion",
@@ -203,7 +205,7 @@ impl Op {
             Op::DescribeCluster => &[ResourceNotFound, Client, Server, ServiceUnavailable],
             Op::ListClusters => &[InvalidParameter, Client, Server, ServiceUnavailable],
             Op::DescribeClusterVersions => &[Server, InvalidParameter, InvalidRequest],
-            Op::UpdateClusterVersion => &[
+            Op::UpdateClusterVersion | Op::CancelUpdate => &[
                 InvalidParameter,
                 Client,
                 Server,
@@ -260,7 +262,10 @@ impl Op {
     pub fn is_write(self) -> bool {
         matches!(
             self,
-            Op::UpdateClusterVersion | Op::UpdateNodegroupVersion | Op::UpdateAddon
+            Op::UpdateClusterVersion
+                | Op::UpdateNodegroupVersion
+                | Op::UpdateAddon
+                | Op::CancelUpdate
         )
     }
 
@@ -314,13 +319,14 @@ impl Op {
 mod tests {
     use super::*;
 
-    const ALL: [Op; 17] = [
+    const ALL: [Op; 18] = [
         Op::ListClusters,
         Op::DescribeCluster,
         Op::DescribeClusterVersions,
         Op::UpdateClusterVersion,
         Op::DescribeUpdate,
         Op::ListUpdates,
+        Op::CancelUpdate,
         Op::ListNodegroups,
         Op::DescribeNodegroup,
         Op::UpdateNodegroupVersion,

@@ -1,6 +1,7 @@
-//! Cluster insights: the scenario's own, plus "Deprecated APIs removed in Kubernetes v1.NN"
+//! Cluster insights: the scenario's own, "Deprecated APIs removed in Kubernetes v1.NN"
 //! computed from the deprecated API requests the scenario's API server has seen, relative to the
-//! version the control plane runs now (ERROR for the next minor, WARNING for later ones).
+//! version the control plane runs now (ERROR for the next minor, WARNING for later ones), and
+//! the rollback-readiness insights derived from the cluster's state (`rollback_insights`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use serde_json::{Value, json};
 use super::Call;
 use super::errors::EksError;
 use super::request::{body_max_results, body_str, page};
+use super::rollback_insights;
 use super::state::{Eks, State, epoch_now, stable_id};
 use crate::scenario::DeprecatedRequest;
 use eks_upgrade_core::types::Version;
@@ -167,16 +169,47 @@ fn deprecation_detail(r: &DeprecatedRequest) -> Value {
 }
 
 /// One insight in the model's terms.
+#[derive(Debug, Clone)]
 pub struct Insight {
-    id: String,
-    name: String,
-    category: String,
-    version: Version,
-    status: String,
-    reason: String,
-    description: String,
-    recommendation: String,
-    deprecations: Vec<Value>,
+    pub id: String,
+    pub name: String,
+    pub category: String,
+    pub version: Version,
+    pub status: String,
+    pub reason: String,
+    pub description: String,
+    pub recommendation: String,
+    pub deprecations: Vec<Value>,
+    /// `InsightResourceDetail`s, in wire form.
+    pub resources: Vec<Value>,
+    /// `AddonCompatibilityDetail`s, in wire form.
+    pub addon_compatibility: Vec<Value>,
+    /// When it was last refreshed and last changed status (epoch seconds), if not the daily
+    /// refresh of the live insights.
+    pub refreshed: Option<(f64, f64)>,
+    /// `additionalInfo`; the deprecation guide links when `None`.
+    pub links: Option<Value>,
+}
+
+impl Insight {
+    /// An insight with the given identity and status; the rest empty.
+    pub fn new(name: &str, category: &str, version: Version, status: &str, reason: String) -> Self {
+        Insight {
+            id: stable_id(&format!("insight/{name}/{version}")),
+            name: name.to_string(),
+            category: category.to_string(),
+            version,
+            status: status.to_string(),
+            reason,
+            description: String::new(),
+            recommendation: String::new(),
+            deprecations: Vec::new(),
+            resources: Vec::new(),
+            addon_compatibility: Vec::new(),
+            refreshed: None,
+            links: None,
+        }
+    }
 }
 
 /// Every insight of the cluster as it is now.
@@ -186,22 +219,24 @@ fn all(eks: &Eks, state: &State) -> Vec<Insight> {
     let mut insights: Vec<Insight> = spec
         .insights
         .iter()
-        .map(|i| Insight {
-            id: stable_id(&format!("insight/{}/{}", i.name, i.kubernetes_version)),
-            name: i.name.clone(),
-            category: i.category.clone(),
-            version: i.kubernetes_version,
-            status: i.status.clone(),
-            reason: i.reason.clone().unwrap_or_else(|| match i.status.as_str() {
+        .map(|i| {
+            let reason = i.reason.clone().unwrap_or_else(|| match i.status.as_str() {
                 "PASSING" => "No issues detected.".into(),
                 _ => format!(
                     "Issues detected that affect Kubernetes v{}.",
                     i.kubernetes_version
                 ),
-            }),
-            description: i.description.clone().unwrap_or_else(|| i.name.clone()),
-            recommendation: i.recommendation.clone().unwrap_or_default(),
-            deprecations: Vec::new(),
+            });
+            let mut insight = Insight::new(
+                &i.name,
+                &i.category,
+                i.kubernetes_version,
+                &i.status,
+                reason,
+            );
+            insight.description = i.description.clone().unwrap_or_else(|| i.name.clone());
+            insight.recommendation = i.recommendation.clone().unwrap_or_default();
+            insight
         })
         .collect();
 
@@ -231,17 +266,21 @@ fn all(eks: &Eks, state: &State) -> Vec<Insight> {
             )
         };
         let name = format!("Deprecated APIs removed in Kubernetes v{release}");
-        insights.push(Insight {
-            id: stable_id(&format!("insight/{name}")),
-            description: format!("Checks for usage of deprecated APIs that are scheduled for removal in Kubernetes v{release}. Upgrading your cluster before migrating to the updated APIs supported by v{release} could cause application impact."),
-            recommendation: format!("Update manifests and API clients to use newer Kubernetes APIs if applicable before upgrading to Kubernetes v{release}."),
-            name,
-            category: "UPGRADE_READINESS".into(),
-            version: release,
-            status: status.into(),
-            reason,
-            deprecations: requests.into_iter().map(deprecation_detail).collect(),
-        });
+        let mut insight = Insight::new(&name, "UPGRADE_READINESS", release, status, reason);
+        // Kept from before the id scheme included the version: ids stay stable across runs.
+        insight.id = stable_id(&format!("insight/{name}"));
+        insight.description = format!(
+            "Checks for usage of deprecated APIs that are scheduled for removal in Kubernetes v{release}. Upgrading your cluster before migrating to the updated APIs supported by v{release} could cause application impact."
+        );
+        insight.recommendation = format!(
+            "Update manifests and API clients to use newer Kubernetes APIs if applicable before upgrading to Kubernetes v{release}."
+        );
+        insight.deprecations = requests.into_iter().map(deprecation_detail).collect();
+        insights.push(insight);
+    }
+    // The rollback-readiness insights, as last refreshed, while a rollback is possible.
+    if let Some(snapshot) = &state.rollback_insights {
+        insights.extend(snapshot.insights.iter().cloned());
     }
     insights.sort_by(|a, b| (a.version, &a.name).cmp(&(b.version, &b.name)));
     insights
@@ -251,9 +290,16 @@ fn all(eks: &Eks, state: &State) -> Vec<Insight> {
 /// of `category` for that version in ERROR.
 pub fn blocking(eks: &Eks, state: &State, category: &str, target: Version) -> bool {
     eks.world.scenario.spec.faults.enforce_insights
-        && all(eks, state)
-            .iter()
-            .any(|i| i.category == category && i.version == target && i.status == "ERROR")
+        && !errors(eks, state, category, target).is_empty()
+}
+
+/// The names of the insights of `category` for `target` in ERROR, as last refreshed.
+pub fn errors(eks: &Eks, state: &State, category: &str, target: Version) -> Vec<String> {
+    all(eks, state)
+        .into_iter()
+        .filter(|i| i.category == category && i.version == target && i.status == "ERROR")
+        .map(|i| i.name)
+        .collect()
 }
 
 /// When insights were last refreshed: the last on-demand refresh, else the daily one, taken to
@@ -266,13 +312,14 @@ fn refreshed(state: &State) -> f64 {
 }
 
 fn summary(i: &Insight, refreshed: f64) -> Value {
+    let (refreshed, transition) = i.refreshed.unwrap_or((refreshed, refreshed - 86_400.0));
     json!({
         "id": i.id,
         "name": i.name,
         "category": i.category,
         "kubernetesVersion": i.version.to_string(),
         "lastRefreshTime": refreshed,
-        "lastTransitionTime": refreshed - 86_400.0,
+        "lastTransitionTime": transition,
         "description": i.description,
         "insightStatus": { "status": i.status, "reason": i.reason },
     })
@@ -313,7 +360,8 @@ pub fn list_insights(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
     let statuses = filter_list(&filter, "statuses", Some(&STATUSES))?;
     let max = body_max_results(body)?;
     let token = body_str(body, "nextToken")?.filter(|t| !t.is_empty());
-    let state = eks.lock();
+    let mut state = eks.lock();
+    rollback_insights::keep_current(eks, &mut state);
     let at = refreshed(&state);
     let items: Vec<Value> = all(eks, &state)
         .iter()
@@ -329,7 +377,8 @@ pub fn list_insights(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
 pub fn describe_insight(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
     let cluster = call.cluster(eks)?;
     let id = call.param("id");
-    let state = eks.lock();
+    let mut state = eks.lock();
+    rollback_insights::keep_current(eks, &mut state);
     let insights = all(eks, &state);
     let i = insights.iter().find(|i| i.id == id).ok_or_else(|| {
         EksError::not_found(format!("No insight found for id: {id}")).cluster(cluster)
@@ -337,23 +386,26 @@ pub fn describe_insight(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> 
     let mut insight = summary(i, refreshed(&state));
     let v = i.version;
     insight["recommendation"] = json!(i.recommendation);
-    insight["additionalInfo"] = json!({
+    insight["additionalInfo"] = i.links.clone().unwrap_or_else(|| json!({
         "EKS update cluster documentation": "https://docs.aws.amazon.com/eks/latest/userguide/update-cluster.html",
         format!("Kubernetes v{v} deprecation guide"): format!("https://kubernetes.io/docs/reference/using-api/deprecation-guide/#v{}-{}", v.major, v.minor),
-    });
-    insight["resources"] = json!([]);
+    }));
+    insight["resources"] = json!(i.resources);
     insight["categorySpecificSummary"] = json!({
         "deprecationDetails": i.deprecations,
-        "addonCompatibilityDetails": [],
+        "addonCompatibilityDetails": i.addon_compatibility,
     });
     Ok(json!({ "insight": insight }))
 }
 
-/// StartInsightsRefresh: insights are recomputed on every read, so a refresh is instant.
+/// StartInsightsRefresh: upgrade insights are recomputed on every read and rollback-readiness
+/// insights right now, so a refresh is instant.
 pub fn start_refresh(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
     call.cluster(eks)?;
     let now = epoch_now();
-    eks.lock().refresh = Some((now, now));
+    let mut state = eks.lock();
+    state.refresh = Some((now, now));
+    rollback_insights::refresh(eks, &mut state);
     Ok(json!({ "message": "Insights refresh is in progress", "status": "IN_PROGRESS" }))
 }
 

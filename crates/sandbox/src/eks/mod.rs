@@ -5,11 +5,14 @@
 //! the request record (`world.requests`) that tests read to prove what the tool did.
 
 mod addons;
+mod automode;
 mod cluster;
 pub mod errors;
 mod insights;
 mod nodegroups;
 mod request;
+mod rollback;
+mod rollback_insights;
 mod state;
 mod versions;
 mod wire;
@@ -77,6 +80,10 @@ pub fn router(world: Arc<World>) -> Router {
         .route(
             "/clusters/{name}/updates/{updateId}",
             get(op!(Op::DescribeUpdate)),
+        )
+        .route(
+            "/clusters/{name}/updates/{updateId}/cancel-update",
+            post(op!(Op::CancelUpdate)),
         )
         .route("/clusters/{name}/node-groups", get(op!(Op::ListNodegroups)))
         .route(
@@ -237,6 +244,7 @@ fn handle(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
         Op::UpdateClusterVersion => cluster::update_cluster_version(eks, call),
         Op::DescribeUpdate => cluster::describe_update(eks, call),
         Op::ListUpdates => cluster::list_updates(eks, call),
+        Op::CancelUpdate => automode::cancel_update(eks, call),
         Op::DescribeClusterVersions => {
             versions::describe_cluster_versions(&eks.world.scenario, &call.query)
         }

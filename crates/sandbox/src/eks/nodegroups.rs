@@ -1,5 +1,7 @@
 //! Managed node groups: ListNodegroups, DescribeNodegroup and UpdateNodegroupVersion, whose
-//! rollout replaces the group's nodes one by one in the Kubernetes store, draining each first.
+//! rollout replaces the group's nodes `maxUnavailable` at a time in the Kubernetes store,
+//! draining each first. While a control-plane rollback is possible, a group may also go back
+//! one minor (N → N-1), with the same rollout.
 
 use std::sync::Arc;
 
@@ -8,9 +10,10 @@ use serde_json::{Value, json};
 use super::Call;
 use super::errors::EksError;
 use super::request::{body_bool, body_str, page};
+use super::rollback::window_target;
 use super::state::{Eks, ErrorDetail, Target, epoch_now};
 use super::{versions, wire};
-use crate::sim::{nodes, workloads};
+use crate::sim::{self, nodes, workloads};
 use eks_upgrade_core::types::Version;
 
 pub fn list_nodegroups(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
@@ -74,7 +77,12 @@ pub fn update_nodegroup_version(eks: &Arc<Eks>, call: &Call) -> Result<Value, Ek
             ))
         })?,
     };
-    if version != cluster_version && version != ng.version {
+    // Going back one minor is the managed node group's part of a version rollback: allowed
+    // while the control plane runs N and could still be rolled back to N-1.
+    let back = version.next_minor() == ng.version
+        && ng.version == cluster_version
+        && window_target(eks, &state) == Some(version);
+    if version != cluster_version && version != ng.version && !back {
         return Err(bad(format!(
             "Nodegroup Kubernetes version should be equal to Cluster kubernetes version {cluster_version} or NodeGroup kubernetes version {}",
             ng.version
@@ -105,13 +113,14 @@ pub fn update_nodegroup_version(eks: &Arc<Eks>, call: &Call) -> Result<Value, Ek
         version,
         latest,
         force,
+        ng.max_unavailable.max(1) as usize,
     ));
     Ok(json!({ "update": update.to_json() }))
 }
 
-/// Rolls the group's nodes one at a time, as EKS's upgrade phase does: each old node is drained
-/// (refused while a PodDisruptionBudget forbids evicting one of its pods, unless `force`) and
-/// replaced by a node running the new kubelet.
+/// Rolls the group's nodes `max_unavailable` at a time, as EKS's upgrade phase does: each old
+/// node is drained (refused while a PodDisruptionBudget forbids evicting one of its pods,
+/// unless `force`) and replaced by a node running the requested kubelet, newer or older.
 async fn rollout(
     eks: Arc<Eks>,
     id: String,
@@ -119,6 +128,7 @@ async fn rollout(
     version: Version,
     release: String,
     force: bool,
+    max_unavailable: usize,
 ) {
     let per_node = eks.world.scenario.spec.timings.nodegroup_update_per_node;
     let store = eks.world.store.clone();
@@ -127,13 +137,18 @@ async fn rollout(
     if failure.is_some() {
         eks.sleep(per_node).await;
     } else {
-        for node in nodes::nodegroup_nodes(&store, &name) {
-            eks.sleep(per_node).await;
+        let all = nodes::nodegroup_nodes(&store, &name);
+        for (i, node) in all.into_iter().enumerate() {
+            // A batch of `maxUnavailable` nodes is replaced together: one wait per batch.
+            if i % max_unavailable == 0 {
+                eks.sleep(per_node).await;
+            }
             // Disruption budgets as the eviction API sees them now, after the pods of the
             // previously replaced node were rescheduled.
-            if workloads::reconcile_all(&store).is_err() {
+            let placement = sim::placement(&eks.world);
+            if workloads::reconcile_all(&store, &placement).is_err() {
                 tokio::task::yield_now().await;
-                let _ = workloads::reconcile_all(&store);
+                let _ = workloads::reconcile_all(&store, &placement);
             }
             let blocked = workloads::eviction_blocked(&store, &node);
             if !blocked.is_empty() && !force {

@@ -41,6 +41,7 @@ pub enum Target {
 pub enum UpdateStatus {
     InProgress,
     Failed,
+    Cancelled,
     Successful,
 }
 
@@ -49,9 +50,18 @@ impl UpdateStatus {
         match self {
             UpdateStatus::InProgress => "InProgress",
             UpdateStatus::Failed => "Failed",
+            UpdateStatus::Cancelled => "Cancelled",
             UpdateStatus::Successful => "Successful",
         }
     }
+}
+
+/// An update's `cancellation`: present once a CancelUpdate was accepted for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancellation {
+    /// `InProgress`, `Failed` or `Successful` (`CancellationStatus`).
+    pub status: &'static str,
+    pub reason: String,
 }
 
 /// One entry of an update's `errors`.
@@ -73,10 +83,19 @@ pub struct Update {
     pub params: Vec<(&'static str, String)>,
     pub created_at: f64,
     pub errors: Vec<ErrorDetail>,
+    pub cancellation: Option<Cancellation>,
 }
 
 impl Update {
     pub fn to_json(&self) -> Value {
+        let mut update = self.wire();
+        if let Some(c) = &self.cancellation {
+            update["cancellation"] = json!({ "status": c.status, "reason": c.reason });
+        }
+        update
+    }
+
+    fn wire(&self) -> Value {
         json!({
             "id": self.id,
             "status": self.status.as_str(),
@@ -112,6 +131,8 @@ pub struct Cluster {
     /// `ACTIVE` or `UPDATING`.
     pub status: &'static str,
     pub last_upgrade: Option<LastUpgrade>,
+    /// EKS Auto Mode, when enabled: `computeConfig` in DescribeCluster.
+    pub compute: Option<crate::scenario::ComputeConfigSpec>,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +149,8 @@ pub struct Nodegroup {
     pub ami_type: String,
     pub labels: BTreeMap<String, String>,
     pub asg: String,
+    /// `updateConfig.maxUnavailable`.
+    pub max_unavailable: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +178,11 @@ pub struct State {
     tokens: HashMap<(Target, String), String>,
     /// When the last insights refresh started and ended (epoch seconds).
     pub refresh: Option<(f64, f64)>,
+    /// The rollback-readiness insights as last refreshed (EKS checks them on a schedule, on
+    /// StartInsightsRefresh and when a rollback is requested, not on every read).
+    pub rollback_insights: Option<super::rollback_insights::Snapshot>,
+    /// The `VersionRollback` whose Auto Mode nodes are rolling back now (cancellable).
+    pub rollback_nodes: Option<String>,
 }
 
 impl State {
@@ -195,6 +223,7 @@ impl State {
             params,
             created_at: epoch_now(),
             errors: Vec::new(),
+            cancellation: None,
         };
         if let Some(t) = token {
             self.tokens
@@ -204,9 +233,13 @@ impl State {
         update
     }
 
-    /// Ends an update: `Successful` without an error, `Failed` with one.
+    /// Ends an update: `Successful` without an error, `Failed` with one. An update that was
+    /// cancelled meanwhile stays `Cancelled`.
     pub fn finish(&mut self, id: &str, error: Option<ErrorDetail>) {
-        if let Some(u) = self.update_mut(id) {
+        if let Some(u) = self
+            .update_mut(id)
+            .filter(|u| u.status == UpdateStatus::InProgress)
+        {
             match error {
                 None => u.status = UpdateStatus::Successful,
                 Some(e) => {
@@ -270,6 +303,7 @@ impl Eks {
                 at: -age.0.as_secs_f64(),
                 automatic: spec.cluster.last_upgrade_automatic,
             }),
+            compute: spec.cluster.compute_config.clone().filter(|c| c.enabled),
         };
         let nodegroups = spec
             .nodegroups
@@ -294,6 +328,7 @@ impl Eks {
                     ami_type: ng.ami_type.clone(),
                     labels: ng.labels.clone(),
                     asg: format!("eks-{}-{uid}", ng.name),
+                    max_unavailable: ng.max_unavailable,
                 };
                 (ng.name.clone(), group)
             })
@@ -329,6 +364,8 @@ impl Eks {
                 updates: Vec::new(),
                 tokens: HashMap::new(),
                 refresh: None,
+                rollback_insights: None,
+                rollback_nodes: None,
             }),
             world,
             started: Instant::now(),

@@ -21,7 +21,7 @@ pub fn cluster(eks: &Eks, state: &State) -> Value {
         .unwrap_or_default();
     let ca = base64::engine::general_purpose::STANDARD.encode(&eks.world.ca_pem);
     let suffix = names::suffix(&c.name, 8);
-    json!({
+    let mut cluster = json!({
         "name": c.name,
         "arn": c.arn,
         "createdAt": c.created_at,
@@ -61,7 +61,18 @@ pub fn cluster(eks: &Eks, state: &State) -> Value {
         "accessConfig": { "authenticationMode": "API_AND_CONFIG_MAP" },
         "upgradePolicy": { "supportType": spec.cluster.support_type },
         "deletionProtection": false,
-    })
+    });
+    // Auto Mode turns on compute, block storage and load balancing together.
+    if let Some(compute) = &c.compute {
+        cluster["computeConfig"] = json!({
+            "enabled": true,
+            "nodePools": compute.node_pools,
+            "nodeRoleArn": compute.node_role_arn.clone().unwrap_or_else(|| format!("arn:aws:iam::{account}:role/{}-auto-node-role", c.name)),
+        });
+        cluster["storageConfig"] = json!({ "blockStorage": { "enabled": true } });
+        cluster["kubernetesNetworkConfig"]["elasticLoadBalancing"] = json!({ "enabled": true });
+    }
+    cluster
 }
 
 pub fn nodegroup(eks: &Eks, state: &State, ng: &Nodegroup) -> Value {
@@ -90,7 +101,7 @@ pub fn nodegroup(eks: &Eks, state: &State, ng: &Nodegroup) -> Value {
         "resources": { "autoScalingGroups": [{ "name": ng.asg }] },
         "diskSize": 20,
         "health": { "issues": [] },
-        "updateConfig": { "maxUnavailable": 1 },
+        "updateConfig": { "maxUnavailable": ng.max_unavailable },
         "tags": {},
     })
 }

@@ -7,11 +7,13 @@
 
 mod bulk;
 mod catalog;
+mod compute;
 mod faults;
 mod specs;
 
 pub use bulk::BulkSpec;
 pub use catalog::{builtin_addon_catalog, builtin_versions};
+pub use compute::{ComputeConfigSpec, FargateProfile, FargateProfileSpec, NodePoolSpec};
 pub use faults::{AddonDegrades, ApiFault, BreakAfter, BucketFault, FailedUpdate, Faults};
 pub use specs::{
     AddonCatalogEntry, AddonSpec, AddonVersionSpec, ClusterIssueSpec, ClusterSpec,
@@ -62,8 +64,12 @@ pub struct ScenarioSpec {
     /// Nodes that belong to no managed node group (self-managed Auto Scaling groups).
     #[serde(default)]
     pub self_managed_nodes: Vec<SelfManagedSpec>,
+    /// Fargate profiles: pods of the namespaces they select run on Fargate.
     #[serde(default)]
-    pub fargate_profiles: Vec<String>,
+    pub fargate_profiles: Vec<FargateProfileSpec>,
+    /// Auto Mode NodePools and their nodes (needs `cluster.computeConfig.enabled`).
+    #[serde(default)]
+    pub node_pools: Vec<NodePoolSpec>,
     #[serde(default)]
     pub addons: Vec<AddonSpec>,
     /// Add-on versions EKS offers. Default: the built-in catalogue.
@@ -169,7 +175,14 @@ impl Scenario {
                     ng.name
                 )));
             }
+            if ng.max_unavailable == 0 {
+                problems.push(Problem::new(format!(
+                    "node group `{}` has `maxUnavailable: 0`; EKS needs at least 1",
+                    ng.name
+                )));
+            }
         }
+        problems.extend(self.check_compute());
         let catalog = self.addon_catalog();
         for addon in &self.spec.addons {
             if !catalog.iter().any(|c| {
@@ -223,7 +236,79 @@ impl Scenario {
                 )));
             }
         }
+        if !matches!(self.spec.velero.version.as_str(), "1.17" | "1.18") {
+            problems.push(
+                Problem::new(format!(
+                    "`velero.version` `{}` is not emulated",
+                    self.spec.velero.version
+                ))
+                .help("use `1.17` or `1.18`"),
+            );
+        }
+        if self.spec.velero.hold_queued.is_some() && !self.spec.velero.queues_backups() {
+            problems.push(
+                Problem::new("`velero.holdQueued` needs `velero.version: \"1.18\"`")
+                    .help("Velero 1.17 has no backup queue"),
+            );
+        }
         problems
+    }
+
+    /// Auto Mode and Fargate rules.
+    fn check_compute(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let spec = &self.spec;
+        if !spec.node_pools.is_empty() && !spec.cluster.auto_mode() {
+            problems.push(
+                Problem::new("`nodePools` are Auto Mode's, but the cluster does not use Auto Mode")
+                    .help("set `cluster.computeConfig: { enabled: true }`"),
+            );
+        }
+        for pool in &spec.node_pools {
+            if pool.version.is_some_and(|v| v > spec.cluster.version) {
+                problems.push(Problem::new(format!(
+                    "NodePool `{}` is newer than the control plane",
+                    pool.name
+                )));
+            }
+            let budget = pool.budget.trim_end_matches('%');
+            if budget.parse::<u32>().is_err() {
+                problems.push(
+                    Problem::new(format!(
+                        "NodePool `{}` has budget `{}`",
+                        pool.name, pool.budget
+                    ))
+                    .help("a budget is a node count or a percentage, such as `\"0\"` or `\"10%\"`"),
+                );
+            }
+        }
+        for w in &spec.workloads {
+            if w.kind == "DaemonSet"
+                && spec
+                    .fargate_profiles
+                    .iter()
+                    .any(|p| p.namespaces().contains(&w.namespace))
+            {
+                problems.push(Problem::new(format!(
+                    "DaemonSet `{}/{}` is in a namespace a Fargate profile selects; Fargate runs no DaemonSets",
+                    w.namespace, w.name
+                )));
+            }
+        }
+        problems
+    }
+
+    /// The namespaces whose pods Fargate runs.
+    pub fn fargate_namespaces(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .spec
+            .fargate_profiles
+            .iter()
+            .flat_map(|p| p.namespaces().iter().cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// The EKS version catalogue in effect.

@@ -30,6 +30,16 @@ pub struct ClusterSpec {
     /// Control-plane health issues DescribeCluster reports (`health.issues`).
     #[serde(default)]
     pub health_issues: Vec<ClusterIssueSpec>,
+    /// EKS Auto Mode (`computeConfig.enabled: true`); its nodes are `spec.nodePools`.
+    #[serde(default)]
+    pub compute_config: Option<super::ComputeConfigSpec>,
+}
+
+impl ClusterSpec {
+    /// Whether EKS Auto Mode manages compute for the cluster.
+    pub fn auto_mode(&self) -> bool {
+        self.compute_config.as_ref().is_some_and(|c| c.enabled)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +84,13 @@ pub struct NodegroupSpec {
     pub ami_type: String,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// `updateConfig.maxUnavailable`: how many nodes a version update replaces at a time.
+    #[serde(default = "default_max_unavailable")]
+    pub max_unavailable: u32,
+}
+
+fn default_max_unavailable() -> u32 {
+    1
 }
 
 fn default_nodes() -> u32 {
@@ -151,6 +168,9 @@ pub struct WorkloadSpec {
     /// Create a PodDisruptionBudget for it with this `minAvailable`.
     #[serde(default)]
     pub pdb_min_available: Option<u32>,
+    /// Annotate its pods `karpenter.sh/do-not-disrupt: "true"` (Auto Mode will not drain them).
+    #[serde(default)]
+    pub do_not_disrupt: bool,
 }
 
 fn default_replicas() -> u32 {
@@ -169,6 +189,10 @@ pub struct ResourceSpec {
     pub plural: String,
     #[serde(default = "default_true")]
     pub namespaced: bool,
+    /// The Kubernetes version that started serving this group/version. Objects of it that exist
+    /// raise the rollback-readiness API-usage insight when a rollback would go below it.
+    #[serde(default)]
+    pub served_since: Option<Version>,
 }
 
 fn default_true() -> bool {
@@ -191,6 +215,25 @@ pub struct VeleroSpec {
     /// The BackupStorageLocation reports `Unavailable`.
     #[serde(default)]
     pub unavailable: bool,
+    /// The Velero server version emulated: `1.17` (default) or `1.18`, whose Backups pass
+    /// through `Queued` (with `status.queuePosition`) and `ReadyToStart` before `InProgress`.
+    #[serde(default = "default_velero_version")]
+    pub version: String,
+    /// Velero 1.18: how long each Backup stays `Queued` before it may start (emulated time), as
+    /// when other backups hold the queue.
+    #[serde(default)]
+    pub hold_queued: Option<HumanDuration>,
+}
+
+fn default_velero_version() -> String {
+    "1.17".to_string()
+}
+
+impl VeleroSpec {
+    /// Whether Backups go through Velero 1.18's queue.
+    pub fn queues_backups(&self) -> bool {
+        self.version == "1.18"
+    }
 }
 
 impl Default for VeleroSpec {
@@ -202,6 +245,8 @@ impl Default for VeleroSpec {
             prefix: None,
             storage_location: default_bsl(),
             unavailable: false,
+            version: default_velero_version(),
+            hold_queued: None,
         }
     }
 }
@@ -229,7 +274,7 @@ pub struct DeprecatedRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct InsightSpec {
     pub name: String,
-    /// `UPGRADE_READINESS` (default) or `MISCONFIGURATION`.
+    /// `UPGRADE_READINESS` (default), `MISCONFIGURATION` or `ROLLBACK_READINESS`.
     #[serde(default = "default_category")]
     pub category: String,
     pub kubernetes_version: Version,

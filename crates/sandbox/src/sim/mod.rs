@@ -3,7 +3,9 @@
 //! breaks.
 
 pub mod addons;
+pub mod automode;
 pub mod bulk;
+pub mod fargate;
 pub mod names;
 pub mod nodes;
 pub mod seed;
@@ -15,6 +17,13 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::kube::store::ChangeKind;
 use super::world::{World, WorldEvent};
+use fargate::Placement;
+
+/// Where pods go now: Fargate's namespaces, and the control plane's version for new Fargate
+/// nodes.
+pub fn placement(world: &World) -> Placement {
+    Placement::new(&world.scenario, world.control_plane_version())
+}
 
 /// Runs the simulator until the world is dropped.
 pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
@@ -27,7 +36,7 @@ pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
                     let mut pending = match change {
                         Ok(c) => vec![c],
                         Err(RecvError::Lagged(_)) => {
-                            let _ = workloads::reconcile_all(&world.store);
+                            let _ = workloads::reconcile_all(&world.store, &placement(&world));
                             continue;
                         }
                         Err(RecvError::Closed) => break,
@@ -40,6 +49,8 @@ pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
                 }
                 event = events.recv() => match event {
                     Ok(WorldEvent::ControlPlaneVersion(version)) => {
+                        // Objects of APIs this version starts serving come into use now.
+                        let _ = seed::seed_objects(&world.store, &world.scenario, version, true);
                         for b in world.scenario.spec.faults.break_after.iter().filter(|b| b.version == version) {
                             if let Some((ns, name)) = b.workload.split_once('/')
                                 && let Some(w) = world.scenario.spec.workloads.iter().find(|w| w.namespace == ns && w.name == name)
@@ -63,6 +74,25 @@ fn react(world: &World, changes: &[Arc<super::kube::store::Change>]) {
     let mut targets: Vec<(String, String, String)> = Vec::new();
     for c in changes {
         let kind = c.resource.kind.as_str();
+        // A deleted pod is started again by its controller (on Fargate: on a new node).
+        if kind == "Pod"
+            && c.kind == ChangeKind::Deleted
+            && let Some((owner_kind, owner)) = c
+                .object
+                .pointer("/metadata/labels")
+                .and_then(|l| l.get(workloads::OWNER_LABEL))
+                .and_then(serde_json::Value::as_str)
+                .and_then(|o| o.split_once('.'))
+        {
+            let key = (
+                owner_kind.to_string(),
+                c.namespace().unwrap_or("").to_string(),
+                owner.to_string(),
+            );
+            if !targets.contains(&key) {
+                targets.push(key);
+            }
+        }
         match kind {
             "Node"
                 if c.kind != ChangeKind::Modified
@@ -84,12 +114,13 @@ fn react(world: &World, changes: &[Arc<super::kube::store::Change>]) {
             _ => {}
         }
     }
+    let placement = placement(world);
     if all {
-        let _ = workloads::reconcile_all(store);
+        let _ = workloads::reconcile_all(store, &placement);
         return;
     }
     for (kind, ns, name) in &targets {
-        let _ = workloads::reconcile(store, kind, ns, name);
+        let _ = workloads::reconcile(store, &placement, kind, ns, name);
     }
     if pdbs || !targets.is_empty() {
         let _ = workloads::reconcile_pdbs(store);

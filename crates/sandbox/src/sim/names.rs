@@ -38,6 +38,16 @@ pub fn node_name(region: &str, seed: &str) -> String {
     format!("ip-10-0-{}-{d}.{domain}", b * 64 + c % 64)
 }
 
+/// An EC2 instance id such as `i-0a1b2c3d4e5f60718`, which Auto Mode uses as the node name.
+pub fn instance_id(seed: &str) -> String {
+    format!("i-0{:016x}", hash(seed))
+}
+
+/// The host name Fargate gives the node of one pod: `fargate-ip-10-0-12-34.ec2.internal`.
+pub fn fargate_node_name(region: &str, seed: &str) -> String {
+    format!("fargate-{}", node_name(region, seed))
+}
+
 /// The kubelet version string EKS AMIs report for a Kubernetes minor.
 pub fn kubelet_version(version: eks_upgrade_core::types::Version) -> String {
     format!(

@@ -1,5 +1,6 @@
-//! Nodes: created per node group at seed time, and replaced one by one when EKS rolls a managed
-//! node group to a new version (new node joins, old node is cordoned, drained and removed).
+//! Nodes: created per node group, self-managed group, Auto Mode NodePool and Fargate pod, and
+//! replaced when EKS rolls a managed node group or drifts Auto Mode nodes to a new version (new
+//! node joins, old node is cordoned, drained and removed).
 
 use serde_json::{Value, json};
 
@@ -10,6 +11,12 @@ use eks_upgrade_core::types::Version;
 
 /// The label EKS puts on nodes of a managed node group.
 pub const NODEGROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
+/// `auto` on EKS Auto Mode nodes, `fargate` on Fargate nodes, `hybrid` on hybrid nodes.
+pub const COMPUTE_TYPE_LABEL: &str = "eks.amazonaws.com/compute-type";
+/// The NodePool a Karpenter (Auto Mode) node belongs to.
+pub const NODEPOOL_LABEL: &str = "karpenter.sh/nodepool";
+/// On a pod or node: Karpenter (and so Auto Mode) must not disrupt it voluntarily.
+pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
 
 /// Where a node comes from, which decides its labels.
 #[derive(Debug, Clone)]
@@ -22,6 +29,13 @@ pub enum Origin<'a> {
     SelfManaged {
         asg: &'a str,
     },
+    /// An EKS Auto Mode node of a NodePool.
+    Auto {
+        pool: &'a str,
+        instance_type: &'a str,
+    },
+    /// The node Fargate runs one pod on.
+    Fargate,
 }
 
 pub fn node_object(name: &str, version: Version, origin: &Origin, zone: &str) -> Value {
@@ -54,11 +68,46 @@ pub fn node_object(name: &str, version: Version, origin: &Origin, zone: &str) ->
             labels["aws:autoscaling:groupName"] = json!(asg);
             "m5.large"
         }
+        Origin::Auto {
+            pool,
+            instance_type,
+        } => {
+            labels[COMPUTE_TYPE_LABEL] = json!("auto");
+            labels[NODEPOOL_LABEL] = json!(pool);
+            labels["eks.amazonaws.com/nodeclass"] = json!("default");
+            labels["karpenter.sh/capacity-type"] = json!("on-demand");
+            labels["karpenter.sh/registered"] = json!("true");
+            labels["karpenter.sh/initialized"] = json!("true");
+            *instance_type
+        }
+        Origin::Fargate => {
+            labels[COMPUTE_TYPE_LABEL] = json!("fargate");
+            "fargate"
+        }
     };
-    labels["node.kubernetes.io/instance-type"] = json!(instance_type);
+    if !matches!(origin, Origin::Fargate) {
+        labels["node.kubernetes.io/instance-type"] = json!(instance_type);
+    }
+    let instance = if name.starts_with("i-") {
+        name.to_string()
+    } else {
+        format!("i-0{}", names::suffix(name, 16))
+    };
+    let spec = match origin {
+        // Fargate's nodes take only the pod the Fargate scheduler placed there.
+        Origin::Fargate => json!({
+            "providerID": format!("aws:///{zone}/{}", names::suffix(name, 12)),
+            "taints": [ { "key": COMPUTE_TYPE_LABEL, "value": "fargate", "effect": "NoSchedule" } ],
+        }),
+        _ => json!({ "providerID": format!("aws:///{zone}/{instance}") }),
+    };
+    let os_image = match origin {
+        Origin::Auto { .. } => "Bottlerocket (EKS Auto, Standard) 2025.6.12 (aws-k8s)",
+        _ => "Amazon Linux 2023.7.20250512",
+    };
     json!({
         "metadata": { "name": name, "labels": labels },
-        "spec": { "providerID": format!("aws:///{zone}/i-0{}", names::suffix(name, 16)) },
+        "spec": spec,
         "status": {
             "conditions": [
                 { "type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory" },
@@ -70,7 +119,7 @@ pub fn node_object(name: &str, version: Version, origin: &Origin, zone: &str) ->
                 "kubeletVersion": names::kubelet_version(version),
                 "kubeProxyVersion": names::kubelet_version(version),
                 "containerRuntimeVersion": "containerd://1.7.27",
-                "osImage": "Amazon Linux 2023.7.20250512",
+                "osImage": os_image,
                 "operatingSystem": "linux",
                 "architecture": "amd64",
                 "kernelVersion": "6.1.134-150.224.amzn2023.x86_64",
@@ -84,10 +133,15 @@ pub fn node_object(name: &str, version: Version, origin: &Origin, zone: &str) ->
 
 /// Names of the nodes of a managed node group, oldest first.
 pub fn nodegroup_nodes(store: &Store, nodegroup: &str) -> Vec<String> {
+    labelled_nodes(store, &format!("{NODEGROUP_LABEL}={nodegroup}"))
+}
+
+/// Names of the nodes a label selector picks, oldest first.
+pub fn labelled_nodes(store: &Store, selector: &str) -> Vec<String> {
     let Some(rt) = store.resource("", "v1", "nodes") else {
         return Vec::new();
     };
-    let selector = Selector::labels(&format!("{NODEGROUP_LABEL}={nodegroup}")).unwrap_or_default();
+    let selector = Selector::labels(selector).unwrap_or_default();
     let mut nodes: Vec<(String, String)> = store
         .list(&rt, None, &selector)
         .0
@@ -143,7 +197,17 @@ pub fn replace(
         .ok_or_else(|| StoreError::Invalid("no nodes resource".into()))?;
     let current = store.get(&rt, None, old)?;
     let mut fresh = current.clone();
-    let name = names::node_name(region, &format!("{old}/{version}"));
+    let auto = current
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(COMPUTE_TYPE_LABEL))
+        .and_then(Value::as_str)
+        == Some("auto");
+    // Auto Mode names its nodes after their EC2 instances.
+    let name = if auto {
+        names::instance_id(&format!("{old}/{version}"))
+    } else {
+        names::node_name(region, &format!("{old}/{version}"))
+    };
     if let Some(m) = fresh.get_mut("metadata").and_then(Value::as_object_mut) {
         m.retain(|k, _| k == "labels" || k == "annotations");
         m.insert("name".into(), json!(name));
@@ -168,7 +232,16 @@ pub fn replace(
             );
         }
     }
-    fresh["spec"] = json!({ "providerID": format!("aws:///{}/i-0{}", current.pointer("/metadata/labels/topology.kubernetes.io~1zone").and_then(Value::as_str).unwrap_or("us-east-1a"), names::suffix(&name, 16)) });
+    let zone = current
+        .pointer("/metadata/labels/topology.kubernetes.io~1zone")
+        .and_then(Value::as_str)
+        .unwrap_or("us-east-1a");
+    let instance = if auto {
+        name.clone()
+    } else {
+        format!("i-0{}", names::suffix(&name, 16))
+    };
+    fresh["spec"] = json!({ "providerID": format!("aws:///{zone}/{instance}") });
     fresh["status"]["nodeInfo"]["kubeletVersion"] = json!(names::kubelet_version(version));
     fresh["status"]["nodeInfo"]["kubeProxyVersion"] = json!(names::kubelet_version(version));
     fresh["status"]["addresses"] = json!([ { "type": "InternalDNS", "address": name }, { "type": "Hostname", "address": name } ]);

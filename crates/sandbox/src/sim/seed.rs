@@ -4,11 +4,12 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::{addons, names, nodes, workloads};
+use super::{addons, automode, fargate, names, nodes, workloads};
 use crate::kube::resources;
 use crate::kube::store::{ResourceType, Store, StoreError, Subresource};
 use crate::scenario::Scenario;
 use crate::world::{ACCESS_KEY, SECRET_KEY};
+use eks_upgrade_core::types::Version;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
@@ -73,6 +74,11 @@ pub fn register_types(store: &Store, scenario: &Scenario) -> Result<(), StoreErr
     for rt in resources::builtin() {
         store.register(rt);
     }
+    if scenario.spec.cluster.auto_mode() {
+        for rt in automode::resource_types() {
+            store.register(rt);
+        }
+    }
     for r in &scenario.spec.resources {
         store.register(ResourceType::new(
             &r.group,
@@ -108,18 +114,44 @@ pub fn seed(store: &Store, scenario: &Scenario, s3_url: &str) -> Result<(), Seed
         ensure_namespace(store, ns)?;
     }
 
-    // CRDs for the scenario's custom resources, so discovery-driven tools see them as a real
-    // cluster would show them.
+    // CRDs for the scenario's custom resources (and Auto Mode's), so discovery-driven tools
+    // see them as a real cluster would show them.
     let crd = resource_of(store, "CustomResourceDefinition")?;
-    for r in &spec.resources {
-        let name = format!("{}.{}", r.plural, r.group);
+    let auto_types = if spec.cluster.auto_mode() {
+        automode::resource_types()
+    } else {
+        Vec::new()
+    };
+    let custom = spec
+        .resources
+        .iter()
+        .map(|r| {
+            (
+                r.group.as_str(),
+                r.version.as_str(),
+                r.kind.as_str(),
+                r.plural.as_str(),
+                r.namespaced,
+            )
+        })
+        .chain(auto_types.iter().map(|t| {
+            (
+                t.group.as_str(),
+                t.version.as_str(),
+                t.kind.as_str(),
+                t.plural.as_str(),
+                t.namespaced,
+            )
+        }));
+    for (group, version, kind, plural, namespaced) in custom {
+        let name = format!("{plural}.{group}");
         let obj = json!({
             "metadata": { "name": name },
             "spec": {
-                "group": r.group,
-                "names": { "kind": r.kind, "plural": r.plural, "singular": r.kind.to_ascii_lowercase(), "listKind": format!("{}List", r.kind) },
-                "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
-                "versions": [ { "name": r.version, "served": true, "storage": true, "schema": { "openAPIV3Schema": { "type": "object", "x-kubernetes-preserve-unknown-fields": true } } } ],
+                "group": group,
+                "names": { "kind": kind, "plural": plural, "singular": kind.to_ascii_lowercase(), "listKind": format!("{kind}List") },
+                "scope": if namespaced { "Namespaced" } else { "Cluster" },
+                "versions": [ { "name": version, "served": true, "storage": true, "schema": { "openAPIV3Schema": { "type": "object", "x-kubernetes-preserve-unknown-fields": true } } } ],
             },
         });
         match store.create(&crd, None, obj) {
@@ -167,6 +199,8 @@ pub fn seed(store: &Store, scenario: &Scenario, s3_url: &str) -> Result<(), Seed
         }
     }
 
+    automode::seed(store, scenario, n)?;
+
     for addon in &spec.addons {
         for (kind, name, container, repo) in addons::workloads(&addon.name) {
             let rt = resource_of(store, kind)?;
@@ -191,20 +225,21 @@ pub fn seed(store: &Store, scenario: &Scenario, s3_url: &str) -> Result<(), Seed
         for (k, v) in &w.labels {
             labels[k.as_str()] = json!(v);
         }
-        store.create(
-            &rt,
-            Some(&w.namespace),
-            workloads::workload_object(&workloads::Template {
-                kind: &w.kind,
-                namespace: &w.namespace,
-                name: &w.name,
-                replicas: w.replicas,
-                container: &w.name,
-                image: &w.image,
-                labels: &labels,
-                broken: w.broken,
-            }),
-        )?;
+        let mut object = workloads::workload_object(&workloads::Template {
+            kind: &w.kind,
+            namespace: &w.namespace,
+            name: &w.name,
+            replicas: w.replicas,
+            container: &w.name,
+            image: &w.image,
+            labels: &labels,
+            broken: w.broken,
+        });
+        if w.do_not_disrupt {
+            object["spec"]["template"]["metadata"]["annotations"][nodes::DO_NOT_DISRUPT] =
+                json!("true");
+        }
+        store.create(&rt, Some(&w.namespace), object)?;
         if let Some(min) = w.pdb_min_available {
             store.create(&pdb_rt, Some(&w.namespace), json!({
                 "metadata": { "name": w.name },
@@ -226,7 +261,11 @@ pub fn seed(store: &Store, scenario: &Scenario, s3_url: &str) -> Result<(), Seed
                 name: "velero",
                 replicas: 1,
                 container: "velero",
-                image: "velero/velero:v1.17.1",
+                image: if spec.velero.queues_backups() {
+                    "velero/velero:v1.18.1"
+                } else {
+                    "velero/velero:v1.17.1"
+                },
                 labels: &labels,
                 broken: false,
             }),
@@ -267,7 +306,41 @@ pub fn seed(store: &Store, scenario: &Scenario, s3_url: &str) -> Result<(), Seed
         )?;
     }
 
-    for (index, obj) in spec.objects.iter().enumerate() {
+    seed_objects(store, scenario, spec.cluster.version, false)?;
+
+    if let Some(bulk) = &spec.bulk {
+        super::bulk::seed(store, bulk)?;
+    }
+    let placement = fargate::Placement::new(scenario, spec.cluster.version);
+    workloads::reconcile_all(store, &placement)?;
+    Ok(())
+}
+
+/// The version that started serving the API an object uses (`spec.resources[].servedSince`).
+fn served_since(scenario: &Scenario, api_version: &str, kind: &str) -> Option<Version> {
+    scenario
+        .spec
+        .resources
+        .iter()
+        .find(|r| {
+            r.kind == kind
+                && api_version == format!("{}/{}", r.group, r.version).trim_start_matches('/')
+        })
+        .and_then(|r| r.served_since)
+}
+
+/// Writes the scenario's further objects that the API server serves at `version` (with
+/// `arrived`, only those of APIs that `version` starts serving). Objects of an API that a later
+/// version introduces wait for it: they are written when the control plane reaches that
+/// version (as by an operator that adopts the API once it is there). Objects that exist
+/// already are left alone.
+pub fn seed_objects(
+    store: &Store,
+    scenario: &Scenario,
+    version: Version,
+    arrived: bool,
+) -> Result<(), SeedError> {
+    for (index, obj) in scenario.spec.objects.iter().enumerate() {
         let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
         let rt =
@@ -278,22 +351,28 @@ pub fn seed(store: &Store, scenario: &Scenario, s3_url: &str) -> Result<(), Seed
                     api_version: api_version.to_string(),
                     kind: kind.to_string(),
                 })?;
+        let since = served_since(scenario, api_version, kind);
+        if since.is_some_and(|s| s > version) || (arrived && since != Some(version)) {
+            continue;
+        }
         let namespace = obj
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let created = store
-            .create(&rt, namespace.as_deref(), obj.clone())
-            .map_err(|source| SeedError::Object {
-                index,
-                what: format!(
-                    "{kind} {}",
-                    obj.pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("?")
-                ),
-                source,
-            })?;
+        let created = match store.create(&rt, namespace.as_deref(), obj.clone()) {
+            Err(StoreError::AlreadyExists { .. }) => continue,
+            other => other,
+        }
+        .map_err(|source| SeedError::Object {
+            index,
+            what: format!(
+                "{kind} {}",
+                obj.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+            ),
+            source,
+        })?;
         // Objects that carry a status keep it, as if their controller had written it.
         if rt.status_subresource
             && let Some(status) = obj.get("status")
@@ -312,9 +391,5 @@ pub fn seed(store: &Store, scenario: &Scenario, s3_url: &str) -> Result<(), Seed
         }
     }
 
-    if let Some(bulk) = &spec.bulk {
-        super::bulk::seed(store, bulk)?;
-    }
-    workloads::reconcile_all(store)?;
     Ok(())
 }

@@ -21,14 +21,27 @@ const BACKUPPER: &str = "pkg/backup/backup.go";
 const ITEM: &str = "pkg/backup/item_backupper.go";
 const COLLECTOR: &str = "pkg/backup/item_collector.go";
 
-/// Handles a Backup in phase `""`/`New`; any other phase is left alone.
+/// Handles a Backup in phase `""`/`New` (Velero 1.17) or, with Velero 1.18's queue, `Queued`
+/// (once it leaves the queue) and `ReadyToStart`; any other phase is left alone.
 pub async fn reconcile(ctx: &Ctx, name: &str) -> Result<(), VeleroError> {
-    let original = match ctx.get("backups", name) {
-        Ok(o) => o,
-        Err(VeleroError::Store(StoreError::NotFound { .. })) => return Ok(()),
-        Err(e) => return Err(e),
+    let get = || match ctx.get("backups", name) {
+        Ok(o) => Ok(Some(o)),
+        Err(VeleroError::Store(StoreError::NotFound { .. })) => Ok(None),
+        Err(e) => Err(e),
     };
-    if !is_new(&original) {
+    let Some(mut original) = get()? else {
+        return Ok(());
+    };
+    if ctx.world.scenario.spec.velero.queues_backups() {
+        let ready = match super::phase(&original) {
+            "Queued" | "ReadyToStart" => super::queue::dequeue(ctx, name).await?,
+            _ => false,
+        };
+        match (ready, get()?) {
+            (true, Some(o)) => original = o,
+            _ => return Ok(()),
+        }
+    } else if !is_new(&original) {
         return Ok(());
     }
     let (prepared, location) = super::prepare::prepare(ctx, &original);
@@ -379,7 +392,10 @@ async fn persist(
         return Err(e.to_string());
     }
     for (object, suffix) in BACKUP_SIBLINGS {
-        if ctx.faults.missing(object) {
+        // Velero 1.18 no longer writes the CSI snapshot classes file.
+        let dropped = object == "csi-volumesnapshotclasses"
+            && ctx.world.scenario.spec.velero.queues_backups();
+        if ctx.faults.missing(object) || dropped {
             continue;
         }
         let content = match object {

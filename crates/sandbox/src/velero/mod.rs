@@ -5,7 +5,8 @@
 //!
 //! Velero's CRDs have no status subresource, so status is written with merge patches on the
 //! main object, as Velero does. Backups run one at a time, as do restores (Velero 1.17's
-//! default of one worker per controller).
+//! default of one worker per controller). With `velero.version: "1.18"` Backups first pass
+//! through Velero 1.18's queue (`queue`).
 
 mod backup;
 mod bsl;
@@ -16,6 +17,7 @@ mod filters;
 pub mod layout;
 mod objstore;
 mod prepare;
+mod queue;
 mod restore;
 mod restore_apply;
 mod restore_validate;
@@ -55,6 +57,8 @@ pub(crate) struct Ctx {
     /// The Velero server's namespace: the only one whose Backups and Restores it sees.
     pub namespace: String,
     pub faults: faults::BucketFaults,
+    /// Velero 1.18's backup queue: when each queued backup joined it.
+    pub queued: queue::Queued,
 }
 
 impl Ctx {
@@ -215,6 +219,7 @@ pub fn start(world: Arc<World>, s3: aws_sdk_s3::Client) -> tokio::task::JoinHand
     let ctx = Arc::new(Ctx {
         namespace: world.scenario.spec.velero.namespace.clone(),
         faults: faults::BucketFaults::new(&world.scenario.spec.faults.bucket),
+        queued: queue::Queued::default(),
         world,
         s3,
     });
@@ -255,9 +260,7 @@ pub fn start(world: Arc<World>, s3: aws_sdk_s3::Client) -> tokio::task::JoinHand
 
         let enqueue_all = |ctx: &Ctx| {
             for b in ctx.list("backups") {
-                if is_new(&b) {
-                    backups.push(name_of(&b));
-                }
+                new_backup(ctx, &b, &backups);
             }
             for r in ctx.list("restores") {
                 restores.push(name_of(&r));
@@ -276,6 +279,22 @@ pub fn start(world: Arc<World>, s3: aws_sdk_s3::Client) -> tokio::task::JoinHand
         }
         drop(workers);
     })
+}
+
+/// Hands a backup to whoever handles its phase: the backup worker, or first (Velero 1.18) the
+/// queue, whose `Queued` patch hands it on in turn.
+fn new_backup(ctx: &Ctx, backup: &Value, backups: &Queue) {
+    let name = name_of(backup);
+    if !ctx.world.scenario.spec.velero.queues_backups() {
+        if is_new(backup) {
+            backups.push(name);
+        }
+    } else if is_new(backup) {
+        // A failed patch leaves the backup new; the next change or resync queues it.
+        let _ = queue::enqueue(ctx, name);
+    } else if matches!(phase(backup), "Queued" | "ReadyToStart") {
+        backups.push(name);
+    }
 }
 
 fn name_of(obj: &Value) -> &str {
@@ -303,7 +322,7 @@ fn dispatch(
         return;
     }
     match rt.plural.as_str() {
-        "backups" if is_new(&change.object) => backups.push(change.name()),
+        "backups" => new_backup(ctx, &change.object, backups),
         "restores" if is_new(&change.object) || restore::is_deleting(&change.object) => {
             restores.push(change.name())
         }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::fargate::{self, Placement};
 use super::names;
 use crate::kube::selector::Selector;
 use crate::kube::store::{ResourceType, Store, StoreError, Subresource};
@@ -119,7 +120,14 @@ pub fn set_broken(
 }
 
 /// Brings a workload's pods and status in line with its spec. Missing workloads lose their pods.
-pub fn reconcile(store: &Store, kind: &str, namespace: &str, name: &str) -> Result<(), StoreError> {
+/// Pods of a namespace a Fargate profile selects run on Fargate nodes of their own.
+pub fn reconcile(
+    store: &Store,
+    placement: &Placement,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<(), StoreError> {
     let (Some(wrt), Some(prt)) = (resource(store, kind), resource(store, "Pod")) else {
         return Ok(());
     };
@@ -146,13 +154,22 @@ pub fn reconcile(store: &Store, kind: &str, namespace: &str, name: &str) -> Resu
             for pod in existing.keys() {
                 let _ = store.delete(&prt, Some(namespace), pod);
             }
-            return Ok(());
+            return fargate::collect_garbage(store);
         }
         Err(e) => return Err(e),
     };
     let broken = is_broken(&workload);
     let all_nodes = nodes(store);
-    let schedulable: Vec<&NodeInfo> = all_nodes.iter().filter(|n| n.schedulable).collect();
+    // Fargate's nodes are tainted for the one pod each runs; DaemonSets do not run there.
+    let schedulable: Vec<&NodeInfo> = all_nodes
+        .iter()
+        .filter(|n| n.schedulable && !n.fargate)
+        .collect();
+    let profile = if kind == "DaemonSet" {
+        None
+    } else {
+        placement.profile(namespace)
+    };
     let template_hash = names::suffix(
         &workload
             .pointer("/spec/template")
@@ -169,6 +186,7 @@ pub fn reconcile(store: &Store, kind: &str, namespace: &str, name: &str) -> Resu
     let desired: Vec<(String, Option<String>)> = match kind {
         "DaemonSet" => all_nodes
             .iter()
+            .filter(|n| !n.fargate)
             .map(|n| {
                 (
                     format!("{name}-{}", names::suffix(&format!("{name}{}", n.name), 5)),
@@ -186,24 +204,44 @@ pub fn reconcile(store: &Store, kind: &str, namespace: &str, name: &str) -> Resu
                         names::suffix(&format!("{name}{template_hash}{i}"), 5)
                     )
                 };
-                // Keep a pod where it runs while its node is still schedulable.
+                // Keep a pod where it runs while its node is still schedulable (on Fargate:
+                // while its node exists).
                 let current = existing
                     .get(&pod)
                     .and_then(|p| p.pointer("/spec/nodeName"))
                     .and_then(Value::as_str)
-                    .filter(|n| schedulable.iter().any(|s| s.name == *n))
-                    .map(str::to_string);
-                let node = current.or_else(|| {
-                    (!schedulable.is_empty()).then(|| {
-                        schedulable[(names::hash(&pod) % schedulable.len() as u64) as usize]
-                            .name
-                            .clone()
+                    .filter(|n| {
+                        all_nodes.iter().any(|s| {
+                            s.name == *n
+                                && if profile.is_some() {
+                                    s.fargate
+                                } else {
+                                    s.schedulable && !s.fargate
+                                }
+                        })
                     })
-                });
-                (pod, node)
+                    .map(str::to_string);
+                (pod, current)
             })
             .collect(),
     };
+    // Pods without a node get one: Fargate launches one for each, otherwise the scheduler
+    // spreads them over the schedulable nodes.
+    let mut desired = desired;
+    for (pod, node) in desired.iter_mut() {
+        if node.is_some() || kind == "DaemonSet" {
+            continue;
+        }
+        *node = if profile.is_some() {
+            fargate::launch(store, placement, namespace, pod).ok()
+        } else {
+            (!schedulable.is_empty()).then(|| {
+                schedulable[(names::hash(pod) % schedulable.len() as u64) as usize]
+                    .name
+                    .clone()
+            })
+        };
+    }
 
     for pod in existing.keys() {
         if !desired.iter().any(|(d, _)| d == pod) {
@@ -212,7 +250,12 @@ pub fn reconcile(store: &Store, kind: &str, namespace: &str, name: &str) -> Resu
     }
     let mut ready = 0u64;
     for (pod, node) in &desired {
-        let object = pod_object(&workload, kind, pod, node.as_deref(), broken);
+        let mut object = pod_object(&workload, kind, pod, node.as_deref(), broken);
+        if let Some(p) = profile {
+            // What Fargate's admission webhook sets on the pods it takes.
+            object["spec"]["schedulerName"] = json!("fargate-scheduler");
+            object["metadata"]["labels"]["eks.amazonaws.com/fargate-profile"] = json!(p);
+        }
         if node.is_some() && !broken {
             ready += 1;
         }
@@ -274,11 +317,14 @@ pub fn reconcile(store: &Store, kind: &str, namespace: &str, name: &str) -> Resu
             Subresource::Status,
         )?;
     }
+    if profile.is_some() {
+        fargate::collect_garbage(store)?;
+    }
     Ok(())
 }
 
 /// Reconciles every workload, for changes that affect them all (nodes coming and going).
-pub fn reconcile_all(store: &Store) -> Result<(), StoreError> {
+pub fn reconcile_all(store: &Store, placement: &Placement) -> Result<(), StoreError> {
     for kind in WORKLOAD_KINDS {
         let Some(rt) = resource(store, kind) else {
             continue;
@@ -292,8 +338,9 @@ pub fn reconcile_all(store: &Store) -> Result<(), StoreError> {
                 .pointer("/metadata/name")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            reconcile(store, kind, ns, name)?;
+            reconcile(store, placement, kind, ns, name)?;
         }
     }
+    fargate::collect_garbage(store)?;
     reconcile_pdbs(store)
 }

@@ -11,6 +11,8 @@ use crate::sim::names;
 pub(super) struct NodeInfo {
     pub(super) name: String,
     pub(super) schedulable: bool,
+    /// A Fargate node: it runs the one pod Fargate placed there, and no DaemonSet pods.
+    pub(super) fargate: bool,
 }
 
 pub(super) fn nodes(store: &Store) -> Vec<NodeInfo> {
@@ -28,6 +30,11 @@ pub(super) fn nodes(store: &Store) -> Vec<NodeInfo> {
                 .unwrap_or("")
                 .to_string(),
             schedulable: n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true),
+            fargate: n
+                .pointer("/metadata/labels")
+                .and_then(|l| l.get(crate::sim::nodes::COMPUTE_TYPE_LABEL))
+                .and_then(Value::as_str)
+                == Some("fargate"),
         })
         .collect()
 }
@@ -116,7 +123,15 @@ pub(super) fn pod_object(
     if let (Some(n), Some(o)) = (node, pod_spec.as_object_mut()) {
         o.insert("nodeName".into(), json!(n));
     }
-    json!({
+    // Only the annotation that changes how the cluster treats the pod is carried over.
+    let mut annotations = serde_json::Map::new();
+    if let Some(v) = workload
+        .pointer("/spec/template/metadata/annotations")
+        .and_then(|a| a.get(crate::sim::nodes::DO_NOT_DISRUPT))
+    {
+        annotations.insert(crate::sim::nodes::DO_NOT_DISRUPT.into(), v.clone());
+    }
+    let mut pod = json!({
         "metadata": {
             "name": pod_name,
             "namespace": namespace,
@@ -128,5 +143,9 @@ pub(super) fn pod_object(
         },
         "spec": pod_spec,
         "status": status,
-    })
+    });
+    if !annotations.is_empty() {
+        pod["metadata"]["annotations"] = Value::Object(annotations);
+    }
+    pod
 }
