@@ -135,7 +135,7 @@ async fn write_reports(ui: &Ui, conn: &Connection, journal: &JournalHandle, path
     if paths.is_empty() {
         return;
     }
-    let state = cluster_state(conn).await;
+    let state = eks_upgrade_core::engine::assess::cluster_state(conn).await;
     let report = report::build(&journal.snapshot().await, Some(state));
     for path in paths {
         let text = if path.extension().is_some_and(|e| e == "md") {
@@ -147,38 +147,5 @@ async fn write_reports(ui: &Ui, conn: &Connection, journal: &JournalHandle, path
             Ok(()) => ui.info(format!("Report written to `{}`", path.display())),
             Err(e) => ui.error(e),
         }
-    }
-}
-
-async fn cluster_state(conn: &Connection) -> report::ClusterState {
-    use eks_upgrade_core::cloud::{connect, eks};
-    let cp = connect::describe_cluster(&conn.eks, &conn.cluster.name, &conn.cluster.region)
-        .await
-        .ok()
-        .map(|c| c.version.to_string());
-    let nodegroups = eks::nodegroups(&conn.eks, &conn.cluster.name)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|n| report::NamedVersion {
-            name: n.name,
-            version: n.version.map(|v| v.to_string()).unwrap_or_default(),
-            status: n.status,
-        })
-        .collect();
-    let addons = eks::addons(&conn.eks, &conn.cluster.name)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|a| report::NamedVersion {
-            name: a.name,
-            version: a.version,
-            status: a.status,
-        })
-        .collect();
-    report::ClusterState {
-        control_plane: cp,
-        nodegroups,
-        addons,
     }
 }

@@ -375,3 +375,45 @@ fn unknown_check_codes_in_preflight_exceptions() {
     let out = validate("codes.yaml", text).code(2);
     insta::assert_snapshot!(out.stderr);
 }
+
+/// EKS rolls the control plane back only after nodes and add-ons: a recovery that gets the
+/// order wrong, or leaves out what the hop moves, would be refused on the night.
+#[test]
+fn recovery_must_reverse_nodes_and_add_ons_before_the_control_plane() {
+    let text = r#"apiVersion: eks-upgrade/v1
+kind: Workflow
+metadata:
+  name: wrong-order
+spec:
+  prepare:
+    - id: backup
+      veleroBackup: {}
+    - id: verify
+      verifyBackup: { backup: backup }
+  upgrade:
+    - id: control-plane
+      upgradeControlPlane: {}
+    - id: addons
+      upgradeAddons: {}
+    - id: nodes
+      upgradeNodegroups: {}
+  onFailure:
+    - id: rollback
+      rollbackControlPlane: {}
+    - id: rollback-nodes
+      rollbackNodegroups: {}
+"#;
+    let out = validate("wrong-order.yaml", text).code(2);
+    assert!(
+        out.stderr
+            .contains("`rollback-nodes` runs after the control plane is rolled back"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("nothing moves the add-ons"),
+        "{}",
+        out.stderr
+    );
+    insta::assert_snapshot!(out.stderr);
+}

@@ -5,6 +5,7 @@
 mod backup;
 mod extras;
 mod interactive;
+mod recovery;
 mod resume;
 mod runs;
 mod upgrade;

@@ -17,6 +17,8 @@ enum StepEnd {
     Done,
     Failed(String),
     InFlight(String),
+    /// The step waits longer than the run may (a soak past the window).
+    Paused(String),
 }
 
 impl Engine<'_> {
@@ -36,6 +38,7 @@ impl Engine<'_> {
             let message = match self.run_step(step, &key, hop, before).await? {
                 StepEnd::Done => continue,
                 StepEnd::InFlight(message) => return Ok(PhaseEnd::InFlight { key, message }),
+                StepEnd::Paused(message) => return Ok(PhaseEnd::Paused { key, message }),
                 StepEnd::Failed(message) => message,
             };
             {
@@ -163,6 +166,7 @@ impl Engine<'_> {
             journal: self.journal,
             reporter: self.reporter,
             approved: self.options.yes,
+            window_left: self.window_left(),
             state_dir: &self.options.state_dir,
             last_progress: Default::default(),
         };
@@ -175,8 +179,9 @@ impl Engine<'_> {
                     message: e.to_string(),
                 }));
             }
-            // Still running on AWS: the record stays `running`, so `resume` re-attaches.
-            Err(e @ StepError::InFlight(_)) => {
+            // Still running on AWS, or waiting past the window: the record stays `running`, so
+            // `resume` re-attaches.
+            Err(e @ (StepError::InFlight(_) | StepError::Paused(_))) => {
                 (StepStatus::Running, e.to_string(), Some(e.to_string()))
             }
             Err(e) => (StepStatus::Failed, e.to_string(), Some(e.to_string())),
@@ -198,8 +203,10 @@ impl Engine<'_> {
             summary: &summary,
             duration_ms: started.elapsed().as_millis() as u64,
         });
+        let paused = matches!(result, Err(StepError::Paused(_)));
         Ok(match (status, error) {
             (_, None) => StepEnd::Done,
+            (StepStatus::Running, Some(e)) if paused => StepEnd::Paused(e),
             (StepStatus::Running, Some(e)) => StepEnd::InFlight(e),
             (_, Some(e)) => StepEnd::Failed(e),
         })

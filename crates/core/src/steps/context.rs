@@ -27,6 +27,10 @@ pub enum StepError {
     /// not a failure to recover from: the run stops, resumable, and `resume` re-attaches.
     #[error("{0}")]
     InFlight(String),
+    /// The step must wait longer than the run may (a soak past the maintenance window): the run
+    /// stops, resumable, and the next run continues the step.
+    #[error("{0}")]
+    Paused(String),
     /// The journal could not be written: continuing would risk repeating side effects.
     #[error("cannot write the journal: {0}")]
     Journal(#[from] StoreError),
@@ -119,6 +123,8 @@ pub struct StepCtx<'a> {
     pub reporter: &'a dyn Reporter,
     /// `--yes`: approval steps pass without asking.
     pub approved: bool,
+    /// How long the maintenance window stays open, when the run must keep to one.
+    pub window_left: Option<std::time::Duration>,
     pub state_dir: &'a Path,
     /// When progress was last reported, and what it said.
     pub last_progress: std::sync::Mutex<(Option<std::time::Instant>, String)>,

@@ -90,6 +90,8 @@ pub struct Status {
     pub warnings: u64,
     pub validation_errors: Vec<String>,
     pub failure_reason: Option<String>,
+    /// Velero 1.18 and later: the backup's place in the queue while it is `Queued`.
+    pub queue_position: Option<u64>,
 }
 
 impl Status {
@@ -120,6 +122,7 @@ impl Status {
                 .get("failureReason")
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            queue_position: num("/queuePosition"),
         }
     }
 

@@ -8,7 +8,7 @@
 mod bulk;
 mod catalog;
 mod compute;
-mod faults;
+pub mod faults;
 mod specs;
 
 pub use bulk::BulkSpec;
