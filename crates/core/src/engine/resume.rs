@@ -73,7 +73,7 @@ impl Engine<'_> {
             result: RunResult::NeedsHuman,
             exit_code: ExitStatus::NeedsHuman.code(),
             message: format!(
-                "the journal does not match the cluster ({}); nothing was done. Compare `eks-upgrade status {id}` with EKS: resume once they agree, or acknowledge the run (`EKS_UPGRADE_ACKNOWLEDGED_RUN={id}`) and start a new one",
+                "the journal does not match the cluster ({}); nothing was done: compare `eks-upgrade status {id}` with EKS, then resume once they agree, or acknowledge the run (`EKS_UPGRADE_ACKNOWLEDGED_RUN={id}`) and start a new one",
                 problems.join("; "),
                 id = journal.run_id
             ),
@@ -137,10 +137,25 @@ fn list(versions: &[Version]) -> String {
         .join(", ")
 }
 
+/// The run state as the journal spells it.
 fn state_name(state: &RunState) -> String {
     match state {
+        RunState::Started => "started".into(),
+        RunState::Prepare => "prepare".into(),
         RunState::Upgrade { hop } => format!("upgrade, hop {hop}"),
-        other => format!("{other:?}").to_lowercase(),
+        RunState::Recovery => "recovery".into(),
+        RunState::Finish => "finish".into(),
+        RunState::Done => "done".into(),
+    }
+}
+
+/// A step status as the journal spells it.
+fn status_name(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Running => "running",
+        StepStatus::Succeeded => "succeeded",
+        StepStatus::Failed => "failed",
+        StepStatus::Skipped => "skipped",
     }
 }
 
@@ -299,7 +314,7 @@ pub fn disagreements(j: &Journal, seen: &Observed) -> Vec<String> {
                 out.push(format!(
                     "hop `{hop}` is counted as completed, but its step `{}` is `{}`",
                     s.key.id,
-                    format!("{:?}", s.status).to_lowercase()
+                    status_name(s.status)
                 ));
             }
             if let Some(id) = s.get(&UPDATE_ID) {
