@@ -97,8 +97,15 @@ pub async fn drive(
     };
     let started = std::time::Instant::now();
     let mut lost = lock.lost();
+    // A resumed run first checks what its journal claims against EKS.
+    let go = async {
+        if resumed && let Some(refused) = engine.verify_resume().await? {
+            return Ok(refused);
+        }
+        engine.execute().await
+    };
     let result = tokio::select! {
-        r = engine.execute() => Some(r),
+        r = go => Some(r),
         _ = signalled() => None,
         _ = lost.changed() => None,
     };

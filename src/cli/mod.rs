@@ -5,6 +5,7 @@ pub mod args;
 mod backup;
 mod check;
 mod completions;
+mod damage;
 mod demo;
 mod drive;
 pub mod logging;

@@ -49,6 +49,15 @@ pub struct RunCmdArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub state: StateArgs,
+    /// A run whose journal is damaged, acknowledged by a person who checked the cluster: new
+    /// runs start despite it. Repeatable, or comma-separated in the variable.
+    #[arg(
+        long,
+        value_name = "RUN_ID",
+        env = "EKS_UPGRADE_ACKNOWLEDGED_RUN",
+        value_delimiter = ','
+    )]
+    pub acknowledge: Vec<String>,
     /// Start the sandbox in-process (with SCENARIO, or the default healthy cluster) and run
     /// against it.
     #[arg(long, value_name = "SCENARIO", num_args = 0..=1)]
@@ -220,6 +229,21 @@ async fn start(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
         Ok(c) => c,
         Err(s) => return s,
     };
+    let store = match session::open_store(ui, &args.state, Some(&conn.sdk)) {
+        Ok(s) => s,
+        Err(s) => return s,
+    };
+    if let Err(s) = super::damage::refuse_new_run(
+        ui,
+        &store,
+        &conn.cluster.name,
+        &conn.cluster.region,
+        &args.acknowledge,
+    )
+    .await
+    {
+        return s;
+    }
     let target = match target.or(workflow.target) {
         Some(t) => Some(t),
         None if reporter.interactive() => match choose_target(&conn, reporter.as_ref()).await {
@@ -251,10 +275,6 @@ async fn start(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
             }
         }
     }
-    let store = match session::open_store(ui, &args.state, Some(&conn.sdk)) {
-        Ok(s) => s,
-        Err(s) => return s,
-    };
     let run_id = new_run_id();
     let created = now();
     let journal = Journal {
@@ -364,26 +384,14 @@ async fn resume_async(ui: &Ui, args: ResumeArgs) -> ExitStatus {
     };
     let run_id = match &args.run_id {
         Some(id) => id.clone(),
-        None => match store.list().await {
-            Ok(runs) => match runs.into_iter().find(|r| r.state != RunState::Done) {
-                Some(r) => r.run_id,
-                None => {
-                    ui.error(format!("no unfinished run in {}", store.describe()));
-                    return ExitStatus::Usage;
-                }
-            },
-            Err(e) => {
-                ui.error(e);
-                return ExitStatus::Usage;
-            }
+        None => match super::damage::newest_unfinished(ui, &store).await {
+            Ok(id) => id,
+            Err(s) => return s,
         },
     };
     let journal = match store.load(&run_id).await {
         Ok(j) => j,
-        Err(e) => {
-            ui.error(e);
-            return ExitStatus::Usage;
-        }
+        Err(e) => return super::damage::load_failed(ui, &e, &run_id),
     };
     if journal.state == RunState::Done {
         let o = journal.outcome.clone();
@@ -395,8 +403,11 @@ async fn resume_async(ui: &Ui, args: ResumeArgs) -> ExitStatus {
             .map(|o| exit_of(o.exit_code))
             .unwrap_or(ExitStatus::Success);
     }
+    // The workflow is the journal's own copy: its problems are the journal's, located in it,
+    // whatever the file it was once read from says now.
+    let location = store.location(&run_id);
     let workflow = match eks_upgrade_core::workflow::parse(
-        std::path::Path::new(&journal.workflow_path),
+        std::path::Path::new(&format!("{location}#workflowText")),
         journal.workflow_text.clone().into(),
     ) {
         Ok(w) => w,
@@ -405,7 +416,14 @@ async fn resume_async(ui: &Ui, args: ResumeArgs) -> ExitStatus {
                 &e,
                 ui.diagnostic_style(),
             ));
-            return ExitStatus::Usage;
+            ui.error(format!(
+                "the workflow stored in journal `{location}` (`workflowText`, read from `{}` when the run started) is not valid, so the run cannot go on",
+                journal.workflow_path
+            ));
+            ui.hint(format!(
+                "a resume runs the stored copy, never the file; once the cluster is checked, acknowledge the run (`EKS_UPGRADE_ACKNOWLEDGED_RUN={run_id}`) and start a new one"
+            ));
+            return ExitStatus::NeedsHuman;
         }
     };
     super::logging::register_workflow_secrets(&workflow);

@@ -6,6 +6,7 @@ use crate::cli::session;
 use crate::ui::Ui;
 use eks_upgrade_core::engine::report;
 use eks_upgrade_core::exit::ExitStatus;
+use eks_upgrade_core::journal::store::Listed;
 use eks_upgrade_core::journal::{RunResult, RunState};
 
 #[derive(Debug, clap::Args)]
@@ -75,27 +76,57 @@ pub fn runs(ui: &Ui, args: RunsArgs) -> ExitStatus {
                 serde_json::to_string_pretty(&runs).unwrap_or_default()
             ),
             Output::Text if runs.is_empty() => ui.info(format!("No runs in {}.", store.describe())),
-            Output::Text => {
-                println!(
-                    "{:<26} {:<14} {:<20} {:<6} STATE",
-                    "RUN", "WORKFLOW", "CLUSTER", "EXIT"
-                );
-                for r in &runs {
-                    println!(
-                        "{:<26} {:<14} {:<20} {:<6} {}",
-                        r.run_id,
-                        r.workflow,
-                        format!("{} ({})", r.cluster, r.region),
-                        r.exit_code
-                            .map(|c| c.to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        state_word(&r.state, r.result.map(RunResult::as_str))
-                    );
-                }
-            }
+            Output::Text => print!("{}", table(&runs)),
+        }
+        if runs.iter().any(|r| matches!(r, Listed::Damaged(_))) {
+            ui.hint(format!(
+                "a damaged journal stops new runs of its cluster (exit 5) until a person checks the cluster and acknowledges it: `run --acknowledge RUN_ID` or `{}=RUN_ID`",
+                super::damage::ACKNOWLEDGED
+            ));
         }
         ExitStatus::Success
     })
+}
+
+/// The text listing: one line per journal, and below the table, what is wrong with each
+/// damaged one and where it is.
+fn table(runs: &[Listed]) -> String {
+    let mut out = format!(
+        "{:<26} {:<14} {:<20} {:<6} STATE\n",
+        "RUN", "WORKFLOW", "CLUSTER", "EXIT"
+    );
+    let mut damaged = String::new();
+    for entry in runs {
+        let line = match entry {
+            Listed::Run(r) => format!(
+                "{:<26} {:<14} {:<20} {:<6} {}",
+                r.run_id,
+                r.workflow,
+                format!("{} ({})", r.cluster, r.region),
+                r.exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                state_word(&r.state, r.result.map(RunResult::as_str))
+            ),
+            Listed::Damaged(d) => {
+                damaged.push_str(&format!("\n{}: {}\n", d.run_id, d.damaged));
+                format!(
+                    "{:<26} {:<14} {:<20} {:<6} damaged (below)",
+                    d.run_id,
+                    "?",
+                    format!(
+                        "{} ({})",
+                        d.cluster.as_deref().unwrap_or("?"),
+                        d.region.as_deref().unwrap_or("?")
+                    ),
+                    "-"
+                )
+            }
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out + &damaged
 }
 
 pub fn status(ui: &Ui, args: StatusArgs) -> ExitStatus {
@@ -110,11 +141,7 @@ pub fn status(ui: &Ui, args: StatusArgs) -> ExitStatus {
         };
         let journal = match store.load(&args.run_id).await {
             Ok(j) => j,
-            Err(e) => {
-                ui.error(e);
-                ui.hint("`eks-upgrade runs` lists the runs");
-                return ExitStatus::Usage;
-            }
+            Err(e) => return super::damage::load_failed(ui, &e, &args.run_id),
         };
         let r = report::build(&journal, None);
         match args.output {

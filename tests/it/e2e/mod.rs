@@ -3,8 +3,10 @@
 //! request record proves what the tool did and did not do.
 
 mod backup;
+mod crash;
 mod extras;
 mod interactive;
+mod journal;
 mod recovery;
 mod resume;
 mod runs;
@@ -149,6 +151,23 @@ impl External {
             .count()
     }
 
+    /// The requests from index `from` on that changed something: EKS calls other than
+    /// `Describe*` and `List*`, and Kubernetes and S3 requests other than reads.
+    pub fn writes_since(&self, from: usize) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .skip(from)
+            .filter(|r| {
+                let op = r["operation"].as_str().unwrap_or("");
+                if r["service"] == "eks" {
+                    !(op.starts_with("Describe") || op.starts_with("List"))
+                } else {
+                    !(op.starts_with("GET ") || op.starts_with("HEAD "))
+                }
+            })
+            .collect()
+    }
+
     /// The path of the only run's journal. A process killed mid-write leaves its temporary file
     /// (`.tmpXXXX`) beside the journals; only `*.json` files are journals.
     pub fn journal_path(&self) -> Option<PathBuf> {
@@ -226,6 +245,59 @@ impl SandboxS3 {
             .unwrap_or_else(|e| {
                 panic!(
                     "create bucket `{bucket}`: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            });
+    }
+
+    /// The key and bytes of the only journal under `s3://BUCKET/PREFIX/runs/`.
+    pub fn journal_object(&self, bucket: &str, prefix: &str) -> Option<(String, Vec<u8>)> {
+        self.runtime.block_on(async {
+            let listed = self
+                .client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(format!("{prefix}/runs/"))
+                .send()
+                .await
+                .ok()?;
+            let key = listed
+                .contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .find(|k| k.ends_with(".json"))?
+                .to_string();
+            let body = self
+                .client
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .ok()?
+                .body
+                .collect()
+                .await
+                .ok()?
+                .into_bytes();
+            Some((key, body.to_vec()))
+        })
+    }
+
+    /// Replaces an object, as a damaged upload or a person would.
+    pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        self.runtime
+            .block_on(
+                self.client
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .body(bytes.into())
+                    .send(),
+            )
+            .unwrap_or_else(|e| {
+                panic!(
+                    "put `{bucket}/{key}`: {}",
                     aws_sdk_s3::error::DisplayErrorContext(&e)
                 )
             });

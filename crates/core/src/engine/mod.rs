@@ -6,5 +6,6 @@ pub mod hops;
 pub mod lock;
 pub mod plan;
 pub mod report;
+pub mod resume;
 pub mod run;
 mod step_runner;

@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use super::run::{Engine, EngineError, PhaseEnd};
 use crate::events::{Event, Level};
-use crate::journal::store::StoreError;
 use crate::journal::{StepKey, StepRecord, StepStatus, now};
 use crate::steps::Step;
 use crate::steps::{StepCtx, StepError};
@@ -170,9 +169,14 @@ impl Engine<'_> {
             state_dir: &self.options.state_dir,
             last_progress: Default::default(),
         };
-        let result = step.kind.run(&ctx).await;
+        let result = match step.kind.run(&ctx).await {
+            // The journal cannot be written: stop, keeping the store's error as it is.
+            Err(StepError::Journal(e)) => return Err(EngineError::Journal(e)),
+            other => other,
+        };
         let (status, summary, error) = match &result {
             Ok(s) => (StepStatus::Succeeded, s.clone(), None),
+<<<<<<< HEAD
             Err(StepError::Journal(e)) => {
                 return Err(EngineError::Journal(StoreError::Corrupt {
                     location: key.to_string(),
@@ -182,6 +186,10 @@ impl Engine<'_> {
             // Still running on AWS, or waiting past the window: the record stays `running`, so
             // `resume` re-attaches.
             Err(e @ (StepError::InFlight(_) | StepError::Paused(_))) => {
+=======
+            // Still running on AWS: the record stays `running`, so `resume` re-attaches.
+            Err(e @ StepError::InFlight(_)) => {
+>>>>>>> journal
                 (StepStatus::Running, e.to_string(), Some(e.to_string()))
             }
             Err(e) => (StepStatus::Failed, e.to_string(), Some(e.to_string())),
