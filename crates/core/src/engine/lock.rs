@@ -76,7 +76,7 @@ impl RunLock {
         let holder = holder_identity(run_id);
         let api_err = |e: kube::Error| LockError::Api {
             namespace: namespace.to_string(),
-            message: e.to_string(),
+            message: crate::errors::kube(&e),
         };
         let now = Timestamp::now();
         match api.get_opt(LEASE_NAME).await.map_err(api_err)? {

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use aws_sdk_s3::error::DisplayErrorContext;
 use serde::Serialize;
 
 use super::record::{Journal, RunResult, RunState};
@@ -127,7 +126,7 @@ impl JournalStore {
                     .map(|_| ())
                     .map_err(|e| StoreError::S3 {
                         url: format!("s3://{bucket}/{key}"),
-                        message: DisplayErrorContext(&e).to_string(),
+                        message: crate::errors::sdk("S3", "PutObject", &e),
                     })
             }
         }
@@ -172,7 +171,7 @@ impl JournalStore {
                     Err(e) => {
                         return Err(StoreError::S3 {
                             url,
-                            message: DisplayErrorContext(&e).to_string(),
+                            message: crate::errors::sdk("S3", "GetObject", &e),
                         });
                     }
                 }
@@ -221,7 +220,7 @@ impl JournalStore {
                 while let Some(page) = pages.next().await {
                     let page = page.map_err(|e| StoreError::S3 {
                         url: format!("s3://{bucket}/{prefix}"),
-                        message: DisplayErrorContext(&e).to_string(),
+                        message: crate::errors::sdk("S3", "ListObjectsV2", &e),
                     })?;
                     for o in page.contents() {
                         if let Some(id) = o

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_sdk_eks::error::DisplayErrorContext;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
@@ -213,7 +212,7 @@ async fn start(
         StepError::Failed(format!(
             "`{}`: EKS refused the update: {}",
             group.name,
-            DisplayErrorContext(&e)
+            crate::errors::sdk("EKS", "UpdateNodegroupVersion", &e)
         ))
     })?;
     let id = out

@@ -43,13 +43,43 @@ pub fn parse(path: &Path, text: Arc<str>) -> Result<Workflow, LoadError> {
             "start from a shipped workflow such as `workflows/in-place.yaml`; `eks-upgrade schema` prints the format",
         )]));
     }
-    let problems = lint::lint(&tree, schema_json());
-    if !problems.is_empty() {
-        return Err(invalid(problems));
+    let linted = lint::lint_detailed(&tree, schema_json());
+    if linted.problems.is_empty() {
+        let raw: raw::RawWorkflow = serde_saphyr::from_str_with_options(&text, parse_options())
+            .map_err(|e| invalid(vec![yaml_problem(&e, &text)]))?;
+        return validate::validate(&raw, path, &text).map_err(invalid);
     }
-    let raw: raw::RawWorkflow = serde_saphyr::from_str_with_options(&text, parse_options())
-        .map_err(|e| invalid(vec![yaml_problem(&e, &text)]))?;
-    validate::validate(&raw, path, &text).map_err(invalid)
+    // One unknown field must not hide every other problem: without the unknown fields, the
+    // rest of the file may still be checked, and its problems reported with them.
+    let mut problems = linted.problems;
+    if !linted.other_problems {
+        problems.extend(semantic_problems(path, &text, &linted.unknown_fields));
+        problems.sort_by_key(|p| p.span.map_or(0, |s| s.offset));
+    }
+    Err(invalid(problems))
+}
+
+/// The problems of validation proper in `text` without `fields`, located in `text`; none when
+/// the file does not hold together without them.
+fn semantic_problems(
+    path: &Path,
+    text: &str,
+    fields: &[(node::Span, node::Span)],
+) -> Vec<Problem> {
+    let stripped = lint::without_fields(text, fields);
+    let Ok(tree) = node::parse(&stripped, parse_options()) else {
+        return Vec::new();
+    };
+    if !lint::lint(&tree, schema_json()).is_empty() {
+        return Vec::new();
+    }
+    let Ok(raw) =
+        serde_saphyr::from_str_with_options::<raw::RawWorkflow>(&stripped, parse_options())
+    else {
+        return Vec::new();
+    };
+    // Lines and columns are the same in both texts; the original is the one shown.
+    validate::validate(&raw, path, text).err().unwrap_or_default()
 }
 
 #[cfg(test)]
