@@ -124,7 +124,7 @@ fn check_args(ui: &Ui, command: &BackupCommand) -> Result<(), ExitStatus> {
         BackupCommand::Create(a) => (
             &a.cluster,
             &a.velero,
-            a.name.as_deref().map(|n| ("`--name`", n)),
+            a.name.as_deref().map(|n| (Some("--name"), n)),
             a.include_namespaces
                 .iter()
                 .map(|n| ("--include-namespace", n.as_str()))
@@ -139,14 +139,14 @@ fn check_args(ui: &Ui, command: &BackupCommand) -> Result<(), ExitStatus> {
         BackupCommand::Verify(a) => (
             &a.cluster,
             &a.velero,
-            Some(("the backup name", a.name.as_str())),
+            Some((None, a.name.as_str())),
             Vec::new(),
             Some(&a.state),
         ),
         BackupCommand::Restore(a) => (
             &a.cluster,
             &a.velero,
-            Some(("the backup name", a.name.as_str())),
+            Some((None, a.name.as_str())),
             a.include_namespaces
                 .iter()
                 .map(|n| ("--include-namespace", n.as_str()))
@@ -159,7 +159,7 @@ fn check_args(ui: &Ui, command: &BackupCommand) -> Result<(), ExitStatus> {
         &[
             &|| inputs::check_cluster(cluster),
             &|| inputs::check_namespace("--velero-namespace", &velero.velero_namespace),
-            &|| name.map_or(Ok(()), |(what, n)| inputs::check_backup_name(what, n)),
+            &|| name.map_or(Ok(()), |(flag, n)| inputs::check_backup_name(flag, n)),
             &|| {
                 namespaces
                     .iter()

@@ -81,7 +81,6 @@ pub fn report_format(path: &Path) -> Result<ReportFormat, Problem> {
 /// not a directory, and the directory it goes in (or the nearest one that exists, since the
 /// report creates the rest) takes a new file.
 pub fn check_report(path: &Path) -> Result<(), Problem> {
-    report_format(path)?;
     let shown = path.display();
     if path.as_os_str().is_empty() {
         return Err(Problem::new(
@@ -95,6 +94,7 @@ pub fn check_report(path: &Path) -> Result<(), Problem> {
             format!("name a file inside it, such as `--report {shown}/report.json`"),
         ));
     }
+    report_format(path)?;
     let mut dir: PathBuf = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -142,7 +142,9 @@ pub fn check_time_scale(scale: f64) -> Result<(), Problem> {
         return Ok(());
     }
     Err(Problem::new(
-        format!("`--time-scale {scale}` is not a speed-up: the factor must be a finite number of at least 1"),
+        format!(
+            "`--time-scale {scale}` is not a speed-up: the factor must be a finite number of at least 1"
+        ),
         "leave it out (or pass `--time-scale 1`) against a real cluster; a sandbox rehearsal uses the sandbox's speed, which `eks-upgrade sandbox` exports as `EKS_UPGRADE_TIME_SCALE`",
     ))
 }
@@ -223,18 +225,26 @@ pub fn check_run(args: &RunArgs) -> Result<(), Problem> {
     args.report.iter().try_for_each(|r| check_report(r))
 }
 
-/// A Backup's name on the command line (`backup verify NAME`, `backup create --name NAME`).
-pub fn check_backup_name(what: &str, name: &str) -> Result<(), Problem> {
+/// A Backup's name on the command line: `backup verify NAME` (`flag` is `None`) or
+/// `backup create --name NAME`.
+pub fn check_backup_name(flag: Option<&str>, name: &str) -> Result<(), Problem> {
     if name.is_empty() {
         return Err(Problem::new(
-            format!("{what} is empty"),
+            match flag {
+                Some(f) => format!("`{f}` is empty"),
+                None => "the backup name is empty".to_string(),
+            },
             "name the Velero Backup, as `velero backup get` or `kubectl get backups -n velero` lists it",
         ));
     }
     names::k8s_object(name).map_err(|p| {
         Problem::new(
             format!(
-                "{what} `{name}` is not a valid Backup name{}",
+                "{} is not a valid Backup name{}",
+                match flag {
+                    Some(f) => format!("`{f} {name}`"),
+                    None => format!("backup name `{name}`"),
+                },
                 p.why.map(|w| format!(": {w}")).unwrap_or_default()
             ),
             p.rule,
@@ -292,10 +302,7 @@ mod tests {
 
     #[test]
     fn report_formats_come_from_the_extension() {
-        assert_eq!(
-            report_format(Path::new("r.json")),
-            Ok(ReportFormat::Json)
-        );
+        assert_eq!(report_format(Path::new("r.json")), Ok(ReportFormat::Json));
         assert_eq!(
             report_format(Path::new("a/r.MD")),
             Ok(ReportFormat::Markdown)
@@ -320,7 +327,10 @@ mod tests {
         let path = dir.path().join("new/deeper/report.json");
         assert_eq!(check_report(&path), Ok(()));
         assert!(!dir.path().join("new").exists());
-        assert_eq!(std::fs::read_dir(dir.path()).map(|d| d.count()).ok(), Some(0));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).map(|d| d.count()).ok(),
+            Some(0)
+        );
     }
 
     #[test]

@@ -131,12 +131,7 @@ pub fn run(ui: &Ui, args: &RunCmdArgs, scenario: Option<&Path>) -> ExitStatus {
 
 /// `check WORKFLOW --sandbox [SCENARIO]`: the pre-flight checks against a sandbox started for
 /// them, as `run --sandbox` runs a workflow; it changes nothing there either.
-pub fn check(
-    ui: &Ui,
-    workflow: &Path,
-    scenario: Option<&Path>,
-    args: Vec<String>,
-) -> ExitStatus {
+pub fn check(ui: &Ui, workflow: &Path, scenario: Option<&Path>, args: Vec<String>) -> ExitStatus {
     let scenario = match super::sandbox::load_scenario(ui, scenario) {
         Ok(s) => s,
         Err(status) => return status,

@@ -152,10 +152,15 @@ pub fn open_store(
 pub fn journal_hint(message: &str) -> Option<String> {
     if message.contains("NoSuchBucket") {
         Some("create the bucket (`aws s3 mb s3://BUCKET --region REGION`), or fix the bucket in `--state`".into())
-    } else if message.contains("AuthorizationHeaderMalformed") || message.contains("PermanentRedirect") {
+    } else if message.contains("AuthorizationHeaderMalformed")
+        || message.contains("PermanentRedirect")
+    {
         Some("the bucket is in another region: keep the state bucket in the cluster's region, or set `AWS_REGION` to the bucket's for `runs` and `resume`".into())
     } else if message.contains("AccessDenied") {
-        Some("the credentials may not read or write that bucket: see `examples/iam/policy.json`".into())
+        Some(
+            "the credentials may not read or write that bucket: see `examples/iam/policy.json`"
+                .into(),
+        )
     } else {
         None
     }

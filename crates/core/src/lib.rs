@@ -29,8 +29,8 @@ mod layers {
     /// architecture (see `docs/architecture.md`); a use that breaks it is an import cycle in the
     /// making.
     const ORDER: &[&str] = &[
-        "types", "errors", "format", "state", "exit", "journal", "events", "cloud", "velero", "checks",
-        "steps", "workflow", "engine",
+        "types", "errors", "format", "state", "exit", "journal", "events", "cloud", "velero",
+        "checks", "steps", "workflow", "engine",
     ];
 
     fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -131,7 +131,10 @@ impl Sandbox {
             wanted.push((world.scenario.spec.velero.bucket.clone(), region.clone()));
         }
         for b in &world.scenario.spec.buckets {
-            wanted.push((b.name.clone(), b.region.clone().unwrap_or_else(|| region.clone())));
+            wanted.push((
+                b.name.clone(),
+                b.region.clone().unwrap_or_else(|| region.clone()),
+            ));
         }
         for (bucket, in_region) in wanted {
             buckets

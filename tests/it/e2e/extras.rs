@@ -132,7 +132,12 @@ fn an_eksctl_that_exits_0_without_upgrading_fails_the_step_naming_what_eks_shows
         .run_workflow(&wf, &["--report", report.to_str().unwrap_or("")])
         .run()
         .no_panic();
-    assert_ne!(out.code, Some(0), "the run must not succeed:\n{}", out.stderr);
+    assert_ne!(
+        out.code,
+        Some(0),
+        "the run must not succeed:\n{}",
+        out.stderr
+    );
     // The step failed on what EKS shows, not on the health check after its settle.
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("JSON");

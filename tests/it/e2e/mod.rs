@@ -233,14 +233,12 @@ impl SandboxS3 {
                     .build(),
             );
         }
-        self.runtime
-            .block_on(request.send())
-            .unwrap_or_else(|e| {
-                panic!(
-                    "create bucket `{bucket}`: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            });
+        self.runtime.block_on(request.send()).unwrap_or_else(|e| {
+            panic!(
+                "create bucket `{bucket}`: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        });
     }
 
     /// The journal of the only run under `s3://BUCKET/PREFIX/runs/`, if it is there and

@@ -67,7 +67,10 @@ pub enum ConnectError {
         /// The profiles the files define, for the hint.
         known: Vec<String>,
     },
-    #[error("cannot read the AWS configuration files: {}", crate::errors::chain(source))]
+    #[error(
+        "cannot read the AWS configuration files: {}",
+        crate::errors::chain(source)
+    )]
     ProfileFiles {
         #[source]
         source: aws_config::profile::ProfileFileLoadError,

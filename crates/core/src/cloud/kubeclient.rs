@@ -144,8 +144,7 @@ pub fn build(
     config.connect_timeout = Some(Duration::from_secs(15));
     // Watches hold a request open for minutes; the watch itself sets its server-side timeout.
     config.read_timeout = Some(Duration::from_secs(330));
-    let builder =
-        ClientBuilder::try_from(config).map_err(KubeClientError::Build)?;
+    let builder = ClientBuilder::try_from(config).map_err(KubeClientError::Build)?;
     let auth = tower::util::MapRequestLayer::new(move |mut req: http::Request<Body>| {
         if let Ok(value) = HeaderValue::from_str(&format!("Bearer {}", tokens.current())) {
             let mut value = value;

@@ -153,7 +153,14 @@ mod tests {
         for good in ["us-east-1", "eu-west-1", "us-gov-west-1", "ap-southeast-2"] {
             assert!(aws_region(good).is_ok(), "{good}");
         }
-        for bad in ["", "not a region!!", "US-EAST-1", "us-east", "useast1", "us--1"] {
+        for bad in [
+            "",
+            "not a region!!",
+            "US-EAST-1",
+            "us-east",
+            "useast1",
+            "us--1",
+        ] {
             assert!(aws_region(bad).is_err(), "{bad}");
         }
     }
@@ -174,7 +181,10 @@ mod tests {
             ("abc-s3alias", "reserved"),
         ] {
             let problem = s3_bucket(bad).expect_err(bad);
-            assert!(problem.why.as_deref().unwrap_or("").contains(why), "{bad}: {problem:?}");
+            assert!(
+                problem.why.as_deref().unwrap_or("").contains(why),
+                "{bad}: {problem:?}"
+            );
         }
     }
 

@@ -44,10 +44,7 @@ impl Buckets {
 
     /// A bucket name that names a directory directly under the root, and nothing else.
     fn plain(bucket: &str) -> bool {
-        !bucket.is_empty()
-            && bucket != "."
-            && bucket != ".."
-            && !bucket.contains(['/', '\\'])
+        !bucket.is_empty() && bucket != "." && bucket != ".." && !bucket.contains(['/', '\\'])
     }
 
     /// The region of `bucket`, or `None` when there is no such bucket.

@@ -126,7 +126,12 @@ pub(super) fn check_structure(
 /// (`workflows/check-only.yaml`) reads and reports, so every step in it must change nothing.
 /// Anything else without `upgrade` steps is a workflow cut short, such as a file truncated
 /// after its backup, and would back up or restore without ever upgrading.
-fn check_only(v: &mut Validator, built: &[(Phase, Vec<(Loc, Step)>)], spec: &RawSpec, spec_loc: Loc) {
+fn check_only(
+    v: &mut Validator,
+    built: &[(Phase, Vec<(Loc, Step)>)],
+    spec: &RawSpec,
+    spec_loc: Loc,
+) {
     if !spec.upgrade.is_empty() {
         return;
     }
