@@ -88,9 +88,12 @@ fn usage(args: &[&str], env: &[(&str, &str)]) -> Output {
     out
 }
 
+/// A command line and the environment it runs with.
+type Case = (Vec<String>, Vec<(&'static str, &'static str)>);
+
 /// The command lines of issue 14's point 3 and their kin. Each must exit 2 with one `error:`
 /// line and one `hint:` line and nothing on stdout.
-fn cases() -> Vec<(Vec<String>, Vec<(&'static str, &'static str)>)> {
+fn cases() -> Vec<Case> {
     let wf = repo().join("workflows/in-place.yaml").display().to_string();
     let w = wf.as_str();
     let c = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();

@@ -17,11 +17,12 @@ use crate::types::Version;
 pub struct EksError {
     pub operation: &'static str,
     /// The error code (`ResourceInUseException`, …) when EKS answered with one.
-    pub code: Option<String>,
+    pub code: Option<Box<str>>,
     /// The request id EKS gave the call, when it answered.
-    pub request_id: Option<String>,
-    /// What went wrong, in one line: EKS's code and message, or why no answer came.
-    pub message: String,
+    pub request_id: Option<Box<str>>,
+    /// What went wrong, in one line: EKS's code and message, or why no answer came. (Boxed
+    /// strings keep step errors, which carry this, small.)
+    pub message: Box<str>,
     #[source]
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
@@ -33,7 +34,7 @@ impl EksError {
             operation,
             code: None,
             request_id: None,
-            message: what.to_string(),
+            message: what.into(),
             source: what.into(),
         }
     }
@@ -53,9 +54,9 @@ pub(crate) fn eks_error<
     let failure = crate::errors::aws("EKS", operation, &e);
     EksError {
         operation,
-        code: failure.code,
-        request_id: failure.request_id,
-        message: failure.message,
+        code: failure.code.map(Into::into),
+        request_id: failure.request_id.map(Into::into),
+        message: failure.message.into(),
         source: Box::new(e),
     }
 }

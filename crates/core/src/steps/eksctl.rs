@@ -356,10 +356,7 @@ async fn run(step: &Eksctl, ctx: &StepCtx<'_>) -> StepResult {
         done.push("add-ons".into());
     }
     let claimed = Claims {
-        nodegroups: step
-            .upgrade_nodegroups
-            .then_some(moved.as_slice())
-            .unwrap_or_default(),
+        nodegroups: if step.upgrade_nodegroups { &moved } else { &[] },
         addons: step.update_addons,
     };
     verify(ctx, hop, &claimed).await?;
