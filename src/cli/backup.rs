@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use crate::cli::args::{ClusterArgs, StateArgs};
-use crate::cli::run::Output;
+use crate::cli::inputs;
+use crate::cli::run::{Output, print_json};
 use crate::cli::session;
 use crate::ui::Ui;
 use eks_upgrade_core::cloud::connect::Connection;
@@ -117,7 +118,62 @@ pub struct RestoreArgs {
     pub state: StateArgs,
 }
 
+/// The checks of a `backup` command line, made before any connection.
+fn check_args(ui: &Ui, command: &BackupCommand) -> Result<(), ExitStatus> {
+    let (cluster, velero, name, namespaces, state) = match command {
+        BackupCommand::Create(a) => (
+            &a.cluster,
+            &a.velero,
+            a.name.as_deref().map(|n| (Some("--name"), n)),
+            a.include_namespaces
+                .iter()
+                .map(|n| ("--include-namespace", n.as_str()))
+                .chain(
+                    a.exclude_namespaces
+                        .iter()
+                        .map(|n| ("--exclude-namespace", n.as_str())),
+                )
+                .collect::<Vec<_>>(),
+            None,
+        ),
+        BackupCommand::Verify(a) => (
+            &a.cluster,
+            &a.velero,
+            Some((None, a.name.as_str())),
+            Vec::new(),
+            Some(&a.state),
+        ),
+        BackupCommand::Restore(a) => (
+            &a.cluster,
+            &a.velero,
+            Some((None, a.name.as_str())),
+            a.include_namespaces
+                .iter()
+                .map(|n| ("--include-namespace", n.as_str()))
+                .collect(),
+            Some(&a.state),
+        ),
+    };
+    inputs::check(
+        ui,
+        &[
+            &|| inputs::check_cluster(cluster),
+            &|| inputs::check_namespace("--velero-namespace", &velero.velero_namespace),
+            &|| name.map_or(Ok(()), |(flag, n)| inputs::check_backup_name(flag, n)),
+            &|| {
+                namespaces
+                    .iter()
+                    .try_for_each(|(flag, n)| inputs::check_namespace(flag, n))
+            },
+            &|| state.map_or(Ok(()), inputs::check_state),
+        ],
+    )
+}
+
 pub fn run(ui: &Ui, args: Args) -> ExitStatus {
+    if let Err(s) = check_args(ui, &args.command) {
+        return s;
+    }
     let rt = match session::runtime(ui) {
         Ok(r) => r,
         Err(s) => return s,
@@ -232,7 +288,10 @@ async fn verify_backup(
             return Err(ExitStatus::Usage);
         }
         Err(e) => {
-            ui.error(format!("cannot read Backup `{name}`: {e}"));
+            ui.error(format!(
+                "cannot read Backup `{name}`: {}",
+                eks_upgrade_core::errors::kube(&e)
+            ));
             return Err(ExitStatus::Stopped);
         }
     };
@@ -289,7 +348,11 @@ async fn verify_cmd(ui: &Ui, args: VerifyArgs) -> ExitStatus {
             Err(s) => return s,
         };
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
+        Output::Json => {
+            if print_json(ui, &v) != ExitStatus::Success {
+                return ExitStatus::Stopped;
+            }
+        }
         Output::Text => {
             for f in &v.findings {
                 let word = if f.severity == verify::Severity::Error {

@@ -84,6 +84,7 @@ pub fn run(ui: &Ui, args: Args) -> ExitStatus {
         ui,
         scenario,
         ChildRun {
+            command: "run",
             workflow: &workflow,
             args: child_args,
         },

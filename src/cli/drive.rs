@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::cli::args::{FaceArgs, RunArgs, StateArgs};
+use crate::cli::inputs::ReportFormat;
 use crate::cli::run::exit_of;
 use crate::ui::Ui;
 use crate::ui::reporter::Reporter;
@@ -145,10 +146,23 @@ async fn write_reports(ui: &Ui, conn: &Connection, journal: &JournalHandle, path
     let state = eks_upgrade_core::engine::assess::cluster_state(conn).await;
     let report = report::build(&journal.snapshot().await, Some(state));
     for path in paths {
-        let text = if path.extension().is_some_and(|e| e == "md") {
-            report::markdown(&report)
-        } else {
-            serde_json::to_string_pretty(&report).unwrap_or_default()
+        // The format was checked with the rest of the command line, before the run started.
+        let text = match crate::cli::inputs::report_format(path) {
+            Ok(ReportFormat::Markdown) => report::markdown(&report),
+            Ok(ReportFormat::Json) => match serde_json::to_string_pretty(&report) {
+                Ok(t) => t,
+                Err(e) => {
+                    ui.error(format!(
+                        "cannot write the report `{}` as JSON: {e}",
+                        path.display()
+                    ));
+                    continue;
+                }
+            },
+            Err(p) => {
+                ui.error(p.error);
+                continue;
+            }
         };
         match eks_upgrade_core::state::write_atomic(path, text.as_bytes()) {
             Ok(()) => ui.info(format!("Report written to `{}`", path.display())),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cli::args::{ClusterArgs, FaceArgs, RunArgs, StateArgs};
-use crate::cli::session;
+use crate::cli::{inputs, session};
 use crate::ui::Ui;
 use crate::ui::reporter::{LogReporter, Reporter, TerminalReporter};
 use eks_upgrade_core::cloud::connect::Connection;
@@ -93,6 +93,9 @@ fn reporter(ui: &Ui, face: &FaceArgs) -> Box<dyn Reporter> {
 }
 
 pub fn plan(ui: &Ui, args: PlanArgs) -> ExitStatus {
+    if let Err(s) = inputs::check(ui, &[&|| inputs::check_cluster(&args.cluster)]) {
+        return s;
+    }
     let rt = match session::runtime(ui) {
         Ok(r) => r,
         Err(s) => return s,
@@ -122,15 +125,28 @@ pub fn plan(ui: &Ui, args: PlanArgs) -> ExitStatus {
             Ok(p) => {
                 match args.output {
                     Output::Text => print!("{}", plan::render(&p)),
-                    Output::Json => {
-                        println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default())
-                    }
+                    Output::Json => return print_json(ui, &p),
                 }
                 ExitStatus::Success
             }
             Err(e) => plan_failed(ui, &e),
         }
     })
+}
+
+/// One JSON document and a newline on stdout, or nothing there and an error: stdout never
+/// carries an empty or partial document.
+pub(crate) fn print_json(ui: &Ui, value: &impl serde::Serialize) -> ExitStatus {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => {
+            println!("{text}");
+            ExitStatus::Success
+        }
+        Err(e) => {
+            ui.error(format!("cannot write the result as JSON: {e}"));
+            ExitStatus::Stopped
+        }
+    }
 }
 
 pub(crate) fn plan_failed(ui: &Ui, e: &plan::PlanError) -> ExitStatus {
@@ -167,7 +183,22 @@ fn require_consent(ui: &Ui, face: &FaceArgs, workflow: &Workflow) -> Result<(), 
     Err(ExitStatus::Usage)
 }
 
+/// The checks of `run`'s command line, made before the sandbox, the workflow or AWS.
+fn check_run_args(ui: &Ui, args: &RunCmdArgs) -> Result<(), ExitStatus> {
+    inputs::check(
+        ui,
+        &[
+            &|| inputs::check_cluster(&args.cluster),
+            &|| inputs::check_run(&args.run),
+            &|| inputs::check_state(&args.state),
+        ],
+    )
+}
+
 pub fn run(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
+    if let Err(s) = check_run_args(ui, &args) {
+        return s;
+    }
     if let Some(scenario) = &args.sandbox {
         #[cfg(feature = "sandbox")]
         return super::sandboxed::run(ui, &args, scenario.as_deref());
@@ -301,7 +332,11 @@ async fn start(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
     };
     let handle = JournalHandle::new(journal, store);
     if let Err(e) = handle.update(|_| ()).await {
-        ui.error(format!("cannot write the journal: {e}"));
+        let message = e.to_string();
+        ui.error(format!("cannot write the journal: {message}"));
+        if let Some(hint) = session::journal_hint(&message) {
+            ui.hint(hint);
+        }
         return ExitStatus::Stopped;
     }
     super::drive::drive(
@@ -361,6 +396,26 @@ async fn choose_target(
 }
 
 pub fn resume(ui: &Ui, args: ResumeArgs) -> ExitStatus {
+    let checks = inputs::check(
+        ui,
+        &[
+            &|| args.run_id.as_deref().map_or(Ok(()), inputs::check_run_id),
+            &|| inputs::check_profile(args.profile.as_deref()),
+            &|| {
+                inputs::check_cluster(&crate::cli::args::ClusterArgs {
+                    cluster: None,
+                    region: None,
+                    profile: None,
+                    kube_context: args.kube_context.clone(),
+                })
+            },
+            &|| inputs::check_run(&args.run),
+            &|| inputs::check_state(&args.state),
+        ],
+    );
+    if let Err(s) = checks {
+        return s;
+    }
     let rt = match session::runtime(ui) {
         Ok(r) => r,
         Err(s) => return s,

@@ -1,7 +1,8 @@
 //! `eks-upgrade runs` and `eks-upgrade status RUN_ID`.
 
 use crate::cli::args::StateArgs;
-use crate::cli::run::Output;
+use crate::cli::inputs;
+use crate::cli::run::{Output, print_json};
 use crate::cli::session;
 use crate::ui::Ui;
 use eks_upgrade_core::engine::report;
@@ -33,7 +34,17 @@ fn state_word(state: &RunState, result: Option<&str>) -> String {
     match (state, result) {
         (RunState::Done, Some(r)) => r.to_string(),
         (RunState::Done, None) => "done".into(),
-        (s, _) => format!("unfinished ({})", format!("{s:?}").to_lowercase()),
+        (s, _) => format!("unfinished ({})", state_name(s)),
+    }
+}
+
+/// A state by the word the journal uses for it (`upgrade`, hop included), never its `Debug`.
+fn state_name(state: &RunState) -> String {
+    let value = serde_json::to_value(state).unwrap_or_default();
+    let word = value["state"].as_str().unwrap_or("unknown").to_string();
+    match value["hop"].as_u64() {
+        Some(hop) => format!("{word}, hop {hop}"),
+        None => word,
     }
 }
 
@@ -41,6 +52,7 @@ async fn store(
     ui: &Ui,
     state: &StateArgs,
 ) -> Result<eks_upgrade_core::journal::store::JournalStore, ExitStatus> {
+    inputs::check(ui, &[&|| inputs::check_state(state)])?;
     let sdk = if state.state.is_some() {
         Some(
             eks_upgrade_core::cloud::connect::load_sdk(None, None)
@@ -66,15 +78,16 @@ pub fn runs(ui: &Ui, args: RunsArgs) -> ExitStatus {
         let runs = match store.list().await {
             Ok(r) => r,
             Err(e) => {
-                ui.error(e);
+                let message = e.to_string();
+                ui.error(&message);
+                if let Some(hint) = session::journal_hint(&message) {
+                    ui.hint(hint);
+                }
                 return ExitStatus::Usage;
             }
         };
         match args.output {
-            Output::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(&runs).unwrap_or_default()
-            ),
+            Output::Json => return print_json(ui, &runs),
             Output::Text if runs.is_empty() => ui.info(format!("No runs in {}.", store.describe())),
             Output::Text => print!("{}", table(&runs)),
         }
@@ -135,6 +148,9 @@ pub fn status(ui: &Ui, args: StatusArgs) -> ExitStatus {
         Err(s) => return s,
     };
     rt.block_on(async {
+        if let Err(s) = inputs::check(ui, &[&|| inputs::check_run_id(&args.run_id)]) {
+            return s;
+        }
         let store = match store(ui, &args.state).await {
             Ok(s) => s,
             Err(s) => return s,
@@ -145,7 +161,7 @@ pub fn status(ui: &Ui, args: StatusArgs) -> ExitStatus {
         };
         let r = report::build(&journal, None);
         match args.output {
-            Output::Json => println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default()),
+            Output::Json => return print_json(ui, &r),
             Output::Text => print!("{}", report::markdown(&r)),
         }
         ExitStatus::Success

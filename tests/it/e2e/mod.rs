@@ -240,14 +240,25 @@ impl SandboxS3 {
     /// Creates a bucket, as an operator would for run journals: a bucket of their own, since
     /// Velero marks a location `Unavailable` when its bucket root holds folders it did not make.
     pub fn create_bucket(&self, bucket: &str) {
-        self.runtime
-            .block_on(self.client.create_bucket().bucket(bucket).send())
-            .unwrap_or_else(|e| {
-                panic!(
-                    "create bucket `{bucket}`: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            });
+        // As against S3: outside us-east-1 a bucket is created with its region as the location
+        // constraint, or S3 (and the sandbox) refuses.
+        let mut request = self.client.create_bucket().bucket(bucket);
+        let region = self.client.config().region().map(|r| r.to_string());
+        if let Some(r) = region.filter(|r| r != "us-east-1") {
+            request = request.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                        r.as_str(),
+                    ))
+                    .build(),
+            );
+        }
+        self.runtime.block_on(request.send()).unwrap_or_else(|e| {
+            panic!(
+                "create bucket `{bucket}`: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        });
     }
 
     /// The key and bytes of the only journal under `s3://BUCKET/PREFIX/runs/`.

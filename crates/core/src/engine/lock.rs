@@ -20,9 +20,11 @@ pub enum LockError {
         "another run holds the cluster: `{holder}` (renewed {renewed}); it ends or expires {LEASE_SECONDS}s after its last renewal"
     )]
     Held { holder: String, renewed: String },
-    #[error("cannot take the lock (Lease `{namespace}/{LEASE_NAME}`): {source}")]
+    #[error("cannot take the lock (Lease `{namespace}/{LEASE_NAME}`): {message}")]
     Api {
         namespace: String,
+        /// The failure in one line, for people (the cause keeps the rest, for the log).
+        message: String,
         #[source]
         source: kube::Error,
     },
@@ -87,6 +89,7 @@ impl RunLock {
         let holder = holder_identity(run_id);
         let api_err = |source: kube::Error| LockError::Api {
             namespace: namespace.to_string(),
+            message: crate::errors::kube(&source),
             source,
         };
         let now = Timestamp::now();

@@ -342,7 +342,10 @@ impl Engine<'_> {
             }
             Err(e) => self.say(
                 Level::Warning,
-                &format!("cannot record the health baseline: {e}"),
+                &format!(
+                    "cannot record the health baseline: {}",
+                    crate::errors::kube(&e)
+                ),
             ),
         }
         Ok(())

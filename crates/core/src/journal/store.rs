@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use aws_sdk_s3::error::DisplayErrorContext;
 use serde::Serialize;
 
 use super::record::{Journal, RunResult, RunState};
@@ -17,9 +16,11 @@ type S3Source = Box<dyn std::error::Error + Send + Sync>;
 pub enum StoreError {
     #[error(transparent)]
     Local(#[from] StateError),
-    #[error("`{url}`: {}", DisplayErrorContext(&**.source))]
+    #[error("`{url}`: {message}")]
     S3 {
         url: String,
+        /// The failure in one line, for people (the cause keeps the rest, for the log).
+        message: String,
         #[source]
         source: S3Source,
     },
@@ -235,6 +236,7 @@ impl JournalStore {
                     .await
                     .map_err(|e| StoreError::S3 {
                         url: format!("s3://{bucket}/{key}"),
+                        message: crate::errors::sdk("S3", "PutObject", &e),
                         source: Box::new(e),
                     })?;
             }
@@ -270,6 +272,7 @@ impl JournalStore {
                     Ok(out) => {
                         let data = out.body.collect().await.map_err(|e| StoreError::S3 {
                             url: url.clone(),
+                            message: format!("the object could not be read: {e}"),
                             source: Box::new(e),
                         })?;
                         Ok((url, data.into_bytes().to_vec()))
@@ -279,6 +282,7 @@ impl JournalStore {
                     }
                     Err(e) => Err(StoreError::S3 {
                         url,
+                        message: crate::errors::sdk("S3", "GetObject", &e),
                         source: Box::new(e),
                     }),
                 }
@@ -331,6 +335,7 @@ impl JournalStore {
                 while let Some(page) = pages.next().await {
                     let page = page.map_err(|e| StoreError::S3 {
                         url: format!("s3://{bucket}/{prefix}"),
+                        message: crate::errors::sdk("S3", "ListObjectsV2", &e),
                         source: Box::new(e),
                     })?;
                     for o in page.contents() {

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_eks::error::DisplayErrorContext;
 use aws_sdk_eks::types::ResolveConflicts as EksResolve;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -415,7 +414,7 @@ pub(crate) async fn update_one(
             let out = req.send().await.map_err(|e| {
                 StepError::Failed(format!(
                     "EKS refused to update `{name}` to {version}: {}",
-                    DisplayErrorContext(&e)
+                    crate::errors::sdk("EKS", "UpdateAddon", &e)
                 ))
             })?;
             let id = out

@@ -54,17 +54,17 @@ pub enum StepError {
         source: EksError,
     },
     /// A call failed while the step was doing what `context` says.
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", crate::errors::chain(source.as_ref()))]
     Call {
         context: String,
         #[source]
         source: Cause,
     },
     /// A call failed, and its own message says what the step was doing.
-    #[error(transparent)]
-    Cause(Cause),
+    #[error("{}", crate::errors::chain(.0.as_ref()))]
+    Cause(#[source] Cause),
     /// A call failed; `note` says what that leaves behind.
-    #[error("{source}; {note}")]
+    #[error("{}; {note}", crate::errors::chain(source.as_ref()))]
     Noted {
         #[source]
         source: Cause,

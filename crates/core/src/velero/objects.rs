@@ -175,7 +175,7 @@ pub async fn wait_terminal(
                     if errors > 5 {
                         return Err(WaitError::Watch {
                             name: name.to_string(),
-                            message: e.to_string(),
+                            message: crate::errors::chain(&e),
                         });
                     }
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(errors))).await;

@@ -14,7 +14,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::error::DisplayErrorContext;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -88,14 +87,14 @@ async fn get(
                 .await
                 .map_err(|e| VerifyError::Interrupted {
                     key: key.into(),
-                    message: e.to_string(),
+                    message: crate::errors::chain(&e),
                 })?;
             Ok(Some(data.into_bytes().to_vec()))
         }
         Err(e) if not_found(&e) => Ok(None),
         Err(e) => Err(VerifyError::S3 {
             key: key.into(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: crate::errors::sdk("S3", "GetObject", &e),
         }),
     }
 }
@@ -116,7 +115,7 @@ async fn list(
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| VerifyError::S3 {
             key: prefix.into(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: crate::errors::sdk("S3", "ListObjectsV2", &e),
         })?;
         for o in page.contents() {
             if let Some(k) = o.key() {
@@ -402,7 +401,7 @@ async fn stream_tarball(
         Err(e) => {
             return Err(VerifyError::S3 {
                 key: key.into(),
-                message: DisplayErrorContext(&e).to_string(),
+                message: crate::errors::sdk("S3", "GetObject", &e),
             });
         }
     };
@@ -447,7 +446,7 @@ async fn stream_tarball(
                 break;
             }
             Err(e) => {
-                let err = std::io::Error::other(tarball::TransportError(e.to_string()));
+                let err = std::io::Error::other(tarball::TransportError(crate::errors::chain(&e)));
                 let _ = tx.send(Err(err)).await;
                 break;
             }

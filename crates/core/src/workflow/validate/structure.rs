@@ -16,6 +16,7 @@ pub(super) fn check_structure(
     v: &mut Validator,
     built: &[(Phase, Vec<(Loc, Step)>)],
     spec: &RawSpec,
+    spec_loc: Loc,
 ) {
     let section = |phase: Phase| {
         built
@@ -52,6 +53,7 @@ pub(super) fn check_structure(
             }
         }
     }
+    check_only(v, built, spec, spec_loc);
     if spec.upgrade.is_empty()
         && let Some(first) = spec.on_failure.first()
     {
@@ -118,6 +120,43 @@ pub(super) fn check_structure(
         if has(step, Role::RestoresBackup) && !verified_in_prepare.contains(reference) {
             v.problem(loc, format!("`{}` restores backup `{reference}`, which no `verifyBackup` step in `prepare` verifies", step.id), "unverified backup", format!("restores only ever use verified backups: add `verifyBackup: {{ backup: {reference} }}` to `prepare` after the backup"));
         }
+    }
+}
+
+/// The steps that may make up a workflow without `upgrade` steps: a check-only workflow
+/// (`workflows/check-only.yaml`) reads and reports, so every step in it must change nothing.
+/// Anything else without `upgrade` steps is a workflow cut short, such as a file truncated
+/// after its backup, and would back up or restore without ever upgrading.
+fn check_only(
+    v: &mut Validator,
+    built: &[(Phase, Vec<(Loc, Step)>)],
+    spec: &RawSpec,
+    spec_loc: Loc,
+) {
+    if !spec.upgrade.is_empty() {
+        return;
+    }
+    let steps: Vec<&(Loc, Step)> = built.iter().flat_map(|(_, s)| s.iter()).collect();
+    let written = spec.prepare.len() + spec.on_failure.len() + spec.finish.len();
+    if written == 0 {
+        v.problem(
+            spec_loc,
+            "the workflow has no steps",
+            "no `upgrade` steps",
+            "add `upgrade` steps (an `upgradeControlPlane` step first), or a `preflight` step in `prepare` for a check-only workflow",
+        );
+        return;
+    }
+    if let Some((loc, step)) = steps.iter().find(|(_, s)| s.kind.mutates_cluster()) {
+        v.problem(
+            *loc,
+            format!(
+                "the workflow has no `upgrade` steps, but `{}` changes the cluster",
+                step.id
+            ),
+            "changes the cluster",
+            "add the `upgrade` steps (an `upgradeControlPlane` step first); without them a workflow is check-only and holds only steps that change nothing: `preflight`, `verifyBackup`, `healthCheck`, `approval`, `notify`",
+        );
     }
 }
 
