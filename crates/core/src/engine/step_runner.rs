@@ -176,20 +176,9 @@ impl Engine<'_> {
         };
         let (status, summary, error) = match &result {
             Ok(s) => (StepStatus::Succeeded, s.clone(), None),
-<<<<<<< HEAD
-            Err(StepError::Journal(e)) => {
-                return Err(EngineError::Journal(StoreError::Corrupt {
-                    location: key.to_string(),
-                    message: e.to_string(),
-                }));
-            }
             // Still running on AWS, or waiting past the window: the record stays `running`, so
             // `resume` re-attaches.
             Err(e @ (StepError::InFlight(_) | StepError::Paused(_))) => {
-=======
-            // Still running on AWS: the record stays `running`, so `resume` re-attaches.
-            Err(e @ StepError::InFlight(_)) => {
->>>>>>> journal
                 (StepStatus::Running, e.to_string(), Some(e.to_string()))
             }
             Err(e) => (StepStatus::Failed, e.to_string(), Some(e.to_string())),
