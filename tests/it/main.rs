@@ -1,5 +1,8 @@
 //! The integration tests: one binary, because each test binary links the whole dependency set.
 
+// Helpers shared by tests unwrap like the tests themselves: a surprise fails the test.
+#![allow(clippy::unwrap_used)]
+
 mod baseline;
 mod checks;
 mod common;
