@@ -5,6 +5,8 @@
 
 mod baseline;
 mod checks;
+mod checks_stale;
+mod checks_subnets;
 mod common;
 mod debug_logs;
 mod deploy;
@@ -14,6 +16,7 @@ mod inputs;
 mod kinds;
 mod moto;
 mod sandbox;
+mod sandbox_ec2;
 mod sandbox_eks;
 mod sandbox_kube;
 mod sandbox_s3;

@@ -21,6 +21,7 @@ pub const SECRET_KEY: &str = "sandbox/secret/not/a/real/key/0000000000";
 #[serde(rename_all = "camelCase")]
 pub struct Endpoints {
     pub eks: String,
+    pub ec2: String,
     pub s3: String,
     pub kubernetes: String,
 }
@@ -39,7 +40,7 @@ pub enum WorldEvent {
 #[serde(rename_all = "camelCase")]
 pub struct RequestRecord {
     pub at: String,
-    /// `eks`, `kubernetes` or `s3`.
+    /// `eks`, `ec2`, `kubernetes` or `s3`.
     pub service: &'static str,
     /// The EKS operation name, or `METHOD path` for the other services.
     pub operation: String,

@@ -1,7 +1,7 @@
 //! `examples/iam/policy.json` against the AWS operations the code calls.
 //!
-//! The operations are found, not listed: the operation names of the exact `aws-sdk-eks` and
-//! `aws-sdk-s3` versions in Cargo.lock (one directory per operation under the crate's
+//! The operations are found, not listed: the operation names of the exact `aws-sdk-eks`,
+//! `aws-sdk-ec2` and `aws-sdk-s3` versions in Cargo.lock (one directory per operation under the crate's
 //! `src/operation/`, located with `cargo metadata`) are searched for as method calls in the
 //! tool's sources (`src/` and `crates/core/src/`; the sandbox crate is not searched). Each one
 //! found must be allowed by the policy on the resource it acts on, and every action the policy
@@ -88,11 +88,16 @@ pub struct Call {
     pub files: Vec<String>,
 }
 
-/// Every EKS and S3 operation called as a method (`.describe_cluster(`) in the tool's sources.
+/// Every EKS, EC2 and S3 operation called as a method (`.describe_cluster(`) in the tool's
+/// sources.
 pub fn code_operations() -> Vec<Call> {
     let sources = tool_sources();
     let mut calls = Vec::new();
-    for (service, krate) in [("eks", "aws-sdk-eks"), ("s3", "aws-sdk-s3")] {
+    for (service, krate) in [
+        ("eks", "aws-sdk-eks"),
+        ("ec2", "aws-sdk-ec2"),
+        ("s3", "aws-sdk-s3"),
+    ] {
         for op in sdk_operations(krate) {
             let needle = regex_lite::Regex::new(&format!(r"\.\s*{op}\s*\(")).expect("regex");
             let files: Vec<String> = sources
@@ -131,6 +136,17 @@ fn eks_resource(action: &str) -> &'static str {
         "DescribeNodegroup" | "UpdateNodegroupVersion" => "nodegroup",
         "DescribeAddon" | "UpdateAddon" => "addon",
         other => panic!("eks:{other}: add its resource type to eks_resource()"),
+    }
+}
+
+/// The EC2 actions the tool may call: read-only ones without resource-level permissions
+/// (Service Authorization Reference, "Actions, resources, and condition keys for Amazon EC2":
+/// `DescribeSubnets` lists no resource type). Another EC2 call fails the test until it is
+/// looked up and added here.
+fn ec2_resource(action: &str) -> &'static str {
+    match action {
+        "DescribeSubnets" => "*",
+        other => panic!("ec2:{other}: add its resource type to ec2_resource()"),
     }
 }
 
@@ -257,6 +273,12 @@ fn the_policy_allows_exactly_the_aws_operations_the_code_calls() {
                 prefix: None,
                 why,
             }),
+            "ec2" => needs.push(Need {
+                action: format!("ec2:{}", call.operation),
+                resource: ec2_resource(&call.operation).to_string(),
+                prefix: None,
+                why,
+            }),
             _ => {
                 let (action, on_bucket) = s3_action(&call.operation);
                 for file in &call.files {
@@ -354,6 +376,11 @@ fn the_operation_search_finds_known_calls_and_nothing_from_the_sandbox() {
             .any(|f| f == "crates/core/src/cloud/connect.rs")
     );
     assert!(find("PutObject").is_some_and(|c| c.files == ["crates/core/src/journal/store.rs"]));
+    assert!(
+        find("DescribeSubnets")
+            .is_some_and(|c| c.service == "ec2" && c.files == ["crates/core/src/cloud/ec2.rs"]),
+        "the free-IP check's EC2 call is found"
+    );
     assert_eq!(camel("list_objects_v2"), "ListObjectsV2");
     assert_eq!(
         camel("describe_cluster_versions"),
