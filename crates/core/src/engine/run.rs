@@ -349,7 +349,8 @@ impl Engine<'_> {
                 _ => None,
             })
             .min()
-            .unwrap_or(std::time::Duration::from_secs(120));
+            .unwrap_or(std::time::Duration::from_secs(120))
+            .max(crate::steps::health::LOOK_AT_LEAST);
         let read = crate::steps::health::snapshot(self.conn.kube.clone(), None);
         let read = match tokio::time::timeout(bound, read).await {
             Ok(read) => read.map_err(|e| crate::errors::kube(&e)),

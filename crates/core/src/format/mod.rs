@@ -112,10 +112,9 @@ pub fn yaml_problem(err: &serde_saphyr::Error, text: &str) -> Problem {
         | Error::SerdeUnknownField { .. }
         | Error::SerdeInvalidType { .. }
         | Error::SerdeInvalidValue { .. }
-        | Error::SerdeUnknownVariant { .. } => (
-            raw,
-            "see the documented format of this file".to_string(),
-        ),
+        | Error::SerdeUnknownVariant { .. } => {
+            (raw, "see the documented format of this file".to_string())
+        }
         _ if raw.contains("tab") => (
             format!("invalid YAML: {raw}"),
             "YAML indentation must use spaces; replace the tabs with spaces".to_string(),
