@@ -11,6 +11,7 @@ mod kinds;
 mod moto;
 mod sandbox;
 mod sandbox_eks;
+mod sandbox_kms;
 mod sandbox_kube;
 mod sandbox_velero;
 mod schema;

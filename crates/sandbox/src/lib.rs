@@ -2,10 +2,11 @@
 //!
 //! The tool has no sandbox branch in its logic. It reaches the sandbox through the same AWS and
 //! Kubernetes calls it makes in production; only endpoints and credentials differ
-//! (`AWS_ENDPOINT_URL_EKS`, `AWS_ENDPOINT_URL_S3`, and the endpoint and CA that EKS
+//! (`AWS_ENDPOINT_URL_EKS`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_KMS`, and the endpoint and CA that EKS
 //! `DescribeCluster` returns).
 
 pub mod eks;
+pub mod kms;
 pub mod kube;
 pub mod s3;
 pub mod scenario;
@@ -103,6 +104,7 @@ impl Sandbox {
 
         let s3 = serve::serve(s3::router(&dir.join("s3"), world.clone())?, 0, None).await?;
         let eks = serve::serve(eks::router(world.clone()), 0, None).await?;
+        let kms = serve::serve(kms::router(world.clone()), 0, None).await?;
         let kube = serve::serve(
             kube::api::router(world.clone()),
             0,
@@ -112,6 +114,7 @@ impl Sandbox {
         let endpoints = Endpoints {
             eks: format!("http://{}", eks.addr),
             s3: format!("http://{}", s3.addr),
+            kms: format!("http://{}", kms.addr),
             kubernetes: format!("https://{}", kube.addr),
         };
         world.set_endpoints(endpoints.clone());
@@ -141,7 +144,7 @@ impl Sandbox {
             endpoints,
             dir,
             _temp: temp,
-            _servers: vec![s3, eks, kube],
+            _servers: vec![s3, eks, kms, kube],
             tasks,
         };
         sandbox.write_client_config()?;
@@ -227,6 +230,7 @@ users:
             ),
             ("AWS_ENDPOINT_URL_EKS", self.endpoints.eks.clone()),
             ("AWS_ENDPOINT_URL_S3", self.endpoints.s3.clone()),
+            ("AWS_ENDPOINT_URL_KMS", self.endpoints.kms.clone()),
             ("AWS_ACCESS_KEY_ID", world::ACCESS_KEY.to_string()),
             ("AWS_SECRET_ACCESS_KEY", world::SECRET_KEY.to_string()),
             ("AWS_REGION", region.clone()),

@@ -22,6 +22,7 @@ pub const SECRET_KEY: &str = "sandbox/secret/not/a/real/key/0000000000";
 pub struct Endpoints {
     pub eks: String,
     pub s3: String,
+    pub kms: String,
     pub kubernetes: String,
 }
 
@@ -37,7 +38,7 @@ pub enum WorldEvent {
 #[serde(rename_all = "camelCase")]
 pub struct RequestRecord {
     pub at: String,
-    /// `eks`, `kubernetes` or `s3`.
+    /// `eks`, `kubernetes`, `s3` or `kms`.
     pub service: &'static str,
     /// The EKS operation name, or `METHOD path` for the other services.
     pub operation: String,

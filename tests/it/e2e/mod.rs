@@ -5,6 +5,8 @@
 mod backup;
 mod extras;
 mod interactive;
+mod manifest;
+mod preview;
 mod resume;
 mod runs;
 mod upgrade;
@@ -228,6 +230,47 @@ impl SandboxS3 {
                     aws_sdk_s3::error::DisplayErrorContext(&e)
                 )
             });
+    }
+
+    /// An object's bytes.
+    pub fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        self.runtime.block_on(async {
+            self.client
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("get `{key}`: {}", aws_sdk_s3::error::DisplayErrorContext(&e)))
+                .body
+                .collect()
+                .await
+                .expect("read the object")
+                .into_bytes()
+                .to_vec()
+        })
+    }
+
+    /// Writes an object, as anyone with write access to the bucket could.
+    pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        self.runtime
+            .block_on(
+                self.client
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .body(bytes.into())
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("put `{key}`: {}", aws_sdk_s3::error::DisplayErrorContext(&e)));
+    }
+
+    /// Flips one byte in the middle of an object.
+    pub fn flip_byte(&self, bucket: &str, key: &str) {
+        let mut bytes = self.get(bucket, key);
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x55;
+        self.put(bucket, key, bytes);
     }
 
     /// The journal of the only run under `s3://BUCKET/PREFIX/runs/`, if it is there and
