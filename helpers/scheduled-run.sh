@@ -7,13 +7,20 @@
 # journal. A pod keeps no disk, so the journal lives in S3, and each scheduled pod decides here
 # which of the two to call, from `eks-upgrade runs --output json` for this cluster:
 #
-#   1. the newest run of this cluster ended (or paused) with exit 5, "a human is needed":
-#      start nothing and exit 5 again, until a person sets EKS_UPGRADE_ACKNOWLEDGED_RUN to that
-#      run's id (or resumes it by hand);
-#   2. a run of this cluster is unfinished (the pod was killed, evicted or interrupted, or the
-#      window closed between hops): `eks-upgrade resume RUN_ID` with the same options, minus
-#      those resume takes from the journal (--cluster, --region, --target);
-#   3. otherwise: `eks-upgrade run WORKFLOW` with the options as given.
+#   1. a journal in the store cannot be used (cut short, edited, from a newer release, or
+#      unreadable) and may be this cluster's: that run may have stopped mid-upgrade, so start
+#      nothing and exit 5, until a person acknowledges it;
+#   2. the newest run of this cluster ended (or paused) with exit 5, "a human is needed":
+#      start nothing and exit 5 again, until a person acknowledges that run (or resumes it by
+#      hand);
+#   3. a run of this cluster is unfinished (the pod was killed, evicted or interrupted, or the
+#      window closed between hops) and not acknowledged: `eks-upgrade resume RUN_ID` with the
+#      same options, minus those resume takes from the journal (--cluster, --region, --target);
+#   4. otherwise: `eks-upgrade run WORKFLOW` with the options as given.
+#
+# A person acknowledges runs by listing their ids, comma-separated, in
+# EKS_UPGRADE_ACKNOWLEDGED_RUN: "I have looked at the cluster; leave these runs alone and go on".
+# `eks-upgrade run` reads the same variable (its `--acknowledge`).
 #
 # The exit code is eks-upgrade's (0, 2, 3, 4, 5, 130); the journal store being unreadable is
 # exit 3, since nothing was started. tests/it/deploy/ runs this script.
@@ -57,6 +64,14 @@ case $state in
         ;;
 esac
 
+# Whether run $1 is among the acknowledged ones.
+acknowledged() {
+    case ",$(printf '%s' "${EKS_UPGRADE_ACKNOWLEDGED_RUN:-}" | tr -d ' ')," in
+        *",$1,"*) return 0 ;;
+    esac
+    return 1
+}
+
 if ! runs=$(eks-upgrade runs --output json --state "$state"); then
     say "cannot read the runs in $state; starting nothing"
     exit 3
@@ -65,21 +80,51 @@ fi
 # `runs --output json` is pretty-printed serde JSON, newest run first, one field per line:
 #   "runId": "…", "cluster": "…", "state": { "state": "upgrade", "hop": 1 }, "exitCode": 5 | null
 # Splitting lines on double quotes makes $2 the key and $4 a string value.
+# A journal that cannot be used is listed with `"damaged": "what is wrong"`, its `location`,
+# and the `cluster` it names, or null when even that cannot be read (it may be any cluster's).
+damaged=$(printf '%s\n' "$runs" | awk -F'"' -v cluster="$cluster" '
+    $2 == "runId" { id = $4; bad = 0 }
+    $2 == "damaged" { bad = 1 }
+    $2 == "location" { where = $4 }
+    $2 == "cluster" && bad && ($4 == cluster || $4 == "") { print id, where }
+')
+blocked=
+while read -r id where; do
+    [ -n "$id" ] || continue
+    acknowledged "$id" && continue
+    say "the journal of run $id ($where) cannot be used, and that run may have stopped mid-upgrade; starting nothing"
+    blocked="${blocked:+$blocked,}$id"
+done <<EOF_DAMAGED
+$damaged
+EOF_DAMAGED
+if [ -n "$blocked" ]; then
+    say "see what is wrong: eks-upgrade runs --state $state"
+    say "check cluster $cluster first; once it is sound, set EKS_UPGRADE_ACKNOWLEDGED_RUN=$blocked to let schedules continue"
+    exit 5
+fi
+
 newest=$(printf '%s\n' "$runs" | awk -F'"' -v cluster="$cluster" '
     $2 == "runId" { id = $4 }
     $2 == "cluster" { c = $4 }
     $2 == "exitCode" && c == cluster { code = $3; gsub(/[^0-9a-z]/, "", code); print id, code; exit }
 ')
-unfinished=$(printf '%s\n' "$runs" | awk -F'"' -v cluster="$cluster" '
+unfinished=
+for id in $(printf '%s\n' "$runs" | awk -F'"' -v cluster="$cluster" '
     $2 == "runId" { id = $4 }
     $2 == "cluster" { c = $4 }
-    $2 == "state" && $4 != "" && c == cluster && $4 != "done" { print id; exit }
-')
+    $2 == "state" && $4 != "" && c == cluster && $4 != "done" { print id }
+'); do
+    # An acknowledged run is a person's now: it is not resumed behind their back.
+    if ! acknowledged "$id"; then
+        unfinished=$id
+        break
+    fi
+done
 
 newest_id=${newest%% *}
 newest_code=${newest##* }
 if [ -n "$newest" ] && [ "$newest_code" = 5 ] \
-    && [ "${EKS_UPGRADE_ACKNOWLEDGED_RUN:-}" != "$newest_id" ]; then
+    && ! acknowledged "$newest_id"; then
     say "run $newest_id on cluster $cluster ended with exit 5: a human is needed; starting nothing"
     say "read it: eks-upgrade status $newest_id --state $state"
     say "once the cluster is sound, set EKS_UPGRADE_ACKNOWLEDGED_RUN=$newest_id to let schedules continue"

@@ -66,9 +66,16 @@ pub struct RunArgs {
     /// Write the report to FILE: JSON for `.json`, Markdown for `.md`. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub report: Vec<PathBuf>,
-    /// Run the workflow's waits FACTOR times faster: for rehearsals against the sandbox, whose
-    /// clock runs faster too.
-    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    /// Run the workflow's waits FACTOR times faster (a finite number, at least 1): for
+    /// rehearsals against the sandbox, whose clock runs faster too; its exports set
+    /// `EKS_UPGRADE_TIME_SCALE`.
+    #[arg(
+        long,
+        value_name = "FACTOR",
+        default_value_t = 1.0,
+        env = "EKS_UPGRADE_TIME_SCALE",
+        allow_negative_numbers = true
+    )]
     pub time_scale: f64,
     /// Start even outside the workflow's maintenance window: a person decided to run now.
     /// Interactive runs never check the window.

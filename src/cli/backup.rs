@@ -3,14 +3,13 @@
 //! files still match the manifest written when it was verified).
 
 use crate::cli::args::{ClusterArgs, StateArgs};
-use crate::cli::run::Output;
+use crate::cli::inputs;
+use crate::cli::run::{Output, print_json};
 use crate::cli::session;
 use crate::ui::Ui;
 use eks_upgrade_core::cloud::connect::Connection;
 use eks_upgrade_core::exit::ExitStatus;
-use eks_upgrade_core::state::{
-    VerificationRecord, save_verification, state_dir,
-};
+use eks_upgrade_core::state::{VerificationRecord, save_verification, state_dir};
 use eks_upgrade_core::types::HumanDuration;
 use eks_upgrade_core::velero::backup::BackupSpec;
 use eks_upgrade_core::velero::layout::BackupLocation;
@@ -114,7 +113,73 @@ pub enum Algorithm {
     RsassaPssSha256,
 }
 
+/// The checks of a `backup` command line, made before any connection.
+fn check_args(ui: &Ui, command: &BackupCommand) -> Result<(), ExitStatus> {
+    let (cluster, velero, name, namespaces, state) = match command {
+        BackupCommand::Create(a) => (
+            &a.cluster,
+            &a.velero,
+            a.name.as_deref().map(|n| (Some("--name"), n)),
+            a.include_namespaces
+                .iter()
+                .map(|n| ("--include-namespace", n.as_str()))
+                .chain(
+                    a.exclude_namespaces
+                        .iter()
+                        .map(|n| ("--exclude-namespace", n.as_str())),
+                )
+                .collect::<Vec<_>>(),
+            None,
+        ),
+        BackupCommand::Verify(a) => (
+            &a.cluster,
+            &a.velero,
+            Some((None, a.name.as_str())),
+            Vec::new(),
+            Some(&a.state),
+        ),
+        BackupCommand::Restore(a) => (
+            &a.cluster,
+            &a.velero,
+            Some((None, a.name.as_str())),
+            a.include_namespaces
+                .iter()
+                .map(|n| ("--include-namespace", n.as_str()))
+                .chain(
+                    a.exclude_namespaces
+                        .iter()
+                        .map(|n| ("--exclude-namespace", n.as_str())),
+                )
+                .chain(a.namespace_mapping.iter().flat_map(|(old, new)| {
+                    [
+                        ("--namespace-mapping", old.as_str()),
+                        ("--namespace-mapping", new.as_str()),
+                    ]
+                }))
+                .collect(),
+            Some(&a.state),
+        ),
+    };
+    inputs::check(
+        ui,
+        &[
+            &|| inputs::check_cluster(cluster),
+            &|| inputs::check_namespace("--velero-namespace", &velero.velero_namespace),
+            &|| name.map_or(Ok(()), |(flag, n)| inputs::check_backup_name(flag, n)),
+            &|| {
+                namespaces
+                    .iter()
+                    .try_for_each(|(flag, n)| inputs::check_namespace(flag, n))
+            },
+            &|| state.map_or(Ok(()), inputs::check_state),
+        ],
+    )
+}
+
 pub fn run(ui: &Ui, args: Args) -> ExitStatus {
+    if let Err(s) = check_args(ui, &args.command) {
+        return s;
+    }
     let rt = match session::runtime(ui) {
         Ok(r) => r,
         Err(s) => return s,
@@ -237,7 +302,10 @@ pub async fn locate(
             return Err(ExitStatus::Usage);
         }
         Err(e) => {
-            ui.error(format!("cannot read Backup `{name}`: {e}"));
+            ui.error(format!(
+                "cannot read Backup `{name}`: {}",
+                eks_upgrade_core::errors::kube(&e)
+            ));
             return Err(ExitStatus::Stopped);
         }
     };
@@ -313,7 +381,11 @@ async fn verify_cmd(ui: &Ui, args: VerifyArgs) -> ExitStatus {
     let v = &verified.verification;
     let uid = verified.uid.clone();
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
+        Output::Json => {
+            if print_json(ui, &v) != ExitStatus::Success {
+                return ExitStatus::Stopped;
+            }
+        }
         Output::Text => {
             for f in &v.findings {
                 let word = if f.severity == verify::Severity::Error {
@@ -349,8 +421,14 @@ async fn verify_cmd(ui: &Ui, args: VerifyArgs) -> ExitStatus {
             let kms = signing
                 .as_ref()
                 .map(|_| aws_sdk_kms::Client::new(&conn.sdk));
-            match write::record(&verified.s3, kms.as_ref(), &verified.target, v, signing.as_ref())
-                .await
+            match write::record(
+                &verified.s3,
+                kms.as_ref(),
+                &verified.target,
+                v,
+                signing.as_ref(),
+            )
+            .await
             {
                 Ok(r) => {
                     ui.info(format!(
@@ -415,4 +493,3 @@ async fn verify_cmd(ui: &Ui, args: VerifyArgs) -> ExitStatus {
         ExitStatus::Stopped
     }
 }
-

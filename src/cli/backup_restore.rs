@@ -12,10 +12,10 @@ use eks_upgrade_core::exit::ExitStatus;
 use eks_upgrade_core::state::{load_verification, state_dir};
 use eks_upgrade_core::velero::gate;
 use eks_upgrade_core::velero::manifest::check::Trust;
+use eks_upgrade_core::velero::objects;
 use eks_upgrade_core::velero::preview::{Action, Preview};
 use eks_upgrade_core::velero::restore::{self, ExistingResourcePolicy, RestoreSpec};
 use eks_upgrade_core::velero::verify::VerifyDepth;
-use eks_upgrade_core::velero::objects;
 
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
@@ -97,9 +97,8 @@ async fn proof(
         }
         return Ok((v.uid, trust));
     }
-    let record = state_dir(args.state.state_dir.as_deref()).and_then(|d| {
-        load_verification(&d, &conn.cluster.region, &conn.cluster.name, &args.name)
-    });
+    let record = state_dir(args.state.state_dir.as_deref())
+        .and_then(|d| load_verification(&d, &conn.cluster.region, &conn.cluster.name, &args.name));
     let current = objects::backups(conn.kube.clone(), ns)
         .get_opt(&args.name)
         .await
@@ -161,7 +160,11 @@ pub async fn restore_cmd(ui: &Ui, args: RestoreArgs) -> ExitStatus {
         included_namespaces: (!args.include_namespaces.is_empty())
             .then(|| args.include_namespaces.clone()),
         excluded_namespaces: args.exclude_namespaces.clone(),
-        namespace_mapping: args.namespace_mapping.iter().cloned().collect::<BTreeMap<_, _>>(),
+        namespace_mapping: args
+            .namespace_mapping
+            .iter()
+            .cloned()
+            .collect::<BTreeMap<_, _>>(),
     };
     let object = restore::restore_object(&name, &args.name, &run_id, &conn.cluster.name, &spec);
 
@@ -222,7 +225,10 @@ pub async fn restore_cmd(ui: &Ui, args: RestoreArgs) -> ExitStatus {
         }
         Some(Err(e)) => {
             if args.dry_run {
-                ui.error(format!("cannot preview the restore of `{}`: {e}", args.name));
+                ui.error(format!(
+                    "cannot preview the restore of `{}`: {e}",
+                    args.name
+                ));
                 return ExitStatus::Stopped;
             }
             ui.warn(format!("no restore preview: {e}"));

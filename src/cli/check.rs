@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::cli::args::ClusterArgs;
 use crate::cli::run::{Output, plan_failed};
-use crate::cli::session;
+use crate::cli::{inputs, session};
 use crate::ui::Ui;
 use crate::ui::reporter::{LogFormat, LogReporter};
 use eks_upgrade_core::checks::FailOn;
@@ -34,6 +34,10 @@ pub struct Args {
     /// `text` for a table (stdout), `json` for machines.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// Start the sandbox in-process (with SCENARIO, or the default healthy cluster) and check
+    /// against it, as `run --sandbox` runs against it.
+    #[arg(long, value_name = "SCENARIO", num_args = 0..=1, conflicts_with = "list_checks")]
+    pub sandbox: Option<Option<PathBuf>>,
 }
 
 /// What `--output json` prints.
@@ -56,6 +60,25 @@ pub fn run(ui: &Ui, args: Args) -> ExitStatus {
         }
         return ExitStatus::Success;
     }
+    if let (Some(scenario), Some(workflow)) = (&args.sandbox, &args.workflow) {
+        if let Err(s) = inputs::check(ui, &[&|| inputs::check_cluster(&args.cluster)]) {
+            return s;
+        }
+        let mut child = Vec::new();
+        if let Some(t) = &args.target {
+            child.extend(["--target".to_string(), t.clone()]);
+        }
+        if args.output == Output::Json {
+            child.extend(["--output".to_string(), "json".to_string()]);
+        }
+        #[cfg(feature = "sandbox")]
+        return super::sandboxed::check(ui, workflow, scenario.as_deref(), child);
+        #[cfg(not(feature = "sandbox"))]
+        {
+            let _ = (scenario, workflow, child);
+            return super::no_sandbox(ui, "check --sandbox");
+        }
+    }
     let rt = match session::runtime(ui) {
         Ok(r) => r,
         Err(s) => return s,
@@ -64,6 +87,9 @@ pub fn run(ui: &Ui, args: Args) -> ExitStatus {
 }
 
 async fn check(ui: &Ui, args: Args) -> ExitStatus {
+    if let Err(s) = inputs::check(ui, &[&|| inputs::check_cluster(&args.cluster)]) {
+        return s;
+    }
     let Some(path) = &args.workflow else {
         ui.error("no workflow file given");
         return ExitStatus::Usage;

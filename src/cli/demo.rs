@@ -79,11 +79,12 @@ pub fn run(ui: &Ui, args: Args) -> ExitStatus {
         child_args.push("--yes".into());
     }
     ui.info("Demo: upgrading the sandbox cluster `demo` from 1.33 to 1.34 with workflows/in-place.yaml.");
-    ui.info("The scenario breaks Deployment shop/web once the control plane reaches 1.34.\n");
+    ui.info("The scenario breaks Deployment shop/web once its nodes run 1.34.\n");
     let code = match run_child(
         ui,
         scenario,
         ChildRun {
+            command: "run",
             workflow: &workflow,
             args: child_args,
         },
@@ -97,7 +98,7 @@ pub fn run(ui: &Ui, args: Args) -> ExitStatus {
     }
     if code == i32::from(ExitStatus::Restored.code()) {
         ui.info(format!(
-            "{} the upgrade failed its health check, the verified backup was restored, and the cluster is healthy again. A real run would have exited {}.",
+            "{} the health check after the node group failed, the verified backup was restored, the hop was reversed in the order EKS accepts (node group, then kube-proxy, then the control plane), and every component is back at 1.33, healthy and supported. A real run would have exited {}.",
             ui.good("The story played out as scripted:"),
             ExitStatus::Restored.code()
         ));

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::cli::args::{FaceArgs, RunArgs, StateArgs};
+use crate::cli::inputs::ReportFormat;
 use crate::cli::run::exit_of;
 use crate::ui::Ui;
 use crate::ui::reporter::Reporter;
@@ -97,8 +98,15 @@ pub async fn drive(
     };
     let started = std::time::Instant::now();
     let mut lost = lock.lost();
+    // A resumed run first checks what its journal claims against EKS.
+    let go = async {
+        if resumed && let Some(refused) = engine.verify_resume().await? {
+            return Ok(refused);
+        }
+        engine.execute().await
+    };
     let result = tokio::select! {
-        r = engine.execute() => Some(r),
+        r = go => Some(r),
         _ = signalled() => None,
         _ = lost.changed() => None,
     };
@@ -135,50 +143,30 @@ async fn write_reports(ui: &Ui, conn: &Connection, journal: &JournalHandle, path
     if paths.is_empty() {
         return;
     }
-    let state = cluster_state(conn).await;
+    let state = eks_upgrade_core::engine::assess::cluster_state(conn).await;
     let report = report::build(&journal.snapshot().await, Some(state));
     for path in paths {
-        let text = if path.extension().is_some_and(|e| e == "md") {
-            report::markdown(&report)
-        } else {
-            serde_json::to_string_pretty(&report).unwrap_or_default()
+        // The format was checked with the rest of the command line, before the run started.
+        let text = match crate::cli::inputs::report_format(path) {
+            Ok(ReportFormat::Markdown) => report::markdown(&report),
+            Ok(ReportFormat::Json) => match serde_json::to_string_pretty(&report) {
+                Ok(t) => t,
+                Err(e) => {
+                    ui.error(format!(
+                        "cannot write the report `{}` as JSON: {e}",
+                        path.display()
+                    ));
+                    continue;
+                }
+            },
+            Err(p) => {
+                ui.error(p.error);
+                continue;
+            }
         };
         match eks_upgrade_core::state::write_atomic(path, text.as_bytes()) {
             Ok(()) => ui.info(format!("Report written to `{}`", path.display())),
             Err(e) => ui.error(e),
         }
-    }
-}
-
-async fn cluster_state(conn: &Connection) -> report::ClusterState {
-    use eks_upgrade_core::cloud::{connect, eks};
-    let cp = connect::describe_cluster(&conn.eks, &conn.cluster.name, &conn.cluster.region)
-        .await
-        .ok()
-        .map(|c| c.version.to_string());
-    let nodegroups = eks::nodegroups(&conn.eks, &conn.cluster.name)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|n| report::NamedVersion {
-            name: n.name,
-            version: n.version.map(|v| v.to_string()).unwrap_or_default(),
-            status: n.status,
-        })
-        .collect();
-    let addons = eks::addons(&conn.eks, &conn.cluster.name)
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|a| report::NamedVersion {
-            name: a.name,
-            version: a.version,
-            status: a.status,
-        })
-        .collect();
-    report::ClusterState {
-        control_plane: cp,
-        nodegroups,
-        addons,
     }
 }

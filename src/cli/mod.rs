@@ -6,8 +6,10 @@ mod backup;
 mod backup_restore;
 mod check;
 mod completions;
+mod damage;
 mod demo;
 mod drive;
+pub mod inputs;
 pub mod logging;
 pub mod run;
 mod runs;
@@ -81,11 +83,27 @@ pub fn main() -> std::process::ExitCode {
             } else {
                 ExitStatus::Success
             };
-            let _ = e.print();
+            if e.use_stderr() && asks_for_json_logs(std::env::args_os()) {
+                // A scheduler asked for JSON lines; even a malformed command line keeps to it.
+                let text = e.render().to_string();
+                let message = text.trim().trim_start_matches("error:").trim();
+                Ui::new(ColorChoice::Never).json_lines().error(message);
+            } else {
+                let _ = e.print();
+            }
             return status.into();
         }
     };
     run(cli).into()
+}
+
+/// Whether the raw arguments ask for `--log-format json`, for errors met before they parse.
+fn asks_for_json_logs(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    args.iter().enumerate().any(|(i, a)| {
+        a == "--log-format=json"
+            || (a == "--log-format" && args.get(i + 1).is_some_and(|v| v == "json"))
+    })
 }
 
 /// What the sandbox commands do in a build without the emulator (the container image).
@@ -109,6 +127,11 @@ pub fn run(cli: Cli) -> ExitStatus {
         _ => LogFormat::Text,
     };
     logging::init(cli.verbose, log_format);
+    // Then the tool's own messages (`error:`, `hint:`, `Report written …`) are JSON lines too.
+    let ui = match log_format {
+        LogFormat::Json => ui.json_lines(),
+        LogFormat::Text => ui,
+    };
     match cli.command {
         Command::Run(args) => run::run(&ui, args),
         Command::Plan(args) => run::plan(&ui, args),

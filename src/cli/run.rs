@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cli::args::{ClusterArgs, FaceArgs, RunArgs, StateArgs};
-use crate::cli::session;
+use crate::cli::{inputs, session};
 use crate::ui::Ui;
 use crate::ui::reporter::{LogReporter, Reporter, TerminalReporter};
 use eks_upgrade_core::cloud::connect::Connection;
@@ -49,6 +49,15 @@ pub struct RunCmdArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub state: StateArgs,
+    /// A run whose journal is damaged, acknowledged by a person who checked the cluster: new
+    /// runs start despite it. Repeatable, or comma-separated in the variable.
+    #[arg(
+        long,
+        value_name = "RUN_ID",
+        env = "EKS_UPGRADE_ACKNOWLEDGED_RUN",
+        value_delimiter = ','
+    )]
+    pub acknowledge: Vec<String>,
     /// Start the sandbox in-process (with SCENARIO, or the default healthy cluster) and run
     /// against it.
     #[arg(long, value_name = "SCENARIO", num_args = 0..=1)]
@@ -84,6 +93,9 @@ fn reporter(ui: &Ui, face: &FaceArgs) -> Box<dyn Reporter> {
 }
 
 pub fn plan(ui: &Ui, args: PlanArgs) -> ExitStatus {
+    if let Err(s) = inputs::check(ui, &[&|| inputs::check_cluster(&args.cluster)]) {
+        return s;
+    }
     let rt = match session::runtime(ui) {
         Ok(r) => r,
         Err(s) => return s,
@@ -113,15 +125,28 @@ pub fn plan(ui: &Ui, args: PlanArgs) -> ExitStatus {
             Ok(p) => {
                 match args.output {
                     Output::Text => print!("{}", plan::render(&p)),
-                    Output::Json => {
-                        println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default())
-                    }
+                    Output::Json => return print_json(ui, &p),
                 }
                 ExitStatus::Success
             }
             Err(e) => plan_failed(ui, &e),
         }
     })
+}
+
+/// One JSON document and a newline on stdout, or nothing there and an error: stdout never
+/// carries an empty or partial document.
+pub(crate) fn print_json(ui: &Ui, value: &impl serde::Serialize) -> ExitStatus {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => {
+            println!("{text}");
+            ExitStatus::Success
+        }
+        Err(e) => {
+            ui.error(format!("cannot write the result as JSON: {e}"));
+            ExitStatus::Stopped
+        }
+    }
 }
 
 pub(crate) fn plan_failed(ui: &Ui, e: &plan::PlanError) -> ExitStatus {
@@ -158,7 +183,22 @@ fn require_consent(ui: &Ui, face: &FaceArgs, workflow: &Workflow) -> Result<(), 
     Err(ExitStatus::Usage)
 }
 
+/// The checks of `run`'s command line, made before the sandbox, the workflow or AWS.
+fn check_run_args(ui: &Ui, args: &RunCmdArgs) -> Result<(), ExitStatus> {
+    inputs::check(
+        ui,
+        &[
+            &|| inputs::check_cluster(&args.cluster),
+            &|| inputs::check_run(&args.run),
+            &|| inputs::check_state(&args.state),
+        ],
+    )
+}
+
 pub fn run(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
+    if let Err(s) = check_run_args(ui, &args) {
+        return s;
+    }
     if let Some(scenario) = &args.sandbox {
         #[cfg(feature = "sandbox")]
         return super::sandboxed::run(ui, &args, scenario.as_deref());
@@ -220,6 +260,21 @@ async fn start(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
         Ok(c) => c,
         Err(s) => return s,
     };
+    let store = match session::open_store(ui, &args.state, Some(&conn.sdk)) {
+        Ok(s) => s,
+        Err(s) => return s,
+    };
+    if let Err(s) = super::damage::refuse_new_run(
+        ui,
+        &store,
+        &conn.cluster.name,
+        &conn.cluster.region,
+        &args.acknowledge,
+    )
+    .await
+    {
+        return s;
+    }
     let target = match target.or(workflow.target) {
         Some(t) => Some(t),
         None if reporter.interactive() => match choose_target(&conn, reporter.as_ref()).await {
@@ -251,10 +306,6 @@ async fn start(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
             }
         }
     }
-    let store = match session::open_store(ui, &args.state, Some(&conn.sdk)) {
-        Ok(s) => s,
-        Err(s) => return s,
-    };
     let run_id = new_run_id();
     let created = now();
     let journal = Journal {
@@ -281,7 +332,11 @@ async fn start(ui: &Ui, args: RunCmdArgs) -> ExitStatus {
     };
     let handle = JournalHandle::new(journal, store);
     if let Err(e) = handle.update(|_| ()).await {
-        ui.error(format!("cannot write the journal: {e}"));
+        let message = e.to_string();
+        ui.error(format!("cannot write the journal: {message}"));
+        if let Some(hint) = session::journal_hint(&message) {
+            ui.hint(hint);
+        }
         return ExitStatus::Stopped;
     }
     super::drive::drive(
@@ -341,6 +396,26 @@ async fn choose_target(
 }
 
 pub fn resume(ui: &Ui, args: ResumeArgs) -> ExitStatus {
+    let checks = inputs::check(
+        ui,
+        &[
+            &|| args.run_id.as_deref().map_or(Ok(()), inputs::check_run_id),
+            &|| inputs::check_profile(args.profile.as_deref()),
+            &|| {
+                inputs::check_cluster(&crate::cli::args::ClusterArgs {
+                    cluster: None,
+                    region: None,
+                    profile: None,
+                    kube_context: args.kube_context.clone(),
+                })
+            },
+            &|| inputs::check_run(&args.run),
+            &|| inputs::check_state(&args.state),
+        ],
+    );
+    if let Err(s) = checks {
+        return s;
+    }
     let rt = match session::runtime(ui) {
         Ok(r) => r,
         Err(s) => return s,
@@ -364,26 +439,14 @@ async fn resume_async(ui: &Ui, args: ResumeArgs) -> ExitStatus {
     };
     let run_id = match &args.run_id {
         Some(id) => id.clone(),
-        None => match store.list().await {
-            Ok(runs) => match runs.into_iter().find(|r| r.state != RunState::Done) {
-                Some(r) => r.run_id,
-                None => {
-                    ui.error(format!("no unfinished run in {}", store.describe()));
-                    return ExitStatus::Usage;
-                }
-            },
-            Err(e) => {
-                ui.error(e);
-                return ExitStatus::Usage;
-            }
+        None => match super::damage::newest_unfinished(ui, &store).await {
+            Ok(id) => id,
+            Err(s) => return s,
         },
     };
     let journal = match store.load(&run_id).await {
         Ok(j) => j,
-        Err(e) => {
-            ui.error(e);
-            return ExitStatus::Usage;
-        }
+        Err(e) => return super::damage::load_failed(ui, &e, &run_id),
     };
     if journal.state == RunState::Done {
         let o = journal.outcome.clone();
@@ -395,8 +458,11 @@ async fn resume_async(ui: &Ui, args: ResumeArgs) -> ExitStatus {
             .map(|o| exit_of(o.exit_code))
             .unwrap_or(ExitStatus::Success);
     }
+    // The workflow is the journal's own copy: its problems are the journal's, located in it,
+    // whatever the file it was once read from says now.
+    let location = store.location(&run_id);
     let workflow = match eks_upgrade_core::workflow::parse(
-        std::path::Path::new(&journal.workflow_path),
+        std::path::Path::new(&format!("{location}#workflowText")),
         journal.workflow_text.clone().into(),
     ) {
         Ok(w) => w,
@@ -405,7 +471,14 @@ async fn resume_async(ui: &Ui, args: ResumeArgs) -> ExitStatus {
                 &e,
                 ui.diagnostic_style(),
             ));
-            return ExitStatus::Usage;
+            ui.error(format!(
+                "the workflow stored in journal `{location}` (`workflowText`, read from `{}` when the run started) is not valid, so the run cannot go on",
+                journal.workflow_path
+            ));
+            ui.hint(format!(
+                "a resume runs the stored copy, never the file; once the cluster is checked, acknowledge the run (`EKS_UPGRADE_ACKNOWLEDGED_RUN={run_id}`) and start a new one"
+            ));
+            return ExitStatus::NeedsHuman;
         }
     };
     super::logging::register_workflow_secrets(&workflow);

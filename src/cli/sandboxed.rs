@@ -1,5 +1,5 @@
-//! `run --sandbox` and `demo`: the sandbox starts in this process, and the run itself happens in
-//! a child process of the same binary with the sandbox's endpoints and credentials in its
+//! `run --sandbox`, `check --sandbox` and `demo`: the sandbox starts in this process, and the run
+//! (or the check) itself happens in a child process of the same binary with the sandbox's endpoints and credentials in its
 //! environment — exactly the production path, with nothing in the tool knowing it is a sandbox.
 
 use std::path::{Path, PathBuf};
@@ -12,6 +12,8 @@ use eks_upgrade_sandbox::{Options, Sandbox, Scenario};
 
 /// What the child process runs.
 pub struct ChildRun<'a> {
+    /// `run` or `check`.
+    pub command: &'a str,
     pub workflow: &'a Path,
     pub args: Vec<String>,
 }
@@ -39,21 +41,19 @@ pub fn run_child(
             ExitStatus::Usage
         })?;
         let mut cmd = Command::new(exe);
-        cmd.arg("run").arg(child.workflow);
-        cmd.args([
-            "--cluster",
-            &cluster.name,
-            "--region",
-            &cluster.region,
-            "--time-scale",
-            &speed.to_string(),
-        ]);
-        cmd.arg("--state-dir").arg(&state_dir);
+        cmd.arg(child.command).arg(child.workflow);
+        cmd.args(["--cluster", &cluster.name, "--region", &cluster.region]);
+        if child.command == "run" {
+            cmd.args(["--time-scale", &speed.to_string()]);
+            cmd.arg("--state-dir").arg(&state_dir);
+        }
         // `-v` carries over; `RUST_LOG` does by itself, as part of the environment.
         for _ in 0..super::logging::verbosity() {
             cmd.arg("-v");
         }
         cmd.args(&child.args);
+        // The sandbox's environment includes `AWS_EC2_METADATA_DISABLED=true`: the child has
+        // the sandbox's credentials and must never look for others at the metadata address.
         for (k, v) in sandbox.env() {
             cmd.env(k, v);
         }
@@ -119,10 +119,29 @@ pub fn run(ui: &Ui, args: &RunCmdArgs, scenario: Option<&Path>) -> ExitStatus {
         Err(status) => return status,
     };
     let child = ChildRun {
+        command: "run",
         workflow: &args.workflow,
         args: child_args(args),
     };
     match run_child(ui, scenario, child, args.state.state_dir.clone()) {
+        Ok(code) => crate::cli::run::exit_of(u8::try_from(code).unwrap_or(5)),
+        Err(s) => s,
+    }
+}
+
+/// `check WORKFLOW --sandbox [SCENARIO]`: the pre-flight checks against a sandbox started for
+/// them, as `run --sandbox` runs a workflow; it changes nothing there either.
+pub fn check(ui: &Ui, workflow: &Path, scenario: Option<&Path>, args: Vec<String>) -> ExitStatus {
+    let scenario = match super::sandbox::load_scenario(ui, scenario) {
+        Ok(s) => s,
+        Err(status) => return status,
+    };
+    let child = ChildRun {
+        command: "check",
+        workflow,
+        args,
+    };
+    match run_child(ui, scenario, child, None) {
         Ok(code) => crate::cli::run::exit_of(u8::try_from(code).unwrap_or(5)),
         Err(s) => s,
     }

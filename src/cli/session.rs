@@ -100,11 +100,12 @@ pub fn connect_failed(ui: &Ui, e: &ConnectError) -> ExitStatus {
     if let Some(h) = e.hint() {
         ui.hint(h);
     }
-    match e {
-        // Naming a cluster or region that does not exist is a usage error; the rest is the
-        // environment, and nothing was changed.
-        ConnectError::NoRegion | ConnectError::ClusterNotFound { .. } => ExitStatus::Usage,
-        _ => ExitStatus::Stopped,
+    // Naming a cluster, region or profile that does not exist, or giving no credentials at all,
+    // is a usage error; the rest is the environment answering, and nothing was changed.
+    if e.is_usage() {
+        ExitStatus::Usage
+    } else {
+        ExitStatus::Stopped
     }
 }
 
@@ -145,4 +146,22 @@ pub fn open_store(
         ExitStatus::Usage
     })?;
     Ok(JournalStore::Local { dir })
+}
+
+/// How to fix an S3 journal store that refused, from S3's error code in the message.
+pub fn journal_hint(message: &str) -> Option<String> {
+    if message.contains("NoSuchBucket") {
+        Some("create the bucket (`aws s3 mb s3://BUCKET --region REGION`), or fix the bucket in `--state`".into())
+    } else if message.contains("AuthorizationHeaderMalformed")
+        || message.contains("PermanentRedirect")
+    {
+        Some("the bucket is in another region: keep the state bucket in the cluster's region, or set `AWS_REGION` to the bucket's for `runs` and `resume`".into())
+    } else if message.contains("AccessDenied") {
+        Some(
+            "the credentials may not read or write that bucket: see `examples/iam/policy.json`"
+                .into(),
+        )
+    } else {
+        None
+    }
 }

@@ -1,7 +1,8 @@
 //! How the tool talks to people: colour, terminal detection and message style.
 //!
 //! Data goes to stdout, messages to stderr. Colour follows `--color`, then `NO_COLOR`, then
-//! whether stderr is a terminal.
+//! whether stderr is a terminal. With `--log-format json` (`run`, `resume`) every message is a
+//! JSON line instead, as the run's own log lines are, so a collector can parse all of stderr.
 
 pub mod redact;
 pub mod reporter;
@@ -23,6 +24,8 @@ pub enum ColorChoice {
 pub struct Ui {
     color: bool,
     stderr_terminal: bool,
+    /// Messages as JSON lines (`--log-format json`).
+    json: bool,
 }
 
 impl Ui {
@@ -37,12 +40,40 @@ impl Ui {
         Ui {
             color,
             stderr_terminal,
+            json: false,
         }
+    }
+
+    /// The same face writing every message as one JSON line: `ts`, `level`, `event` and
+    /// `message`, the shape of the run's log lines.
+    pub fn json_lines(self) -> Self {
+        Ui {
+            color: false,
+            json: true,
+            ..self
+        }
+    }
+
+    /// Whether messages are JSON lines.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    fn json_line(&self, level: &str, event: &str, message: &str) {
+        use std::io::Write;
+        let line = serde_json::json!({
+            "ts": reporter::timestamp(),
+            "level": level,
+            "event": event,
+            "message": message,
+        });
+        // A closed stderr must not turn a message into a panic.
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 
     /// How diagnostics are drawn: box drawing and colour only for a person at a terminal.
     pub fn diagnostic_style(&self) -> Style {
-        if self.color && self.stderr_terminal {
+        if self.color && self.stderr_terminal && !self.json {
             Style::Fancy
         } else {
             Style::Plain
@@ -59,21 +90,33 @@ impl Ui {
 
     /// `error: …` on stderr.
     pub fn error(&self, message: impl std::fmt::Display) {
+        if self.json {
+            return self.json_line("error", "message", &message.to_string());
+        }
         eprintln!("{}: {message}", self.paint("1;31", "error"));
     }
 
     /// `warning: …` on stderr.
     pub fn warn(&self, message: impl std::fmt::Display) {
+        if self.json {
+            return self.json_line("warning", "message", &message.to_string());
+        }
         eprintln!("{}: {message}", self.paint("1;33", "warning"));
     }
 
-    /// `hint: …` on stderr.
+    /// `hint: …` on stderr; a JSON line with `event: hint` in JSON mode.
     pub fn hint(&self, message: impl std::fmt::Display) {
+        if self.json {
+            return self.json_line("info", "hint", &message.to_string());
+        }
         eprintln!("{}: {message}", self.paint("1;36", "hint"));
     }
 
     /// A plain progress or result line on stderr.
     pub fn info(&self, message: impl std::fmt::Display) {
+        if self.json {
+            return self.json_line("info", "message", &message.to_string());
+        }
         eprintln!("{message}");
     }
 
@@ -97,6 +140,9 @@ impl Ui {
 
     /// Raw diagnostic text on stderr, as rendered.
     pub fn diagnostic(&self, rendered: &str) {
+        if self.json {
+            return self.json_line("error", "message", rendered.trim_end());
+        }
         eprint!("{rendered}");
     }
 }

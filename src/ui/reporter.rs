@@ -25,7 +25,7 @@ pub struct LogReporter {
     pub format: LogFormat,
 }
 
-fn timestamp() -> String {
+pub(crate) fn timestamp() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 

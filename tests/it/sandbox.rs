@@ -127,7 +127,7 @@ fn the_default_cluster_is_healthy() {
 #[test]
 fn a_workload_breaks_when_the_control_plane_reaches_the_scenario_version_and_is_repaired_by_its_spec()
  {
-    let text = std::fs::read_to_string(repo().join("examples/sandbox/breaks-after-upgrade.yaml"))
+    let text = std::fs::read_to_string(repo().join("examples/sandbox/breaks-before-nodes.yaml"))
         .expect("scenario");
     let sb = TestSandbox::start(Some(&text));
     let world = sb.sandbox.world.clone();
@@ -151,6 +151,36 @@ fn a_workload_breaks_when_the_control_plane_reaches_the_scenario_version_and_is_
     // Reverting the pod template (what a restore with `update` does) repairs it.
     workloads::set_broken(&world.store, "Deployment", "shop", "web", false).expect("repair");
     poll("web to recover", POLL_TIMEOUT, || available(&sb) == Some(3));
+}
+
+#[test]
+fn a_workload_that_breaks_after_the_nodegroups_waits_for_them_not_the_control_plane() {
+    let text = std::fs::read_to_string(repo().join("examples/sandbox/breaks-after-upgrade.yaml"))
+        .expect("scenario");
+    let sb = TestSandbox::start(Some(&text));
+    let world = sb.sandbox.world.clone();
+    let broken = |sb: &TestSandbox| {
+        list(
+            sb,
+            "apps",
+            "deployments",
+            Some("shop"),
+            "app.kubernetes.io/name=web",
+        )[0]["spec"]["template"]["metadata"]["annotations"]
+            .as_object()
+            .is_some_and(|a| a.values().any(|v| v == "true"))
+    };
+    world.set_control_plane_version(Version::new(1, 34));
+    // The control plane alone does not break it; a node group reaching 1.34 does.
+    poll(
+        "the simulator to see the control plane's version",
+        POLL_TIMEOUT,
+        || world.control_plane_version() == Version::new(1, 34),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!broken(&sb), "broke on the control plane's version");
+    world.nodegroup_reached(Version::new(1, 34));
+    poll("web to break", POLL_TIMEOUT, || broken(&sb));
 }
 
 #[test]

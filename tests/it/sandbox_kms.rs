@@ -56,12 +56,18 @@ fn aws_cli_signs_and_verifies_and_openssl_agrees() {
     assert_eq!(signed["SigningAlgorithm"], "ECDSA_SHA_256");
     let arn = signed["KeyId"].as_str().expect("a key ARN").to_string();
     assert!(arn.starts_with("arn:aws:kms:us-east-1:"), "{arn}");
-    let signature = signed["Signature"].as_str().expect("a signature").to_string();
+    let signature = signed["Signature"]
+        .as_str()
+        .expect("a signature")
+        .to_string();
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     // The CLI prints blobs in base64 and takes them raw from `fileb://`.
-    std::fs::write(d.join("signature.der"), b64.decode(&signature).expect("base64"))
-        .expect("write signature");
+    std::fs::write(
+        d.join("signature.der"),
+        b64.decode(&signature).expect("base64"),
+    )
+    .expect("write signature");
     let signature = "fileb://signature.der".to_string();
 
     // The CLI verifies the digest, and the RAW message: the same message to KMS.
@@ -129,10 +135,30 @@ fn aws_cli_signs_and_verifies_and_openssl_agrees() {
     // Errors the tool must recognise: a missing alias, a key that cannot sign, a digest of the
     // wrong length, an algorithm the key does not support.
     for (key, message, algorithm, want) in [
-        ("alias/nope", "fileb://digest", "ECDSA_SHA_256", "NotFoundException"),
-        ("alias/velero-bucket", "fileb://digest", "ECDSA_SHA_256", "InvalidKeyUsageException"),
-        (alias, "fileb://message", "ECDSA_SHA_256", "ValidationException"),
-        (alias, "fileb://digest", "RSASSA_PSS_SHA_256", "InvalidKeyUsageException"),
+        (
+            "alias/nope",
+            "fileb://digest",
+            "ECDSA_SHA_256",
+            "NotFoundException",
+        ),
+        (
+            "alias/velero-bucket",
+            "fileb://digest",
+            "ECDSA_SHA_256",
+            "InvalidKeyUsageException",
+        ),
+        (
+            alias,
+            "fileb://message",
+            "ECDSA_SHA_256",
+            "ValidationException",
+        ),
+        (
+            alias,
+            "fileb://digest",
+            "RSASSA_PSS_SHA_256",
+            "InvalidKeyUsageException",
+        ),
     ] {
         let (code, _, err) = aws_kms(
             &sb,

@@ -375,3 +375,120 @@ fn unknown_check_codes_in_preflight_exceptions() {
     let out = validate("codes.yaml", text).code(2);
     insta::assert_snapshot!(out.stderr);
 }
+
+/// EKS rolls the control plane back only after nodes and add-ons: a recovery that gets the
+/// order wrong, or leaves out what the hop moves, would be refused on the night.
+#[test]
+fn recovery_must_reverse_nodes_and_add_ons_before_the_control_plane() {
+    let text = r#"apiVersion: eks-upgrade/v1
+kind: Workflow
+metadata:
+  name: wrong-order
+spec:
+  prepare:
+    - id: backup
+      veleroBackup: {}
+    - id: verify
+      verifyBackup: { backup: backup }
+  upgrade:
+    - id: control-plane
+      upgradeControlPlane: {}
+    - id: addons
+      upgradeAddons: {}
+    - id: nodes
+      upgradeNodegroups: {}
+  onFailure:
+    - id: rollback
+      rollbackControlPlane: {}
+    - id: rollback-nodes
+      rollbackNodegroups: {}
+"#;
+    let out = validate("wrong-order.yaml", text).code(2);
+    assert!(
+        out.stderr
+            .contains("`rollback-nodes` runs after the control plane is rolled back"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("nothing moves the add-ons"),
+        "{}",
+        out.stderr
+    );
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn an_unknown_field_no_longer_hides_the_other_problems() {
+    // One typo in a field name, and two mistakes in values that only validation proper sees
+    // (the second one also leaves the restore without a verified backup): all are reported in
+    // one pass.
+    let out = validate(
+        "mixed.yaml",
+        GOOD.replace("  target: \"1.35\"", "  targt: next\n  target: \"1.35.2\"")
+            .replace(
+                "verifyBackup: { backup: backup }",
+                "verifyBackup: { backup: bakup }",
+            ),
+    )
+    .code(2);
+    assert_eq!(out.stderr.matches("  x ").count(), 4, "{}", out.stderr);
+    insta::assert_snapshot!(out.stderr);
+}
+
+#[test]
+fn a_workflow_without_upgrade_steps_must_be_check_only() {
+    // The shipped in-place workflow cut short after its backup: it would back up and stop.
+    let text = std::fs::read_to_string(repo().join("workflows/in-place.yaml")).expect("read");
+    let cut = &text[..text.find("  upgrade:").expect("an upgrade section")];
+    let out = validate("truncated.yaml", cut).code(2);
+    assert!(
+        out.stderr
+            .contains("the workflow has no `upgrade` steps, but `backup` changes the cluster"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("[truncated.yaml:"), "{}", out.stderr);
+    // Cut before any step: nothing at all to do.
+    let bare = &text[..text.find("  prepare:").expect("a prepare section")];
+    validate("no-steps.yaml", bare)
+        .code(2)
+        .stderr_contains("the workflow has no steps");
+    // Steps that change nothing make a check-only workflow, which is valid.
+    let check_only = format!(
+        "{}  prepare:\n    - id: preflight\n      preflight: {{}}\n    - id: tell\n      notify: {{ urlEnv: HOOK }}\n    - id: health\n      healthCheck: {{}}\n",
+        bare
+    );
+    validate("check.yaml", check_only)
+        .code(0)
+        .stderr_contains("Valid `check.yaml` (3 prepare)");
+}
+
+#[test]
+fn mangled_workflows_through_the_binary_exit_2_naming_the_file() {
+    use eks_upgrade_core::workflow::mutants::{self, SEED, SHIPPED, Verdict, XorShift};
+    // A sample of the bounded fuzz test's mutants (the seed is its own), through the binary.
+    let mut rng = XorShift::new(SEED ^ 0xb1);
+    let mut sampled = 0;
+    let mut slowest = std::time::Duration::ZERO;
+    for round in 0..400 {
+        let (name, original) = SHIPPED[round % SHIPPED.len()];
+        let bytes = mutants::mutate(original.as_bytes(), &mut rng);
+        if round % 10 != 0
+            || !matches!(
+                mutants::check(name, bytes.clone()),
+                Ok(Verdict::Refused { .. })
+            )
+        {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let out = validate(name, &bytes).code(2);
+        slowest = slowest.max(started.elapsed());
+        assert!(out.stderr.contains(name), "round {round}:\n{}", out.stderr);
+        sampled += 1;
+    }
+    assert!(sampled >= 20, "only {sampled} mutants were sampled");
+    // Measured, not asserted: a loaded machine must not fail the suite.
+    eprintln!("{sampled} mutants through `eks-upgrade validate`, slowest {slowest:?}");
+}

@@ -6,7 +6,8 @@
 pub enum ExitStatus {
     /// Everything asked for was done.
     Success,
-    /// The command line or a workflow file is wrong; nothing was attempted.
+    /// The command line or a workflow file is wrong, or the AWS profile or credentials it needs
+    /// are missing; nothing was attempted.
     Usage,
     /// Stopped before changing anything: pre-flight, backup, verification, window or lock.
     Stopped,
@@ -41,7 +42,7 @@ impl From<ExitStatus> for std::process::ExitCode {
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success
-  2    usage or workflow error; nothing was attempted
+  2    usage or workflow error, or no such profile or no credentials; nothing was attempted
   3    stopped before changing anything (pre-flight, backup, verification, window, lock)
   4    upgrade failed; the cluster was restored and is healthy
   5    upgrade failed and restore/rollback did not complete: a human is needed

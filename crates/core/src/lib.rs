@@ -3,12 +3,13 @@
 //! command line; `eks-upgrade-sandbox` is the emulated world the tests and the demo run against.
 //!
 //! Modules, from the bottom up (a module uses only those listed before it):
-//! `types` → `format` → `state`, `exit` → `journal` → `events` → `cloud` → `velero` →
+//! `types`, `errors` → `format` → `state`, `exit` → `journal` → `events` → `cloud` → `velero` →
 //! `checks` → `steps` → `workflow` → `engine`.
 
 pub mod checks;
 pub mod cloud;
 pub mod engine;
+pub mod errors;
 pub mod events;
 pub mod exit;
 pub mod format;
@@ -28,8 +29,8 @@ mod layers {
     /// architecture (see `docs/architecture.md`); a use that breaks it is an import cycle in the
     /// making.
     const ORDER: &[&str] = &[
-        "types", "format", "state", "exit", "journal", "events", "cloud", "velero", "checks",
-        "steps", "workflow", "engine",
+        "types", "errors", "format", "state", "exit", "journal", "events", "cloud", "velero",
+        "checks", "steps", "workflow", "engine",
     ];
 
     fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -21,8 +21,12 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
-    #[error("`{}` is damaged: {message}", path.display())]
-    Corrupt { path: PathBuf, message: String },
+    #[error("`{}` is damaged: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// The state directory: `--state-dir`, else `$XDG_STATE_HOME/eks-upgrade`, else
@@ -105,9 +109,9 @@ fn record_path(dir: &Path, region: &str, cluster: &str, backup: &str) -> PathBuf
 
 pub fn save_verification(dir: &Path, record: &VerificationRecord) -> Result<(), StateError> {
     let path = record_path(dir, &record.region, &record.cluster, &record.backup);
-    let bytes = serde_json::to_vec_pretty(record).map_err(|e| StateError::Corrupt {
+    let bytes = serde_json::to_vec_pretty(record).map_err(|source| StateError::Corrupt {
         path: path.clone(),
-        message: e.to_string(),
+        source,
     })?;
     write_atomic(&path, &bytes)
 }
@@ -122,10 +126,7 @@ pub fn load_verification(
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| StateError::Corrupt {
-                path,
-                message: e.to_string(),
-            }),
+            .map_err(|source| StateError::Corrupt { path, source }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(StateError::Read { path, source }),
     }

@@ -32,7 +32,7 @@ pub enum SandboxError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Seed(#[from] sim::seed::SeedError),
-    #[error("cannot create the Velero bucket `{bucket}`: {message}")]
+    #[error("cannot create the bucket `{bucket}`: {message}")]
     Bucket { bucket: String, message: String },
 }
 
@@ -102,7 +102,14 @@ impl Sandbox {
         sim::seed::register_types(&world.store, &world.scenario)
             .map_err(sim::seed::SeedError::from)?;
 
-        let s3 = serve::serve(s3::router(&dir.join("s3"), world.clone())?, 0, None).await?;
+        let region = world.scenario.spec.cluster.region.clone();
+        let buckets = Arc::new(s3::buckets::Buckets::new(&dir.join("s3"), &region));
+        let s3 = serve::serve(
+            s3::router(&dir.join("s3"), world.clone(), buckets.clone())?,
+            0,
+            None,
+        )
+        .await?;
         let eks = serve::serve(eks::router(world.clone()), 0, None).await?;
         let kms = serve::serve(kms::router(world.clone()), 0, None).await?;
         let kube = serve::serve(
@@ -119,18 +126,25 @@ impl Sandbox {
         };
         world.set_endpoints(endpoints.clone());
 
-        let region = world.scenario.spec.cluster.region.clone();
         let s3_client = s3_client(&endpoints.s3, &region);
+        // The scenario's buckets exist from the start, each in its region: the Velero bucket
+        // in the cluster's, the others where `spec.buckets` puts them.
+        let mut wanted: Vec<(String, String)> = Vec::new();
         if world.scenario.spec.velero.installed {
-            let bucket = world.scenario.spec.velero.bucket.clone();
-            s3_client
-                .create_bucket()
-                .bucket(&bucket)
-                .send()
-                .await
+            wanted.push((world.scenario.spec.velero.bucket.clone(), region.clone()));
+        }
+        for b in &world.scenario.spec.buckets {
+            wanted.push((
+                b.name.clone(),
+                b.region.clone().unwrap_or_else(|| region.clone()),
+            ));
+        }
+        for (bucket, in_region) in wanted {
+            buckets
+                .create(&bucket, &in_region)
                 .map_err(|e| SandboxError::Bucket {
                     bucket: bucket.clone(),
-                    message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+                    message: e.to_string(),
                 })?;
         }
         sim::seed::seed(&world.store, &world.scenario, &endpoints.s3)?;
@@ -219,10 +233,14 @@ users:
         )
     }
 
-    /// The variables that point the real clients at the sandbox, in the order printed.
+    /// The variables that point the real clients at the sandbox, in the order printed:
+    /// everything a run from another shell needs, including the sandbox's speed as the run's
+    /// time scale. The instance metadata service is switched off: the sandbox's credentials
+    /// are in the environment, and nothing run against it may probe 169.254.169.254 for others.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         let region = self.world.scenario.spec.cluster.region.clone();
         vec![
+            ("AWS_EC2_METADATA_DISABLED", "true".to_string()),
             ("KUBECONFIG", self.kubeconfig_path().display().to_string()),
             (
                 "AWS_CONFIG_FILE",
@@ -235,6 +253,12 @@ users:
             ("AWS_SECRET_ACCESS_KEY", world::SECRET_KEY.to_string()),
             ("AWS_REGION", region.clone()),
             ("AWS_DEFAULT_REGION", region),
+            // `run` takes a time scale of at least 1; a scenario slower than real time runs the
+            // workflow's waits as written.
+            (
+                "EKS_UPGRADE_TIME_SCALE",
+                self.world.scenario.spec.speed.max(1.0).to_string(),
+            ),
         ]
     }
 }

@@ -31,6 +31,8 @@ pub struct Endpoints {
 pub enum WorldEvent {
     /// The control plane now runs this version (an upgrade or a rollback completed).
     ControlPlaneVersion(Version),
+    /// A managed node group now runs this version (its update completed).
+    NodegroupVersion(Version),
 }
 
 /// One request as a service saw it. Tests read these to prove what the tool did and did not do.
@@ -197,6 +199,11 @@ impl World {
             .write()
             .unwrap_or_else(|e| e.into_inner()) = version;
         let _ = self.events.send(WorldEvent::ControlPlaneVersion(version));
+    }
+
+    /// Called by the EKS emulator when a node group's update completes.
+    pub fn nodegroup_reached(&self, version: Version) {
+        let _ = self.events.send(WorldEvent::NodegroupVersion(version));
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<WorldEvent> {

@@ -285,7 +285,11 @@ fn the_policy_allows_exactly_the_aws_operations_the_code_calls() {
                     // backup. Another file with S3 calls must be classified here.
                     let (bucket, key_prefix, object) = if file == "crates/core/src/journal/store.rs"
                     {
-                        (state_bucket.clone(), format!("{state_prefix}/runs/"), "x.json")
+                        (
+                            state_bucket.clone(),
+                            format!("{state_prefix}/runs/"),
+                            "x.json",
+                        )
                     } else if file == "crates/core/src/velero/manifest/write.rs" {
                         (
                             "VELERO_BUCKET".to_string(),

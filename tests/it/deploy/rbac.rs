@@ -285,9 +285,7 @@ fn the_rbac_rules_authorize_a_whole_run_with_recovery_and_nothing_more() {
                         requests.iter().any(|a| {
                             matches!(a, Attributes::Resource { verb: v, .. } if *v == verb)
                                 && allows(r, a)
-                                && !rules
-                                    .iter()
-                                    .any(|o| !std::ptr::eq(o, r) && allows(o, a))
+                                && !rules.iter().any(|o| !std::ptr::eq(o, r) && allows(o, a))
                         })
                     } else {
                         requests.iter().any(|a| {

@@ -26,7 +26,20 @@ case "$1 $2" in
     name=""; version=""; while [ $# -gt 0 ]; do case "$1" in --name) name="$2";; --kubernetes-version) version="$2";; esac; shift; done
     id=$(aws eks update-nodegroup-version --cluster-name demo --nodegroup-name "$name" --kubernetes-version "$version" --query update.id --output text)
     wait_for --update-id "$id" --nodegroup-name "$name";;
-  "update addon") echo "add-ons up to date";;
+  "update addon")
+    file=""; while [ $# -gt 0 ]; do [ "$1" = "--config-file" ] && file="$2"; shift; done
+    version=$(sed -n 's/^  version: "\([0-9.]*\)".*/\1/p' "$file" | head -1)
+    for addon in $(aws eks list-addons --cluster-name demo --query addons --output text); do
+      current=$(aws eks describe-addon --cluster-name demo --addon-name "$addon" --query addon.addonVersion --output text)
+      # The default for the version on the first line, then every version listed for it.
+      listed=$(aws eks describe-addon-versions --addon-name "$addon" --kubernetes-version "$version" --query "[addons[0].addonVersions[?compatibilities[?clusterVersion=='$version' && defaultVersion]].addonVersion | [0], addons[0].addonVersions[].addonVersion]" --output text)
+      default=$(echo "$listed" | head -1)
+      case " $(echo "$listed" | tail -n +2 | tr '\t\n' '  ') " in *" $current "*) continue;; esac
+      echo "updating $addon to $default"
+      id=$(aws eks update-addon --cluster-name demo --addon-name "$addon" --addon-version "$default" --resolve-conflicts OVERWRITE --query update.id --output text)
+      wait_for --update-id "$id" --addon-name "$addon"
+    done
+    echo "add-ons up to date";;
   *) echo "unexpected: $*" >&2; exit 1;;
 esac
 "#;
@@ -34,24 +47,12 @@ esac
 #[test]
 fn the_eksctl_step_edits_the_config_and_drives_eksctl() {
     let sb = External::from_example("healthy.yaml");
+    let wf = eksctl_workflow(&sb, FAKE_EKSCTL);
     let dir = sb.dir.path();
-    let bin = dir.join("eksctl");
-    std::fs::write(&bin, FAKE_EKSCTL).expect("write stand-in");
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let original =
         std::fs::read_to_string(repo().join("helpers/eksctl.yaml")).expect("helpers/eksctl.yaml");
     let config = dir.join("cluster.yaml");
-    std::fs::write(&config, &original).expect("copy config");
     let record = dir.join("eksctl-args.txt");
-    let text = std::fs::read_to_string(repo().join("workflows/eksctl.yaml"))
-        .expect("eksctl workflow")
-        .replace(
-            "configFile: helpers/eksctl.yaml",
-            &format!("configFile: {}", config.display()),
-        )
-        .replace("binary: eksctl", &format!("binary: {}", bin.display()));
-    let wf = dir.join("eksctl.yaml");
-    std::fs::write(&wf, text).expect("write workflow");
     let out = sb
         .run_workflow(&wf, &[])
         .env("EKSCTL_RECORD", &record)
@@ -94,6 +95,70 @@ fn the_eksctl_step_edits_the_config_and_drives_eksctl() {
         Some(format!("update addon --config-file {} --wait", config.display()).as_str())
     );
     assert_eq!(sb.cluster_version("demo"), "1.34");
+}
+
+/// An `eksctl` that exits 0 and does nothing: the step must not take its word for it.
+const NO_OP_EKSCTL: &str = "#!/bin/sh\necho \"pretending: $*\"\nexit 0\n";
+
+/// The shipped eksctl workflow, pointed at a copy of the ClusterConfig and at `binary`.
+fn eksctl_workflow(sb: &External, binary: &str) -> std::path::PathBuf {
+    let dir = sb.dir.path();
+    let bin = dir.join("eksctl");
+    std::fs::write(&bin, binary).expect("write stand-in");
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let config = dir.join("cluster.yaml");
+    std::fs::copy(repo().join("helpers/eksctl.yaml"), &config).expect("copy config");
+    let text = std::fs::read_to_string(repo().join("workflows/eksctl.yaml"))
+        .expect("eksctl workflow")
+        .replace(
+            "configFile: helpers/eksctl.yaml",
+            &format!("configFile: {}", config.display()),
+        )
+        .replace("binary: eksctl", &format!("binary: {}", bin.display()))
+        // The stand-in makes a dozen AWS CLI calls of a second each; 90m at the test's time
+        // scale of 600 would be 9s.
+        .replace("timeout: 90m", "timeout: 600m");
+    let wf = dir.join("eksctl.yaml");
+    std::fs::write(&wf, text).expect("write workflow");
+    wf
+}
+
+#[test]
+fn an_eksctl_that_exits_0_without_upgrading_fails_the_step_naming_what_eks_shows() {
+    let sb = External::from_example("healthy.yaml");
+    let wf = eksctl_workflow(&sb, NO_OP_EKSCTL);
+    let report = sb.dir.path().join("report.json");
+    let out = sb
+        .run_workflow(&wf, &["--report", report.to_str().unwrap_or("")])
+        .run()
+        .no_panic();
+    assert_ne!(
+        out.code,
+        Some(0),
+        "the run must not succeed:\n{}",
+        out.stderr
+    );
+    // The step failed on what EKS shows, not on the health check after its settle.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("JSON");
+    assert!(
+        report["failedStep"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("eksctl")),
+        "{report:#}"
+    );
+    let failure = report["failure"].as_str().unwrap_or_default();
+    for part in [
+        "eksctl exited 0, but EKS shows the control plane is at 1.33, not 1.34",
+        "node group `general` is at 1.33, not 1.34",
+        "node group `system` is at 1.33, not 1.34",
+        "add-on `kube-proxy` is at `v1.33.3-eksbuild.2`, which EKS does not list for 1.34",
+    ] {
+        assert!(failure.contains(part), "{part}\nin: {failure}");
+    }
+    // Add-ons that are valid for the hop are not named.
+    assert!(!failure.contains("`coredns`"), "{failure}");
+    assert_eq!(sb.cluster_version("demo"), "1.33");
 }
 
 /// A webhook receiver on loopback that records the JSON bodies posted to it.

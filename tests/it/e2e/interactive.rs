@@ -1,5 +1,5 @@
 //! The interactive face, driven through a real pseudo-terminal: the plan, a confirmation before
-//! starting, progress, and the approval prompt.
+//! starting, progress, the approval prompt, and a soak a person may cut short.
 
 use expectrl::{Eof, Expect, Regex, Session};
 
@@ -32,9 +32,25 @@ fn a_person_approves_the_run_at_a_terminal() {
         .expect("Backup verified. Start the upgrade?")
         .expect("the approval step asks");
     session.send("y").expect("approve");
+    // The soak counts down; a person may tell the run to go on.
+    session
+        .expect(Regex("The soak has \\S+ left. Go on now instead?"))
+        .expect("the soak offers to go on");
+    session.send("y").expect("go on");
     session
         .expect(Regex("run \\S+ succeeded"))
         .expect("the run succeeds");
     session.expect(Eof).expect("the program exits");
     assert_eq!(sb.cluster_version("demo"), "1.34");
+    let soak = sb.journal()["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|x| x["key"]["id"] == "soak"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        soak["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("cut short by a person")),
+        "{soak}"
+    );
 }

@@ -33,7 +33,10 @@ fn backup_restore_refuses_a_flipped_tarball_byte_and_a_replaced_metadata_file_by
         .filter_map(|f| f["key"].as_str())
         .collect();
     assert!(files.contains(&"backups/b1/b1.tar.gz"), "{files:?}");
-    assert!(files.contains(&"backups/b1/velero-backup.json"), "{files:?}");
+    assert!(
+        files.contains(&"backups/b1/velero-backup.json"),
+        "{files:?}"
+    );
 
     let tarball = "backups/b1/b1.tar.gz";
     let original = s3.get(BUCKET, tarball);
@@ -44,17 +47,30 @@ fn backup_restore_refuses_a_flipped_tarball_byte_and_a_replaced_metadata_file_by
         let refused = sb.eks_upgrade(&args).run().code(3);
         assert!(
             refused.stderr.contains("refusing to restore `b1`")
-                && refused.stderr.contains("`backups/b1/b1.tar.gz` differs from the manifest"),
+                && refused
+                    .stderr
+                    .contains("`backups/b1/b1.tar.gz` differs from the manifest"),
             "{}",
             refused.stderr
         );
     }
     // Without the preview, the tarball is hashed on its own and refused all the same.
     let refused = sb
-        .eks_upgrade(&["backup", "restore", "b1", "--cluster", "demo", "--no-preview"])
+        .eks_upgrade(&[
+            "backup",
+            "restore",
+            "b1",
+            "--cluster",
+            "demo",
+            "--no-preview",
+        ])
         .run()
         .code(3);
-    assert!(refused.stderr.contains("`backups/b1/b1.tar.gz`"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("`backups/b1/b1.tar.gz`"),
+        "{}",
+        refused.stderr
+    );
     s3.put(BUCKET, tarball, original);
 
     // A rewritten `velero-backup.json`: still valid JSON, another phase history.
@@ -69,13 +85,19 @@ fn backup_restore_refuses_a_flipped_tarball_byte_and_a_replaced_metadata_file_by
         .run()
         .code(3);
     assert!(
-        refused.stderr.contains("`backups/b1/velero-backup.json` differs from the manifest"),
+        refused
+            .stderr
+            .contains("`backups/b1/velero-backup.json` differs from the manifest"),
         "{}",
         refused.stderr
     );
     s3.put(BUCKET, key, original);
     // A file Velero would read, added after verification.
-    s3.put(BUCKET, "backups/b1/b1-csi-volumesnapshots.json.gz", vec![0x1f, 0x8b]);
+    s3.put(
+        BUCKET,
+        "backups/b1/b1-csi-volumesnapshots.json.gz",
+        vec![0x1f, 0x8b],
+    );
     let refused = sb
         .eks_upgrade(&["backup", "restore", "b1", "--cluster", "demo", "--dry-run"])
         .run()
@@ -193,13 +215,20 @@ fn a_resumed_run_checks_the_files_again_before_it_restores() {
     let key = format!("backups/{backup}/velero-backup.json");
     let mut meta: Value = serde_json::from_slice(&s3.get(BUCKET, &key)).expect("JSON");
     meta["spec"]["ttl"] = serde_json::json!("1h0m0s");
-    s3.put(BUCKET, &key, serde_json::to_vec_pretty(&meta).expect("JSON"));
+    s3.put(
+        BUCKET,
+        &key,
+        serde_json::to_vec_pretty(&meta).expect("JSON"),
+    );
 
     sb.eks_upgrade(&["resume", "--yes", "--time-scale", "600", "--ignore-window"])
         .run()
         .code(5);
     let (_, error) = restore_error(&sb);
-    assert!(error.contains(&format!("`{key}` differs from the manifest")), "{error}");
+    assert!(
+        error.contains(&format!("`{key}` differs from the manifest")),
+        "{error}"
+    );
     assert_eq!(restores(&sb), 0, "nothing was restored");
 }
 
@@ -211,10 +240,22 @@ fn a_signed_manifest_rewritten_without_the_key_is_refused() {
         .run()
         .code(0);
     let verified = sb
-        .eks_upgrade(&["backup", "verify", "s1", "--cluster", "demo", "--sign-with", key])
+        .eks_upgrade(&[
+            "backup",
+            "verify",
+            "s1",
+            "--cluster",
+            "demo",
+            "--sign-with",
+            key,
+        ])
         .run()
         .code(0);
-    assert!(verified.stderr.contains("signed by `arn:aws:kms:"), "{}", verified.stderr);
+    assert!(
+        verified.stderr.contains("signed by `arn:aws:kms:"),
+        "{}",
+        verified.stderr
+    );
     assert!(sb.count("kms", "Sign") >= 1);
 
     // Another operator, with no local record of the verification, previews the restore: the
@@ -223,9 +264,12 @@ fn a_signed_manifest_rewritten_without_the_key_is_refused() {
     let restore = |args: &[&str]| {
         let mut all = vec!["backup", "restore", "s1", "--cluster", "demo"];
         all.extend_from_slice(args);
-        sb.eks_upgrade(&all).env("EKS_UPGRADE_STATE_DIR", &elsewhere)
+        sb.eks_upgrade(&all)
+            .env("EKS_UPGRADE_STATE_DIR", &elsewhere)
     };
-    let ok = restore(&["--verify", "--kms-key", key, "--dry-run"]).run().code(0);
+    let ok = restore(&["--verify", "--kms-key", key, "--dry-run"])
+        .run()
+        .code(0);
     assert!(ok.stderr.contains("signed by"), "{}", ok.stderr);
 
     // Someone with write access to the bucket changes a file and rewrites the manifest to
@@ -254,25 +298,40 @@ fn a_signed_manifest_rewritten_without_the_key_is_refused() {
         serde_json::to_vec_pretty(&manifest).expect("JSON"),
     );
 
-    let refused = restore(&["--verify", "--kms-key", key, "--dry-run"]).run().code(3);
+    let refused = restore(&["--verify", "--kms-key", key, "--dry-run"])
+        .run()
+        .code(3);
     assert!(
-        refused.stderr.contains("the signature of the manifest `backups/s1/eks-upgrade-manifest.json` does not hold"),
+        refused.stderr.contains(
+            "the signature of the manifest `backups/s1/eks-upgrade-manifest.json` does not hold"
+        ),
         "{}",
         refused.stderr
     );
     // The same with a fresh signature by a key of their own: the trusted key did not make it.
     let own = std::process::Command::new("aws")
-        .args(["kms", "sign", "--key-id", "alias/someone-else", "--message-type", "DIGEST"])
+        .args([
+            "kms",
+            "sign",
+            "--key-id",
+            "alias/someone-else",
+            "--message-type",
+            "DIGEST",
+        ])
         .args(["--signing-algorithm", "ECDSA_SHA_256", "--message"])
-        .arg(format!("fileb://{}", digest_file(&sb, &s3.get(BUCKET, manifest_key)).display()))
+        .arg(format!(
+            "fileb://{}",
+            digest_file(&sb, &s3.get(BUCKET, manifest_key)).display()
+        ))
         .args(["--query", "[KeyId, Signature]", "--output", "json"])
         .envs(sb.env.iter().map(|(k, v)| (k.clone(), v.clone())))
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output_timed()
         .expect("aws kms sign");
     let signed: Value = serde_json::from_str(&own.stdout).expect("aws prints JSON");
-    let mut sig: Value = serde_json::from_slice(&s3.get(BUCKET, "backups/s1/eks-upgrade-manifest.json.sig"))
-        .expect("a signature file");
+    let mut sig: Value =
+        serde_json::from_slice(&s3.get(BUCKET, "backups/s1/eks-upgrade-manifest.json.sig"))
+            .expect("a signature file");
     sig["keyId"] = signed[0].clone();
     sig["signature"] = signed[1].clone();
     sig["manifestSha256"] = serde_json::json!(hex(&{
@@ -286,7 +345,9 @@ fn a_signed_manifest_rewritten_without_the_key_is_refused() {
     );
     let refused = restore(&["--verify", "--kms-key", key]).run().code(3);
     assert!(
-        refused.stderr.contains(&format!("KMS key `{key}` did not make it")),
+        refused
+            .stderr
+            .contains(&format!("KMS key `{key}` did not make it")),
         "{}",
         refused.stderr
     );
@@ -295,7 +356,11 @@ fn a_signed_manifest_rewritten_without_the_key_is_refused() {
         .eks_upgrade(&["backup", "restore", "s1", "--cluster", "demo", "--dry-run"])
         .run()
         .code(3);
-    assert!(here.stderr.contains("changed since it was recorded"), "{}", here.stderr);
+    assert!(
+        here.stderr.contains("changed since it was recorded"),
+        "{}",
+        here.stderr
+    );
     assert_eq!(restores(&sb), 0);
 }
 

@@ -3,10 +3,13 @@
 //! request record proves what the tool did and did not do.
 
 mod backup;
+mod crash;
 mod extras;
 mod interactive;
+mod journal;
 mod manifest;
 mod preview;
+mod recovery;
 mod resume;
 mod runs;
 mod upgrade;
@@ -150,6 +153,23 @@ impl External {
             .count()
     }
 
+    /// The requests from index `from` on that changed something: EKS calls other than
+    /// `Describe*` and `List*`, and Kubernetes and S3 requests other than reads.
+    pub fn writes_since(&self, from: usize) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .skip(from)
+            .filter(|r| {
+                let op = r["operation"].as_str().unwrap_or("");
+                if r["service"] == "eks" {
+                    !(op.starts_with("Describe") || op.starts_with("List"))
+                } else {
+                    !(op.starts_with("GET ") || op.starts_with("HEAD "))
+                }
+            })
+            .collect()
+    }
+
     /// The path of the only run's journal. A process killed mid-write leaves its temporary file
     /// (`.tmpXXXX`) beside the journals; only `*.json` files are journals.
     pub fn journal_path(&self) -> Option<PathBuf> {
@@ -222,11 +242,75 @@ impl SandboxS3 {
     /// Creates a bucket, as an operator would for run journals: a bucket of their own, since
     /// Velero marks a location `Unavailable` when its bucket root holds folders it did not make.
     pub fn create_bucket(&self, bucket: &str) {
+        // As against S3: outside us-east-1 a bucket is created with its region as the location
+        // constraint, or S3 (and the sandbox) refuses.
+        let mut request = self.client.create_bucket().bucket(bucket);
+        let region = self.client.config().region().map(|r| r.to_string());
+        if let Some(r) = region.filter(|r| r != "us-east-1") {
+            request = request.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                        r.as_str(),
+                    ))
+                    .build(),
+            );
+        }
+        self.runtime.block_on(request.send()).unwrap_or_else(|e| {
+            panic!(
+                "create bucket `{bucket}`: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            )
+        });
+    }
+
+    /// The key and bytes of the only journal under `s3://BUCKET/PREFIX/runs/`.
+    pub fn journal_object(&self, bucket: &str, prefix: &str) -> Option<(String, Vec<u8>)> {
+        self.runtime.block_on(async {
+            let listed = self
+                .client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(format!("{prefix}/runs/"))
+                .send()
+                .await
+                .ok()?;
+            let key = listed
+                .contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .find(|k| k.ends_with(".json"))?
+                .to_string();
+            let body = self
+                .client
+                .get_object()
+                .bucket(bucket)
+                .key(&key)
+                .send()
+                .await
+                .ok()?
+                .body
+                .collect()
+                .await
+                .ok()?
+                .into_bytes();
+            Some((key, body.to_vec()))
+        })
+    }
+
+    /// Replaces an object, as a damaged upload or a person would.
+    pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
         self.runtime
-            .block_on(self.client.create_bucket().bucket(bucket).send())
+            .block_on(
+                self.client
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .body(bytes.into())
+                    .send(),
+            )
             .unwrap_or_else(|e| {
                 panic!(
-                    "create bucket `{bucket}`: {}",
+                    "put `{bucket}/{key}`: {}",
                     aws_sdk_s3::error::DisplayErrorContext(&e)
                 )
             });
@@ -241,7 +325,12 @@ impl SandboxS3 {
                 .key(key)
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("get `{key}`: {}", aws_sdk_s3::error::DisplayErrorContext(&e)))
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "get `{key}`: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(&e)
+                    )
+                })
                 .body
                 .collect()
                 .await
@@ -249,20 +338,6 @@ impl SandboxS3 {
                 .into_bytes()
                 .to_vec()
         })
-    }
-
-    /// Writes an object, as anyone with write access to the bucket could.
-    pub fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
-        self.runtime
-            .block_on(
-                self.client
-                    .put_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .body(bytes.into())
-                    .send(),
-            )
-            .unwrap_or_else(|e| panic!("put `{key}`: {}", aws_sdk_s3::error::DisplayErrorContext(&e)));
     }
 
     /// Flips one byte in the middle of an object.

@@ -88,11 +88,17 @@ fn a_dry_run_says_what_would_be_created_updated_left_and_skipped() {
             r#"{"data":{"password":"Y2hhbmdlZA=="}}"#,
         ],
     );
-    kubectl(&sb, &["-n", "shop", "scale", "deployment", "web", "--replicas=5"]);
+    kubectl(
+        &sb,
+        &["-n", "shop", "scale", "deployment", "web", "--replicas=5"],
+    );
 
     let p = preview(&sb, "drift", &[]);
     assert_eq!(restores(&sb), 0, "a dry run creates no Restore");
-    assert_eq!(item(&p, "ConfigMap", Some("shop"), "web-config")["action"], "create");
+    assert_eq!(
+        item(&p, "ConfigMap", Some("shop"), "web-config")["action"],
+        "create"
+    );
     let web = item(&p, "Deployment", Some("shop"), "web");
     assert_eq!(web["action"], "update");
     assert_eq!(web["changes"], serde_json::json!(["spec.replicas: 5 → 3"]));
@@ -111,16 +117,26 @@ fn a_dry_run_says_what_would_be_created_updated_left_and_skipped() {
         .expect("the backup holds Nodes");
     assert_eq!(node["action"], "skip");
     assert!(
-        node["reason"].as_str().is_some_and(|r| r.contains("never restores")),
+        node["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("never restores")),
         "{node}"
     );
-    assert!(p["counts"]["unchanged"].as_u64().is_some_and(|n| n > 5), "{}", p["counts"]);
+    assert!(
+        p["counts"]["unchanged"].as_u64().is_some_and(|n| n > 5),
+        "{}",
+        p["counts"]
+    );
 
     // The same preview, kept existing objects: the drifted ones are skipped, and why.
     let kept = preview(&sb, "drift", &["--keep-existing"]);
     let web = item(&kept, "Deployment", Some("shop"), "web");
     assert_eq!(web["action"], "skip");
-    assert!(web["reason"].as_str().is_some_and(|r| r.contains("existingResourcePolicy: none")));
+    assert!(
+        web["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("existingResourcePolicy: none"))
+    );
     // Only some namespaces: the others' objects are skipped, cluster-scoped ones too.
     let shop = preview(&sb, "drift", &["--include-namespace", "shop"]);
     let velero = p["items"]
@@ -133,11 +149,22 @@ fn a_dry_run_says_what_would_be_created_updated_left_and_skipped() {
     let name = velero["name"].as_str().unwrap_or_default();
     let skipped = item(&shop, "Deployment", Some("velero"), name);
     assert_eq!(skipped["action"], "skip");
-    assert!(skipped["reason"].as_str().is_some_and(|r| r.contains("namespace `velero` is excluded")));
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("namespace `velero` is excluded"))
+    );
 
     // The table for people: one row per object, unchanged ones left out.
     let table = sb
-        .eks_upgrade(&["backup", "restore", "drift", "--cluster", "demo", "--dry-run"])
+        .eks_upgrade(&[
+            "backup",
+            "restore",
+            "drift",
+            "--cluster",
+            "demo",
+            "--dry-run",
+        ])
         .run()
         .code(0);
     let row = table
@@ -147,7 +174,13 @@ fn a_dry_run_says_what_would_be_created_updated_left_and_skipped() {
         .unwrap_or_else(|| panic!("{}", table.stdout));
     assert!(row.contains("spec.replicas: 5 → 3"), "{row}");
     assert!(!table.stdout.lines().any(|l| l.starts_with("unchanged")));
-    assert!(table.stderr.contains("Restore preview: 1 to create, 2 to update"), "{}", table.stderr);
+    assert!(
+        table
+            .stderr
+            .contains("Restore preview: 1 to create, 2 to update"),
+        "{}",
+        table.stderr
+    );
 
     // The restore does what the preview said: afterwards nothing is left to create or update
     // among the objects that were changed.
@@ -160,7 +193,11 @@ fn a_dry_run_says_what_would_be_created_updated_left_and_skipped() {
         ("Deployment", "web"),
         ("Secret", "db-credentials"),
     ] {
-        assert_eq!(item(&after, kind, Some("shop"), name)["action"], "unchanged", "{kind}");
+        assert_eq!(
+            item(&after, kind, Some("shop"), name)["action"],
+            "unchanged",
+            "{kind}"
+        );
     }
 }
 
@@ -245,14 +282,13 @@ const GROWTH_BUDGET_MIB: f64 = 16.0;
 
 #[test]
 fn a_preview_of_20000_objects_stays_within_the_verifiers_memory_budget() {
-    let scenario = std::fs::read_to_string(
-        crate::common::repo().join("examples/sandbox/healthy.yaml"),
-    )
-    .expect("healthy.yaml")
-    .replace(
-        "  speed: 600\n",
-        "  speed: 600\n  bulk: { namespaces: 10, configMaps: 20000 }\n",
-    );
+    let scenario =
+        std::fs::read_to_string(crate::common::repo().join("examples/sandbox/healthy.yaml"))
+            .expect("healthy.yaml")
+            .replace(
+                "  speed: 600\n",
+                "  speed: 600\n  bulk: { namespaces: 10, configMaps: 20000 }\n",
+            );
     let sb = External::start(&scenario);
     backup_and_verify(&sb, "small", &["--include-namespace", "shop"]);
     backup_and_verify(&sb, "big", &[]);
@@ -260,21 +296,47 @@ fn a_preview_of_20000_objects_stays_within_the_verifiers_memory_budget() {
 
     let dry_run = |name: &'static str| {
         [
-            "backup", "restore", name, "--cluster", "demo", "--dry-run", "--output", "json",
+            "backup",
+            "restore",
+            name,
+            "--cluster",
+            "demo",
+            "--dry-run",
+            "--output",
+            "json",
         ]
     };
     let (_, small_mib) = peak_rss(&sb, &dry_run("small"));
     let (stdout, big_mib) = peak_rss(&sb, &dry_run("big"));
     let p: Value = serde_json::from_str(&stdout).expect("JSON preview");
     let stats = &p["stats"];
-    assert!(stats["tarballItems"].as_u64().is_some_and(|n| n > 20_000), "{stats}");
-    assert!(stats["liveObjectsRead"].as_u64().is_some_and(|n| n > 20_000), "{stats}");
     assert!(
-        stats["maxLiveObjectsHeld"].as_u64().is_some_and(|n| n <= 500),
+        stats["tarballItems"].as_u64().is_some_and(|n| n > 20_000),
+        "{stats}"
+    );
+    assert!(
+        stats["liveObjectsRead"]
+            .as_u64()
+            .is_some_and(|n| n > 20_000),
+        "{stats}"
+    );
+    assert!(
+        stats["maxLiveObjectsHeld"]
+            .as_u64()
+            .is_some_and(|n| n <= 500),
         "one page of live objects at a time: {stats}"
     );
-    assert!(p["counts"]["unchanged"].as_u64().is_some_and(|n| n >= 19_999), "{}", p["counts"]);
-    assert_eq!(item(&p, "ConfigMap", Some("bulk-3"), "config-3")["action"], "create");
+    assert!(
+        p["counts"]["unchanged"]
+            .as_u64()
+            .is_some_and(|n| n >= 19_999),
+        "{}",
+        p["counts"]
+    );
+    assert_eq!(
+        item(&p, "ConfigMap", Some("bulk-3"), "config-3")["action"],
+        "create"
+    );
     assert!(
         big_mib - small_mib <= GROWTH_BUDGET_MIB,
         "20,000 objects took {:.1} MiB more than a few dozen ({big_mib:.1} against {small_mib:.1} MiB)",

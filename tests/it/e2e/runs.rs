@@ -52,7 +52,18 @@ fn a_workload_that_breaks_is_restored_and_the_run_exits_4() {
     let report = std::fs::read_to_string(&md).expect("markdown report");
     assert!(report.contains("**restored** (exit code 4)"), "{report}");
     assert!(report.contains("Deployment shop/web"), "{report}");
-    assert!(report.contains("Not rolled back: add-ons"), "{report}");
+    // The assessment: recovery in EKS's order, and nothing left outside the supported
+    // configuration.
+    let order: Vec<usize> = ["`rollback-nodes`", "`rollback-addons`", "`rollback`"]
+        .iter()
+        .map(|s| report.find(s).unwrap_or(usize::MAX))
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]) && order[2] != usize::MAX,
+        "{report}"
+    );
+    assert!(report.contains("## Recovery, in order"), "{report}");
+    assert!(!report.contains("**Error:**"), "{report}");
     insta::assert_snapshot!(
         "breaks_summary",
         redact(

@@ -17,7 +17,7 @@ use crate::common::{Output, Timed, repo};
 const SPEED: &str = "3000";
 
 /// A scenario of the repository, run faster than its own `speed` says.
-fn example(name: &str) -> External {
+pub(super) fn example(name: &str) -> External {
     let text =
         std::fs::read_to_string(repo().join("examples/sandbox").join(name)).expect("scenario");
     let faster = match text.lines().find(|l| l.trim_start().starts_with("speed:")) {
@@ -30,7 +30,12 @@ fn example(name: &str) -> External {
 
 /// Runs a shipped workflow unattended against `cluster`, with a JSON report; returns the
 /// outcome and the report.
-fn upgrade(sb: &External, workflow: &str, cluster: &str, extra: &[&str]) -> (Output, Value) {
+pub(super) fn upgrade(
+    sb: &External,
+    workflow: &str,
+    cluster: &str,
+    extra: &[&str],
+) -> (Output, Value) {
     let wf = repo().join("workflows").join(workflow);
     let report = sb.dir.path().join("report.json");
     let mut args = vec![
@@ -58,7 +63,7 @@ fn upgrade(sb: &External, workflow: &str, cluster: &str, extra: &[&str]) -> (Out
 }
 
 /// The real AWS CLI against the sandbox, with JSON output: `command` is split at whitespace.
-fn aws(sb: &External, command: &str) -> Value {
+pub(super) fn aws(sb: &External, command: &str) -> Value {
     let mut cmd = Command::new("aws");
     cmd.args(command.split_whitespace())
         .args(["--output", "json"])
@@ -71,7 +76,7 @@ fn aws(sb: &External, command: &str) -> Value {
     serde_json::from_str(&out.stdout).expect("the aws CLI prints JSON")
 }
 
-fn strings(v: &Value) -> Vec<String> {
+pub(super) fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
             a.iter()
@@ -83,7 +88,7 @@ fn strings(v: &Value) -> Vec<String> {
 
 /// `(operation, version asked for, HTTP status)` of every UpdateClusterVersion and
 /// UpdateNodegroupVersion the sandbox saw, in order.
-fn version_changes(sb: &External) -> Vec<(String, String, u64)> {
+pub(super) fn version_changes(sb: &External) -> Vec<(String, String, u64)> {
     sb.requests()
         .iter()
         .filter(|r| r["service"] == "eks")
@@ -102,7 +107,7 @@ fn version_changes(sb: &External) -> Vec<(String, String, u64)> {
 }
 
 /// `(version asked for, HTTP status)` of every UpdateClusterVersion, in order.
-fn cluster_updates(sb: &External) -> Vec<(String, u64)> {
+pub(super) fn cluster_updates(sb: &External) -> Vec<(String, u64)> {
     version_changes(sb)
         .into_iter()
         .filter(|(op, _, _)| op == "UpdateClusterVersion")
@@ -111,7 +116,7 @@ fn cluster_updates(sb: &External) -> Vec<(String, u64)> {
 }
 
 /// Node group → Kubernetes version, as EKS reports them.
-fn nodegroup_versions(sb: &External, cluster: &str) -> Vec<(String, String)> {
+pub(super) fn nodegroup_versions(sb: &External, cluster: &str) -> Vec<(String, String)> {
     let list = aws(sb, &format!("eks list-nodegroups --cluster-name {cluster}"));
     strings(&list["nodegroups"])
         .into_iter()
@@ -297,11 +302,11 @@ fn an_addon_that_degrades_fails_the_addons_step_with_its_health_issues_and_recov
             .is_some_and(|e| e.contains("add-on coredns is DEGRADED")),
         "{health:#}"
     );
-    // The degraded version stays: the report says so.
+    // The degraded version stays (it is supported on 1.33, so the rollback needed no
+    // downgrade): the report says so.
     assert!(
-        strings(&report["notRolledBack"])
-            .iter()
-            .any(|x| x.contains("coredns v1.11.4-eksbuild.2 → v1.12.4-eksbuild.1")),
+        strings(&report["notRolledBack"]).iter().any(|x| x
+            .contains("add-on `coredns` stays at v1.12.4-eksbuild.1 (it was v1.11.4-eksbuild.2)")),
         "{:#}",
         report["notRolledBack"]
     );
@@ -361,7 +366,8 @@ fn a_workload_that_breaks_after_hop_2_of_3_is_restored_and_rolled_back_to_hop_1(
     assert_eq!(strings(&report["hops"]), ["1.33", "1.34", "1.35"]);
     assert_eq!(strings(&report["completedHops"]), ["1.33"]);
     assert_eq!(report["failedHop"], "1.34");
-    assert_eq!(report["failedStep"], "upgrade[1.34].health");
+    // The rollback-safe hop finds the break before the node groups move.
+    assert_eq!(report["failedStep"], "upgrade[1.34].health-before-nodes");
     assert!(
         report["failure"]
             .as_str()
@@ -410,55 +416,57 @@ fn a_workload_that_breaks_after_hop_2_of_3_is_restored_and_rolled_back_to_hop_1(
 }
 
 #[test]
-fn a_rollback_eks_refuses_is_recorded_and_recovery_still_completes() {
+fn a_rollback_eks_would_refuse_is_not_forced_and_the_run_exits_5() {
     let sb = example("rollback-refused.yaml");
     let (out, report) = upgrade(&sb, "multi-hop.yaml", "legacy", &["--target", "1.35"]);
-    let out = out.code(4);
-    assert_eq!(report["result"], "restored");
+    let out = out.code(5);
+    assert_eq!(report["result"], "needsHuman");
     assert_eq!(strings(&report["completedHops"]), ["1.33"]);
     assert_eq!(report["failedHop"], "1.34");
 
-    // The tool asked once; EKS refused, and the control plane stays on 1.34.
+    // The readiness insight is in ERROR and the workflow does not force: the tool never asks
+    // for the rollback, and the control plane stays on 1.34.
     assert_eq!(
         cluster_updates(&sb),
-        [("1.33", 200), ("1.34", 200), ("1.33", 400)]
+        [("1.33", 200), ("1.34", 200)]
             .map(|(v, s)| (v.to_string(), s))
             .to_vec()
     );
     assert_eq!(sb.cluster_version("legacy"), "1.34");
     assert!(
-        out.stderr.contains("the control plane stays at 1.34"),
-        "{}",
+        out.stderr
+            .contains("rollback readiness: ERROR Rollback readiness"),
+        "each insight is shown:\n{}",
         out.stderr
     );
-
-    // The rollback step records why and does not fail recovery.
     let rollback = step(&report, "onFailure", Some("1.34"), "rollback");
-    assert_eq!(rollback["status"], "succeeded");
-    let why = "Rollback readiness issues detected";
+    assert_eq!(rollback["status"], "failed");
     assert!(
-        rollback["summary"]
+        rollback["error"]
             .as_str()
-            .is_some_and(|s| s.contains(why)),
+            .is_some_and(|e| e.contains("EKS would refuse") && e.contains("Rollback readiness")),
         "{rollback:#}"
     );
     assert!(
-        report["controlPlaneRollback"]
-            .as_str()
-            .is_some_and(|r| r.starts_with("not rolled back (1.34 → 1.33)") && r.contains(why)),
+        strings(&report["rollbackReadiness"])
+            .iter()
+            .any(|x| x.starts_with("ERROR Rollback readiness")),
         "{:#}",
-        report["controlPlaneRollback"]
+        report["rollbackReadiness"]
     );
     assert!(
         strings(&report["notRolledBack"])
             .iter()
-            .any(|x| x.starts_with("control plane stays at 1.34") && x.contains(why)),
+            .any(|x| x.starts_with("control plane stays at 1.34")),
         "{:#}",
         report["notRolledBack"]
     );
     assert_eq!(sb.count("kubernetes", RESTORES), 1);
-    assert_eq!(
-        step(&report, "onFailure", Some("1.34"), "health-after-restore")["status"],
-        "succeeded"
+    assert!(
+        strings(&report["nextSteps"])
+            .iter()
+            .any(|x| x.contains("rollback-readiness insights")),
+        "{:#}",
+        report["nextSteps"]
     );
 }

@@ -188,7 +188,10 @@ pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
             "K8S001",
             Severity::Warning,
             &object,
-            format!("cannot list PodDisruptionBudgets: {e}"),
+            format!(
+                "cannot list PodDisruptionBudgets: {}",
+                crate::errors::kube(&e)
+            ),
             "grant `list` on poddisruptionbudgets",
         )),
     }

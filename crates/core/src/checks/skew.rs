@@ -135,7 +135,10 @@ async fn kubelets(facts: &Facts<'_>) -> Vec<Finding> {
             "EKS007",
             Severity::Error,
             "API nodes",
-            format!("cannot list nodes to check kubelet versions: {e}"),
+            format!(
+                "cannot list nodes to check kubelet versions: {}",
+                crate::errors::kube(&e)
+            ),
             "grant `list` on `nodes` to the identity the tool runs as",
         ));
         return out;
@@ -198,7 +201,10 @@ async fn kube_proxy(facts: &Facts<'_>) -> Vec<Finding> {
                 "EKS008",
                 Severity::Warning,
                 "DaemonSet kube-system/kube-proxy",
-                format!("cannot read kube-proxy to check its version: {e}"),
+                format!(
+                    "cannot read kube-proxy to check its version: {}",
+                    crate::errors::kube(&e)
+                ),
                 "grant `get` on `daemonsets` in kube-system",
             )];
         }

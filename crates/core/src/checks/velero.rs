@@ -45,7 +45,10 @@ pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
             "VEL001",
             Severity::Error,
             format!("namespace {ns}"),
-            format!("cannot read the Velero Deployment: {e}"),
+            format!(
+                "cannot read the Velero Deployment: {}",
+                crate::errors::kube(&e)
+            ),
             "grant `get` on deployments in the Velero namespace",
         )),
     }

@@ -170,7 +170,7 @@ fn cannot_list(resource: &str, e: &kube::Error) -> Finding {
         "K8S002",
         Severity::Warning,
         format!("API {resource}"),
-        format!("cannot list {resource}: {e}"),
+        format!("cannot list {resource}: {}", crate::errors::kube(e)),
         format!("grant `list` on `{resource}` to the identity the tool runs as"),
     )
 }

@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_eks::error::DisplayErrorContext;
 use base64::Engine;
 use serde::Serialize;
 
+use super::eks::{EksError, eks_error};
 use super::kubeclient::{self, KubeClientError, TokenSource};
 use crate::types::Version;
 
@@ -40,31 +40,66 @@ pub struct ClusterInfo {
     pub ca_pem: String,
 }
 
+/// A cause kept whole under a sentence of its own.
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the profile the tool was asked to use came from, for the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileFrom {
+    /// `--profile`
+    Flag,
+    /// `AWS_PROFILE`
+    Environment,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     #[error(
         "no AWS region: pass `--region`, set it in the workflow's `spec.cluster.region`, or set `AWS_REGION`"
     )]
     NoRegion,
+    #[error("`{0}` is not an AWS region")]
+    BadRegion(String),
+    #[error("{} names AWS profile `{profile}`, which is not in the AWS configuration files", match from { ProfileFrom::Flag => "`--profile`", ProfileFrom::Environment => "`AWS_PROFILE`" })]
+    NoProfile {
+        profile: String,
+        from: ProfileFrom,
+        /// The profiles the files define, for the hint.
+        known: Vec<String>,
+    },
+    #[error(
+        "cannot read the AWS configuration files: {}",
+        crate::errors::chain(source)
+    )]
+    ProfileFiles {
+        #[source]
+        source: aws_config::profile::ProfileFileLoadError,
+    },
+    #[error("{}", crate::errors::credentials(source))]
+    Credentials {
+        #[source]
+        source: aws_credential_types::provider::error::CredentialsError,
+    },
     #[error("EKS has no cluster `{cluster}` in {region}")]
     ClusterNotFound {
         cluster: String,
         region: String,
         known: Vec<String>,
     },
-    #[error("EKS `{operation}` failed: {message}")]
-    Eks {
-        operation: &'static str,
-        message: String,
-    },
+    #[error(transparent)]
+    Eks(#[from] EksError),
     #[error("cluster `{cluster}` has no API endpoint or certificate yet (status {status})")]
     NotReady { cluster: String, status: String },
     #[error("EKS reports version `{0}`, which is not MAJOR.MINOR")]
     Version(String),
     #[error(transparent)]
     Client(#[from] KubeClientError),
-    #[error("cannot use kubeconfig context `{context}`: {message}")]
-    Kubeconfig { context: String, message: String },
+    #[error("cannot use kubeconfig context `{context}`: {}", crate::errors::chain(source.as_ref()))]
+    Kubeconfig {
+        context: String,
+        #[source]
+        source: Cause,
+    },
     #[error(
         "kubeconfig context `{context}` points at `{server}`, but EKS says cluster `{cluster}` is at `{endpoint}`"
     )]
@@ -86,20 +121,103 @@ impl ConnectError {
             ConnectError::ClusterNotFound { known, .. } if !known.is_empty() => Some(format!("clusters in this region: {}", known.join(", "))),
             ConnectError::ClusterNotFound { .. } => Some("check `--cluster` and `--region`; `aws eks list-clusters` shows what the credentials can see".into()),
             ConnectError::WrongEndpoint { .. } | ConnectError::WrongCa { .. } => Some("the tool refuses to act on a cluster other than the one named; drop `--kube-context` to build the client from EKS".into()),
-            ConnectError::Eks { .. } => Some("check the AWS credentials (`aws sts get-caller-identity`) and the region".into()),
+            ConnectError::Eks(_) => Some("check the AWS credentials (`aws sts get-caller-identity`) and the region".into()),
+            ConnectError::NoProfile { known, from, .. } => {
+                let fix = match from {
+                    ProfileFrom::Flag => "pass a profile that exists",
+                    ProfileFrom::Environment => "set `AWS_PROFILE` to a profile that exists, or unset it",
+                };
+                Some(if known.is_empty() {
+                    format!("{fix}; `aws configure --profile NAME` creates one (`AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE` say where the files are)")
+                } else {
+                    let names: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+                    format!("{fix}: {}", names.join(", "))
+                })
+            }
+            ConnectError::BadRegion(_) => Some(format!("{}, in `--region`, the workflow's `spec.cluster.region`, `AWS_REGION` or the profile", crate::types::names::REGION_RULE)),
+            ConnectError::ProfileFiles { .. } => Some("fix the file, or point `AWS_CONFIG_FILE` / `AWS_SHARED_CREDENTIALS_FILE` at good ones".into()),
+            ConnectError::Credentials { source } if !source_is_transient(source) => Some("pass `--profile`, set `AWS_PROFILE`, or set `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`; `aws sts get-caller-identity` shows what the AWS CLI finds".into()),
             _ => None,
+        }
+    }
+
+    /// Whether the error is in what the tool was given (a name, a profile, missing
+    /// credentials: exit 2) rather than in the environment answering (exit 3).
+    pub fn is_usage(&self) -> bool {
+        match self {
+            ConnectError::NoRegion
+            | ConnectError::BadRegion(_)
+            | ConnectError::NoProfile { .. }
+            | ConnectError::ProfileFiles { .. }
+            | ConnectError::ClusterNotFound { .. } => true,
+            ConnectError::Credentials { source } => !source_is_transient(source),
+            _ => false,
         }
     }
 }
 
-/// Loads the AWS configuration the way the AWS CLI does, with explicit overrides first.
+/// A credentials provider that timed out or failed to answer may work on the next try; one
+/// that found nothing, or a bad configuration, will not.
+fn source_is_transient(e: &aws_credential_types::provider::error::CredentialsError) -> bool {
+    use aws_credential_types::provider::error::CredentialsError as C;
+    matches!(e, C::ProviderTimedOut(_) | C::ProviderError(_))
+}
+
+/// Checks that the profile the tool is asked to use (`--profile`, else `AWS_PROFILE`) is
+/// defined, reading the shared files the way the SDK does. The AWS CLI refuses an unknown
+/// profile; so does the tool, rather than falling back to whatever credentials the environment
+/// holds and acting in another account. `default` may be absent, as for the AWS CLI.
+pub async fn check_profile(profile: Option<&str>) -> Result<(), ConnectError> {
+    let from_env = std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty());
+    let (name, from) = match (profile, from_env.as_deref()) {
+        (Some(p), _) => (p, ProfileFrom::Flag),
+        (None, Some(p)) => (p, ProfileFrom::Environment),
+        (None, None) => return Ok(()),
+    };
+    if name == "default" {
+        return Ok(());
+    }
+    // `ProfileFiles` is the name aws-config itself re-exports for the standard files (its
+    // replacement lives in a crate the tool does not depend on).
+    #[allow(deprecated)]
+    let files = aws_config::profile::profile_file::ProfileFiles::default();
+    let set = aws_config::profile::load(
+        &aws_types::os_shim_internal::Fs::real(),
+        &aws_types::os_shim_internal::Env::real(),
+        &files,
+        None,
+    )
+    .await
+    .map_err(|source| ConnectError::ProfileFiles { source })?;
+    if set.get_profile(name).is_some() {
+        return Ok(());
+    }
+    let mut known: Vec<String> = set.profiles().map(str::to_string).collect();
+    known.sort();
+    Err(ConnectError::NoProfile {
+        profile: name.to_string(),
+        from,
+        known,
+    })
+}
+
+/// Loads the AWS configuration the way the AWS CLI does, with explicit overrides first, and
+/// makes sure it yields credentials before any call is made: a missing profile or missing
+/// credentials are one sentence here, not an SDK error from the first request.
 pub async fn load_sdk(
     region: Option<&str>,
     profile: Option<&str>,
 ) -> Result<SdkConfig, ConnectError> {
+    check_profile(profile).await?;
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(p) = profile {
         loader = loader.profile_name(p);
+        // As with the AWS CLI, a named profile wins over credentials in the environment.
+        loader = loader.credentials_provider(
+            aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(p)
+                .build(),
+        );
     }
     if let Some(r) = region {
         loader = loader.region(Region::new(r.to_string()));
@@ -107,9 +225,24 @@ pub async fn load_sdk(
     // Long runs meet throttling; the SDK's standard mode backs off between attempts.
     loader = loader.retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5));
     let sdk = loader.load().await;
-    if sdk.region().is_none() {
+    let Some(region) = sdk.region() else {
         return Err(ConnectError::NoRegion);
+    };
+    // A region that is not a region code would reach the SDK's endpoint rules as a malformed
+    // request; it may come from `--region`, the workflow, `AWS_REGION` or the profile.
+    if crate::types::names::aws_region(region.as_ref()).is_err() {
+        return Err(ConnectError::BadRegion(region.to_string()));
     }
+    use aws_credential_types::provider::ProvideCredentials;
+    let Some(provider) = sdk.credentials_provider() else {
+        return Err(ConnectError::Credentials {
+            source: aws_credential_types::provider::error::CredentialsError::not_loaded_no_source(),
+        });
+    };
+    provider
+        .provide_credentials()
+        .await
+        .map_err(|source| ConnectError::Credentials { source })?;
     Ok(sdk)
 }
 
@@ -118,10 +251,7 @@ pub async fn list_clusters(eks: &aws_sdk_eks::Client) -> Result<Vec<String>, Con
     let mut names = Vec::new();
     let mut pages = eks.list_clusters().into_paginator().send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| ConnectError::Eks {
-            operation: "ListClusters",
-            message: DisplayErrorContext(&e).to_string(),
-        })?;
+        let page = page.map_err(|e| eks_error("ListClusters", e))?;
         names.extend(page.clusters().iter().cloned());
     }
     Ok(names)
@@ -145,17 +275,11 @@ pub async fn describe_cluster(
                 known,
             });
         }
-        Err(e) => {
-            return Err(ConnectError::Eks {
-                operation: "DescribeCluster",
-                message: DisplayErrorContext(&e).to_string(),
-            });
-        }
+        Err(e) => return Err(eks_error("DescribeCluster", e).into()),
     };
-    let c = out.cluster().ok_or_else(|| ConnectError::Eks {
-        operation: "DescribeCluster",
-        message: "the response has no cluster".into(),
-    })?;
+    let c = out
+        .cluster()
+        .ok_or_else(|| EksError::answer("DescribeCluster", "the response has no cluster"))?;
     let status = c
         .status()
         .map(|s| s.as_str().to_string())
@@ -251,7 +375,9 @@ pub async fn connect(target: &Target) -> Result<Connection, ConnectError> {
     let (kube, refresher) = match &target.kube_context {
         None => {
             let provider = sdk.credentials_provider().ok_or_else(|| {
-                KubeClientError::Credentials("no AWS credentials are configured".into())
+                KubeClientError::Credentials(
+                    aws_credential_types::provider::error::CredentialsError::not_loaded_no_source(),
+                )
             })?;
             let tokens = TokenSource::new(provider, &region, &cluster.name).await?;
             let refresher = tokens.spawn_refresher(Duration::from_secs(5 * 60));
@@ -273,11 +399,11 @@ pub async fn connect(target: &Target) -> Result<Connection, ConnectError> {
 
 /// A client from a kubeconfig context, after proving that it points at the EKS cluster.
 async fn from_context(context: &str, cluster: &ClusterInfo) -> Result<kube::Client, ConnectError> {
-    let err = |message: String| ConnectError::Kubeconfig {
+    let err = |source: Cause| ConnectError::Kubeconfig {
         context: context.to_string(),
-        message,
+        source,
     };
-    let kubeconfig = kube::config::Kubeconfig::read().map_err(|e| err(e.to_string()))?;
+    let kubeconfig = kube::config::Kubeconfig::read().map_err(|e| err(e.into()))?;
     let named = kubeconfig
         .contexts
         .iter()
@@ -293,7 +419,7 @@ async fn from_context(context: &str, cluster: &ClusterInfo) -> Result<kube::Clie
         .iter()
         .find(|c| c.name == cluster_name)
         .and_then(|c| c.cluster.clone())
-        .ok_or_else(|| err(format!("its cluster `{cluster_name}` is not defined")))?;
+        .ok_or_else(|| err(format!("its cluster `{cluster_name}` is not defined").into()))?;
     let server = kc.server.clone().unwrap_or_default();
     if normalize_url(&server) != normalize_url(&cluster.endpoint) {
         return Err(ConnectError::WrongEndpoint {
@@ -323,8 +449,8 @@ async fn from_context(context: &str, cluster: &ClusterInfo) -> Result<kube::Clie
     };
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .map_err(|e| err(e.to_string()))?;
-    kube::Client::try_from(config).map_err(|e| err(e.to_string()))
+        .map_err(|e| err(e.into()))?;
+    kube::Client::try_from(config).map_err(|e| err(e.into()))
 }
 
 #[cfg(test)]

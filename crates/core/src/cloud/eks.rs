@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_eks::error::DisplayErrorContext;
 use aws_sdk_eks::types::{UpdateStatus, VersionStatus};
 use serde::Serialize;
 
@@ -11,15 +10,19 @@ use crate::types::Version;
 
 /// An EKS call that failed: the operation, what EKS said (its error code and request id, for
 /// callers that react to a kind of refusal and for AWS support), and the SDK's error as the
-/// cause. Shown as the operation and the SDK's full chain of causes.
+/// cause. Shown as the operation and EKS's own sentence (`crate::errors`), never the SDK's
+/// `Debug` output.
 #[derive(Debug, thiserror::Error)]
-#[error("EKS `{operation}` failed: {}", DisplayErrorContext(source.as_ref()))]
+#[error("EKS `{operation}` failed: {message}")]
 pub struct EksError {
     pub operation: &'static str,
     /// The error code (`ResourceInUseException`, …) when EKS answered with one.
-    pub code: Option<String>,
+    pub code: Option<Box<str>>,
     /// The request id EKS gave the call, when it answered.
-    pub request_id: Option<String>,
+    pub request_id: Option<Box<str>>,
+    /// What went wrong, in one line: EKS's code and message, or why no answer came. (Boxed
+    /// strings keep step errors, which carry this, small.)
+    pub message: Box<str>,
     #[source]
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
@@ -31,6 +34,7 @@ impl EksError {
             operation,
             code: None,
             request_id: None,
+            message: what.into(),
             source: what.into(),
         }
     }
@@ -47,16 +51,12 @@ pub(crate) fn eks_error<
     operation: &'static str,
     e: aws_sdk_eks::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> EksError {
-    use aws_sdk_eks::operation::RequestId;
-    let code = e
-        .as_service_error()
-        .and_then(|s| s.code())
-        .map(str::to_string);
-    let request_id = e.request_id().map(str::to_string);
+    let failure = crate::errors::aws("EKS", operation, &e);
     EksError {
         operation,
-        code,
-        request_id,
+        code: failure.code.map(Into::into),
+        request_id: failure.request_id.map(Into::into),
+        message: failure.message.into(),
         source: Box::new(e),
     }
 }

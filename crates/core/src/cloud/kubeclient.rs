@@ -19,12 +19,12 @@ pub enum KubeClientError {
     Endpoint(String),
     #[error("the cluster's certificate authority is not valid PEM: {0}")]
     Certificate(String),
-    #[error("cannot get AWS credentials for the Kubernetes token: {0}")]
-    Credentials(String),
+    #[error("cannot get AWS credentials for the Kubernetes token: {}", crate::errors::credentials(.0))]
+    Credentials(#[source] aws_credential_types::provider::error::CredentialsError),
     #[error("cannot make the EKS token: {0}")]
     Token(#[from] token::TokenError),
-    #[error("cannot build the Kubernetes client: {0}")]
-    Build(String),
+    #[error("cannot build the Kubernetes client: {}", crate::errors::kube(.0))]
+    Build(#[source] kube::Error),
 }
 
 /// The current token, and what is needed to make the next one.
@@ -52,7 +52,7 @@ impl TokenSource {
         let credentials = provider
             .provide_credentials()
             .await
-            .map_err(|e| KubeClientError::Credentials(e.to_string()))?;
+            .map_err(KubeClientError::Credentials)?;
         let token = token::get_token(&credentials, region, cluster, SystemTime::now())?;
         Ok(Arc::new(TokenSource {
             state: Mutex::new(TokenState { token, credentials }),
@@ -82,7 +82,7 @@ impl TokenSource {
             .provider
             .provide_credentials()
             .await
-            .map_err(|e| KubeClientError::Credentials(e.to_string()))?;
+            .map_err(KubeClientError::Credentials)?;
         let token = token::get_token(&credentials, &self.region, &self.cluster, SystemTime::now())?;
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         *state = TokenState { token, credentials };
@@ -144,8 +144,7 @@ pub fn build(
     config.connect_timeout = Some(Duration::from_secs(15));
     // Watches hold a request open for minutes; the watch itself sets its server-side timeout.
     config.read_timeout = Some(Duration::from_secs(330));
-    let builder =
-        ClientBuilder::try_from(config).map_err(|e| KubeClientError::Build(e.to_string()))?;
+    let builder = ClientBuilder::try_from(config).map_err(KubeClientError::Build)?;
     let auth = tower::util::MapRequestLayer::new(move |mut req: http::Request<Body>| {
         if let Ok(value) = HeaderValue::from_str(&format!("Bearer {}", tokens.current())) {
             let mut value = value;

@@ -21,16 +21,29 @@ pub enum LockError {
     )]
     Held { holder: String, renewed: String },
     #[error("cannot take the lock (Lease `{namespace}/{LEASE_NAME}`): {message}")]
-    Api { namespace: String, message: String },
+    Api {
+        namespace: String,
+        /// The failure in one line, for people (the cause keeps the rest, for the log).
+        message: String,
+        #[source]
+        source: kube::Error,
+    },
 }
 
 /// Who holds the lock: the run id, and the host it runs on, for people reading `kubectl get lease`.
 pub fn holder_identity(run_id: &str) -> String {
-    let host = std::env::var("HOSTNAME")
+    format!("{run_id}@{}", host_name())
+}
+
+/// The system's host name (a pod's name in Kubernetes), asked of the system rather than read
+/// from `$HOSTNAME`, which shells set but containers often do not export.
+fn host_name() -> String {
+    hostname::get()
         .ok()
+        .and_then(|h| h.into_string().ok())
+        .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown-host".into());
-    format!("{run_id}@{host}")
+        .unwrap_or_else(|| "unknown-host".into())
 }
 
 fn run_of(holder: &str) -> &str {
@@ -74,9 +87,10 @@ impl RunLock {
     ) -> Result<RunLock, LockError> {
         let api: Api<Lease> = Api::namespaced(kube, namespace);
         let holder = holder_identity(run_id);
-        let api_err = |e: kube::Error| LockError::Api {
+        let api_err = |source: kube::Error| LockError::Api {
             namespace: namespace.to_string(),
-            message: e.to_string(),
+            message: crate::errors::kube(&source),
+            source,
         };
         let now = Timestamp::now();
         match api.get_opt(LEASE_NAME).await.map_err(api_err)? {
@@ -226,5 +240,23 @@ async fn renew(api: Api<Lease>, holder: String, lost: tokio::sync::watch::Sender
         let _ = api
             .replace(LEASE_NAME, &PostParams::default(), &lease)
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_holder_names_the_host_the_system_reports() {
+        let holder = holder_identity("20260307t020512z-4f2a9c");
+        let host = holder
+            .strip_prefix("20260307t020512z-4f2a9c@")
+            .expect("RUN_ID@HOST");
+        assert!(!host.is_empty() && !host.contains(char::is_whitespace));
+        #[cfg(target_os = "linux")]
+        if let Ok(system) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            assert_eq!(host, system.trim());
+        }
     }
 }

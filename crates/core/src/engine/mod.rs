@@ -1,9 +1,11 @@
 //! The run engine: resolving hops, the plan, the run state machine, the lock, the window and the
 //! report. The journal it writes lives below it, in `crate::journal`.
 
+pub mod assess;
 pub mod hops;
 pub mod lock;
 pub mod plan;
 pub mod report;
+pub mod resume;
 pub mod run;
 mod step_runner;

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::assess;
 use crate::cloud::connect::Connection;
 use crate::events::Reporter;
 use crate::events::{Event, Level};
@@ -52,6 +53,11 @@ pub(super) enum PhaseEnd {
         key: StepKey,
         message: String,
     },
+    /// A step must wait past the maintenance window (a soak).
+    Paused {
+        key: StepKey,
+        message: String,
+    },
 }
 
 /// A step left an AWS operation running past its timeout: stop, resumable, for a person to
@@ -62,6 +68,19 @@ fn in_flight(key: &StepKey, message: &str) -> Outcome {
         RunResult::NeedsHuman,
         format!(
             "`{}` is still waiting on AWS: {message}; nothing was rolled back, and `eks-upgrade resume` continues the run",
+            key.id
+        ),
+    )
+}
+
+/// A step must wait past the maintenance window: stop, resumable; the next run in a window
+/// continues.
+fn paused(key: &StepKey, message: &str) -> Outcome {
+    outcome(
+        ExitStatus::Stopped,
+        RunResult::OutsideWindow,
+        format!(
+            "`{}` paused the run: {message}; `eks-upgrade resume` (or the next scheduled run) continues it",
             key.id
         ),
     )
@@ -116,6 +135,9 @@ impl Engine<'_> {
                         PhaseEnd::InFlight { key, message } => {
                             return self.pause_with(in_flight(&key, &message)).await;
                         }
+                        PhaseEnd::Paused { key, message } => {
+                            return self.pause_with(paused(&key, &message)).await;
+                        }
                         PhaseEnd::Failed { key, message } => {
                             return self.finish_with(outcome(ExitStatus::Stopped, RunResult::Stopped, format!("stopped before changing the cluster: `{}` failed: {message}", key.id))).await;
                         }
@@ -167,6 +189,9 @@ impl Engine<'_> {
                         PhaseEnd::InFlight { key, message } => {
                             return self.pause_with(in_flight(&key, &message)).await;
                         }
+                        PhaseEnd::Paused { key, message } => {
+                            return self.pause_with(paused(&key, &message)).await;
+                        }
                         PhaseEnd::Failed { key, message } => {
                             self.journal
                                 .update(|j| {
@@ -199,6 +224,9 @@ impl Engine<'_> {
                         // recovered from.
                         PhaseEnd::InFlight { key, message } => {
                             return self.pause_with(in_flight(&key, &message)).await;
+                        }
+                        PhaseEnd::Paused { key, message } => {
+                            return self.pause_with(paused(&key, &message)).await;
                         }
                         PhaseEnd::Failed { key, message } => {
                             self.say(
@@ -314,7 +342,10 @@ impl Engine<'_> {
             }
             Err(e) => self.say(
                 Level::Warning,
-                &format!("cannot record the health baseline: {e}"),
+                &format!(
+                    "cannot record the health baseline: {}",
+                    crate::errors::kube(&e)
+                ),
             ),
         }
         Ok(())
@@ -362,6 +393,15 @@ impl Engine<'_> {
                 })
             }
         }
+    }
+
+    /// How long the maintenance window stays open, when this run must keep to one.
+    pub(super) fn window_left(&self) -> Option<Duration> {
+        if !self.options.enforce_window {
+            return None;
+        }
+        let window = self.workflow.window.as_ref()?;
+        Some(window.remaining(chrono::Utc::now()).unwrap_or_default())
     }
 
     /// A hop's usual duration: what EKS typically takes for each of its steps.
@@ -424,16 +464,29 @@ impl Engine<'_> {
         });
         match self.run_phase(Phase::OnFailure, failure.step.hop, failure.version_before).await? {
             PhaseEnd::Done => {
-                self.finish_with(outcome(
-                    ExitStatus::Restored,
-                    RunResult::Restored,
-                    format!("`{}` failed ({}); recovery completed and the cluster is healthy again; {hops_done}", failure.step.id, failure.message),
-                ))
-                .await
+                // Restored means healthy *and* supported: a kubelet or an add-on left newer than
+                // the control plane is a cluster a person must finish.
+                let state = assess::cluster_state(self.conn).await;
+                self.journal.record_run_fact(&assess::FINAL_STATE, &state).await?;
+                if state.unsupported.is_empty() {
+                    self.finish_with(outcome(
+                        ExitStatus::Restored,
+                        RunResult::Restored,
+                        format!("`{}` failed ({}); recovery completed, and the cluster is healthy and in a supported configuration again; {hops_done}", failure.step.id, failure.message),
+                    ))
+                    .await
+                } else {
+                    self.finish_with(outcome(
+                        ExitStatus::NeedsHuman,
+                        RunResult::NeedsHuman,
+                        format!("`{}` failed ({}); recovery ran, but the cluster is not in a supported configuration: {}; {hops_done}; a person must take over", failure.step.id, failure.message, state.unsupported.join("; ")),
+                    ))
+                    .await
+                }
             }
-            PhaseEnd::InFlight { key, message } => {
-                            return self.pause_with(in_flight(&key, &message)).await;
-                        }
+            PhaseEnd::InFlight { key, message } | PhaseEnd::Paused { key, message } => {
+                return self.pause_with(in_flight(&key, &message)).await;
+            }
                         PhaseEnd::Failed { key, message } => {
                 self.finish_with(outcome(
                     ExitStatus::NeedsHuman,

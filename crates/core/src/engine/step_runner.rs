@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use super::run::{Engine, EngineError, PhaseEnd};
 use crate::events::{Event, Level};
-use crate::journal::store::StoreError;
 use crate::journal::{StepKey, StepRecord, StepStatus, now};
 use crate::steps::Step;
 use crate::steps::{StepCtx, StepError};
@@ -17,6 +16,8 @@ enum StepEnd {
     Done,
     Failed(String),
     InFlight(String),
+    /// The step waits longer than the run may (a soak past the window).
+    Paused(String),
 }
 
 impl Engine<'_> {
@@ -36,6 +37,7 @@ impl Engine<'_> {
             let message = match self.run_step(step, &key, hop, before).await? {
                 StepEnd::Done => continue,
                 StepEnd::InFlight(message) => return Ok(PhaseEnd::InFlight { key, message }),
+                StepEnd::Paused(message) => return Ok(PhaseEnd::Paused { key, message }),
                 StepEnd::Failed(message) => message,
             };
             {
@@ -163,20 +165,20 @@ impl Engine<'_> {
             journal: self.journal,
             reporter: self.reporter,
             approved: self.options.yes,
+            window_left: self.window_left(),
             state_dir: &self.options.state_dir,
             last_progress: Default::default(),
         };
-        let result = step.kind.run(&ctx).await;
+        let result = match step.kind.run(&ctx).await {
+            // The journal cannot be written: stop, keeping the store's error as it is.
+            Err(StepError::Journal(e)) => return Err(EngineError::Journal(e)),
+            other => other,
+        };
         let (status, summary, error) = match &result {
             Ok(s) => (StepStatus::Succeeded, s.clone(), None),
-            Err(StepError::Journal(e)) => {
-                return Err(EngineError::Journal(StoreError::Corrupt {
-                    location: key.to_string(),
-                    message: e.to_string(),
-                }));
-            }
-            // Still running on AWS: the record stays `running`, so `resume` re-attaches.
-            Err(e @ StepError::InFlight(_)) => {
+            // Still running on AWS, or waiting past the window: the record stays `running`, so
+            // `resume` re-attaches.
+            Err(e @ (StepError::InFlight(_) | StepError::Paused(_))) => {
                 (StepStatus::Running, e.to_string(), Some(e.to_string()))
             }
             Err(e) => (StepStatus::Failed, e.to_string(), Some(e.to_string())),
@@ -198,8 +200,10 @@ impl Engine<'_> {
             summary: &summary,
             duration_ms: started.elapsed().as_millis() as u64,
         });
+        let paused = matches!(result, Err(StepError::Paused(_)));
         Ok(match (status, error) {
             (_, None) => StepEnd::Done,
+            (StepStatus::Running, Some(e)) if paused => StepEnd::Paused(e),
             (StepStatus::Running, Some(e)) => StepEnd::InFlight(e),
             (_, Some(e)) => StepEnd::Failed(e),
         })

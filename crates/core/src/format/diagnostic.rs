@@ -258,7 +258,8 @@ fn line_len(text: &str, offset: usize) -> usize {
     end - start
 }
 
-/// Renders a load error: every problem with its location, source line, caret and help.
+/// Renders a load error: every problem with its location, source line, caret and help. Every
+/// problem names the file: in its snippet's header, or after its message when it has none.
 pub fn render(err: &LoadError, style: Style) -> String {
     let handler = handler(style);
     let mut out = String::new();
@@ -272,6 +273,19 @@ pub fn render(err: &LoadError, style: Style) -> String {
             let source = NamedSource::new(name.clone(), text.clone());
             let locator = Locator::new(text);
             for problem in problems {
+                // A problem about the file as a whole has no snippet to carry the file's name.
+                if problem.span.is_none() {
+                    let named = Problem {
+                        message: format!("{} (in {name})", problem.message),
+                        ..problem.clone()
+                    };
+                    let diagnostic = ProblemDiagnostic {
+                        problem: &named,
+                        source: &source,
+                    };
+                    render_one(&handler, &diagnostic, &mut out);
+                    continue;
+                }
                 match problem
                     .span
                     .filter(|s| line_len(text, s.offset) > MAX_SNIPPET_LINE)

@@ -9,19 +9,81 @@
 use serde_json::{Map, Value as Json};
 
 use super::diagnostic::Problem;
-use super::node::{Node, Value};
+use super::node::{Node, Span, Value};
 
 /// Checks `node` against the root `schema`; returns the problems in source order.
 pub fn lint(node: &Node, schema: &Json) -> Vec<Problem> {
+    lint_detailed(node, schema).problems
+}
+
+/// What the structural check found, with the unknown fields set apart: a file whose only
+/// structural problems are unknown fields can still be checked further without them.
+#[derive(Debug, Default)]
+pub struct Linted {
+    /// Every problem, in source order.
+    pub problems: Vec<Problem>,
+    /// The key and value of each unknown field.
+    pub unknown_fields: Vec<(Span, Span)>,
+    /// Whether any problem is something other than an unknown field.
+    pub other_problems: bool,
+}
+
+/// [`lint`], keeping where the unknown fields are.
+pub fn lint_detailed(node: &Node, schema: &Json) -> Linted {
     let mut linter = Linter {
         root: schema,
         problems: Vec::new(),
+        unknown_fields: Vec::new(),
     };
     linter.check(node, schema, &Path::root());
     linter
         .problems
         .sort_by_key(|p| p.span.map_or(0, |s| s.offset));
-    linter.problems
+    let other_problems = linter.problems.len() > linter.unknown_fields.len();
+    Linted {
+        problems: linter.problems,
+        unknown_fields: linter.unknown_fields,
+        other_problems,
+    }
+}
+
+/// `text` with the unknown fields blanked out: each character of the key, the colon, the value
+/// and a flow-mapping comma after it becomes a space, line breaks stay. Every other character
+/// keeps its line and column, so problems found in the result point at the original text.
+pub fn without_fields(text: &str, fields: &[(Span, Span)]) -> String {
+    let mut blank = vec![false; text.len()];
+    for (key, value) in fields {
+        let start = key.offset.min(text.len());
+        let mut end = (key.offset + key.len).max(value.offset + value.len);
+        // The colon between the key and an empty value may lie past both spans.
+        let after_key = (key.offset + key.len).min(text.len());
+        if let Some(colon) = text[after_key..]
+            .find(|c: char| c != ' ' && c != '\t')
+            .filter(|i| text[after_key + i..].starts_with(':'))
+        {
+            end = end.max(after_key + colon + 1);
+        }
+        let end = end.min(text.len());
+        // In a flow mapping, the comma that separated this entry from the next goes too.
+        let mut stop = end;
+        if let Some(i) = text[end..].find(|c: char| c != ' ' && c != '\t')
+            && text[end + i..].starts_with(',')
+        {
+            stop = end + i + 1;
+        }
+        for b in blank.iter_mut().take(stop).skip(start) {
+            *b = true;
+        }
+    }
+    text.char_indices()
+        .map(|(i, c)| {
+            if blank[i] && c != '\n' && c != '\r' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// Where in the document a node is, for messages: `spec.prepare[1].veleroBackup`.
@@ -54,6 +116,7 @@ impl Path {
 struct Linter<'s> {
     root: &'s Json,
     problems: Vec<Problem>,
+    unknown_fields: Vec<(Span, Span)>,
 }
 
 /// The JSON types a schema allows, as listed in `type`.
@@ -402,7 +465,10 @@ impl<'s> Linter<'s> {
                 continue;
             }
             match additional {
-                Some(Json::Bool(false)) => self.unknown_field(&key, key_node, &known, path),
+                Some(Json::Bool(false)) => {
+                    self.unknown_field(&key, key_node, &known, path);
+                    self.unknown_fields.push((key_node.span, value_node.span));
+                }
                 Some(value_schema @ Json::Object(_)) => {
                     self.check(value_node, value_schema, &path.key(&key))
                 }

@@ -12,7 +12,9 @@ use serde_json::Value;
 use super::facts::Fact;
 use crate::types::{Phase, Version};
 
-pub const JOURNAL_VERSION: u32 = 1;
+/// The journal format this release writes (and the newest it reads). Version 2 added the
+/// checksum (`seal.rs`).
+pub const JOURNAL_VERSION: u32 = 2;
 
 /// Where a step sits in a run: its section, its hop (for `upgrade` steps) and its id.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_eks::error::DisplayErrorContext;
 use aws_sdk_eks::types::ResolveConflicts as EksResolve;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -27,6 +26,10 @@ pub const TOKEN: Fact<String> = Fact::new("token");
 /// Add-on name → `NAME FROM → TO`, for every add-on EKS now runs at a new version. A rollback
 /// of the control plane does not undo it, so the report lists it.
 pub const CHANGED: Fact<BTreeMap<String, String>> = Fact::new("changed");
+/// Add-on name → its version when the step started: what `rollbackAddons` returns to.
+pub const BEFORE: Fact<BTreeMap<String, String>> = Fact::new("versionsBefore");
+/// Add-ons a `rollbackSafe` step left for a later step, with why.
+pub const DEFERRED: Fact<Vec<String>> = Fact::new("deferred");
 
 /// How long to wait for each add-on unless the step says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
@@ -56,6 +59,11 @@ pub struct RawUpgradeAddons {
     pub resolve_conflicts: Option<ResolveConflicts>,
     /// How long to wait for each add-on. Default: `20m`.
     pub timeout: Option<Spanned<DurationText>>,
+    /// Move each add-on only to a version EKS lists for both the hop's Kubernetes version and
+    /// the previous one, so a control-plane rollback needs no add-on downgrade. Add-ons without
+    /// such a version (kube-proxy, tied to one minor) are left for a later `upgradeAddons` step
+    /// of the hop, after the node groups. Default: `false`.
+    pub rollback_safe: Option<bool>,
 }
 
 /// A validated `upgradeAddons` step.
@@ -66,6 +74,7 @@ pub struct UpgradeAddons {
     pub versions: BTreeMap<String, String>,
     pub resolve_conflicts: ResolveConflicts,
     pub timeout: HumanDuration,
+    pub rollback_safe: bool,
 }
 
 pub struct UpgradeAddonsKind;
@@ -105,6 +114,7 @@ impl Kind for UpgradeAddonsKind {
             versions: a.versions.clone(),
             resolve_conflicts: a.resolve_conflicts.unwrap_or(ResolveConflicts::Preserve),
             timeout: v.positive("timeout", a.timeout.as_ref(), DEFAULT_TIMEOUT),
+            rollback_safe: a.rollback_safe.unwrap_or(false),
         })
     }
 
@@ -117,18 +127,21 @@ impl Kind for UpgradeAddonsKind {
         let mut rows = Vec::new();
         for (name, version) in cx.projection.addons.iter_mut() {
             let offered = eks::addon_versions(&cx.conn.eks, name, hop).await?;
-            let next = target_version(
-                name,
-                version,
-                &offered,
-                step.versions.get(name).map(String::as_str),
-            );
-            rows.push(match &next {
-                Some(n) => format!("UpdateAddon {name} {version} → {n}"),
-                None => format!("{name} stays at {version}"),
-            });
-            if let Some(n) = next {
-                *version = n;
+            let previous = match hop.prev_minor().filter(|_| step.rollback_safe) {
+                Some(prev) => Some(eks::addon_versions(&cx.conn.eks, name, prev).await?),
+                None => None,
+            };
+            let pin = step.versions.get(name).map(String::as_str);
+            match choose(name, version, &offered, previous.as_deref(), pin) {
+                Choice::Move(n) => {
+                    rows.push(format!("UpdateAddon {name} {version} → {n}"));
+                    *version = n;
+                }
+                Choice::Stay => rows.push(format!("{name} stays at {version}")),
+                Choice::Defer => rows.push(format!(
+                    "{name} stays at {version} for now: no version runs on both {} and {hop}",
+                    hop.prev_minor().map(|p| p.to_string()).unwrap_or_default()
+                )),
             }
         }
         if rows.iter().any(|r| r.starts_with("UpdateAddon ")) {
@@ -162,6 +175,54 @@ pub fn version_key(v: &str) -> (u64, u64, u64, u64) {
         parts.next().unwrap_or(0),
         build.parse().unwrap_or(0),
     )
+}
+
+/// What to do with one add-on in a hop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    Move(String),
+    /// Already where the hop wants it.
+    Stay,
+    /// A rollback-safe step found no version for both Kubernetes versions: a later step moves it.
+    Defer,
+}
+
+/// The move for one add-on: the pin if there is one; otherwise, for a rollback-safe step
+/// (`previous` given), only among the versions EKS lists for both the hop and the version
+/// before it.
+pub fn choose(
+    name: &str,
+    current: &str,
+    offered: &[AddonVersion],
+    previous: Option<&[AddonVersion]>,
+    pinned: Option<&str>,
+) -> Choice {
+    if let Some(p) = pinned {
+        return if p == current {
+            Choice::Stay
+        } else {
+            Choice::Move(p.to_string())
+        };
+    }
+    let both: Vec<AddonVersion>;
+    let candidates = match previous {
+        Some(previous) => {
+            both = offered
+                .iter()
+                .filter(|v| previous.iter().any(|p| p.version == v.version))
+                .cloned()
+                .collect();
+            if both.is_empty() {
+                return Choice::Defer;
+            }
+            &both[..]
+        }
+        None => offered,
+    };
+    match target_version(name, current, candidates, None) {
+        Some(v) if v != current => Choice::Move(v),
+        _ => Choice::Stay,
+    }
 }
 
 /// The version an add-on should move to for `kubernetes`: the pin, else the default, else the
@@ -224,28 +285,44 @@ async fn run(step: &UpgradeAddons, ctx: &StepCtx<'_>) -> StepResult {
         }
         None => installed.iter().collect(),
     };
+    // The versions before any change, once: what a rollback of this hop returns to.
+    if ctx.fact(&BEFORE).await.is_none() {
+        let before: BTreeMap<String, String> = selected
+            .iter()
+            .map(|a| (a.name.clone(), a.version.clone()))
+            .collect();
+        ctx.record(&BEFORE, &before).await?;
+    }
+    let previous_version = hop.prev_minor().filter(|_| step.rollback_safe);
+    let how = AddonUpdate {
+        resolve_conflicts: step.resolve_conflicts,
+        timeout: step.timeout,
+    };
     let mut changed = Vec::new();
     let mut unchanged = Vec::new();
+    let mut deferred = Vec::new();
     for addon in selected {
         let from = addon.version.clone();
         let mut current = addon.version.clone();
+        let previous = match previous_version {
+            Some(prev) => Some(eks::addon_versions(&ctx.conn.eks, &addon.name, prev).await?),
+            None => None,
+        };
         // vpc-cni may need several updates to cross minor versions one at a time.
         for round in 0..4 {
             let offered = eks::addon_versions(&ctx.conn.eks, &addon.name, hop).await?;
-            let Some(target) = target_version(
-                &addon.name,
-                &current,
-                &offered,
-                step.versions.get(&addon.name).map(String::as_str),
-            ) else {
-                break;
+            let pin = step.versions.get(&addon.name).map(String::as_str);
+            let target = match choose(&addon.name, &current, &offered, previous.as_deref(), pin) {
+                Choice::Move(target) => target,
+                Choice::Stay => break,
+                Choice::Defer => {
+                    deferred.push(addon.name.clone());
+                    break;
+                }
             };
-            if target == current {
-                break;
-            }
             update_one(
                 ctx,
-                step,
+                &how,
                 &addon.name,
                 (&from, &target),
                 addon.configuration_values.as_deref(),
@@ -255,10 +332,15 @@ async fn run(step: &UpgradeAddons, ctx: &StepCtx<'_>) -> StepResult {
             current = target;
         }
         if current == from {
-            unchanged.push(addon.name.clone());
+            if !deferred.contains(&addon.name) {
+                unchanged.push(addon.name.clone());
+            }
         } else {
             changed.push(format!("{} {from} → {current}", addon.name));
         }
+    }
+    if !deferred.is_empty() {
+        ctx.record(&DEFERRED, &deferred).await?;
     }
     let mut summary = if changed.is_empty() {
         "no add-on needed an update".to_string()
@@ -268,19 +350,33 @@ async fn run(step: &UpgradeAddons, ctx: &StepCtx<'_>) -> StepResult {
     if !unchanged.is_empty() && !changed.is_empty() {
         summary.push_str(&format!("; unchanged: {}", unchanged.join(", ")));
     }
+    if let Some(prev) = previous_version
+        && !deferred.is_empty()
+    {
+        summary.push_str(&format!(
+            "; left for a later step (no version runs on both {prev} and {hop}): {}",
+            deferred.join(", ")
+        ));
+    }
     Ok(summary)
 }
 
+/// How an add-on update is made: forward or back.
+pub(crate) struct AddonUpdate {
+    pub resolve_conflicts: ResolveConflicts,
+    pub timeout: HumanDuration,
+}
+
 /// Updates one add-on to `change.1`; `change.0` is its version before the step, for the record
-/// of what changed.
-async fn update_one(
+/// of what changed. EKS must then show it ACTIVE at that version.
+pub(crate) async fn update_one(
     ctx: &StepCtx<'_>,
-    step: &UpgradeAddons,
+    step: &AddonUpdate,
     name: &str,
     change: (&str, &str),
     config: Option<&str>,
     round: usize,
-) -> Result<(), StepError> {
+) -> Result<String, StepError> {
     let (from, version) = change;
     let cluster = ctx.cluster().to_string();
     let fact = UPDATE.of(&format!("{name}:{round}"));
@@ -318,7 +414,7 @@ async fn update_one(
             let out = req.send().await.map_err(|e| {
                 StepError::Failed(format!(
                     "EKS refused to update `{name}` to {version}: {}",
-                    DisplayErrorContext(&e)
+                    crate::errors::sdk("EKS", "UpdateAddon", &e)
                 ))
             })?;
             let id = out
@@ -359,6 +455,12 @@ async fn update_one(
         ctx.record(&CHANGED, &changed).await?;
     }
     let info = eks::addon(&ctx.conn.eks, &cluster, name).await?;
+    if state.succeeded() && info.status == "ACTIVE" && info.version != version {
+        return Err(StepError::Failed(format!(
+            "add-on `{name}`: update {} reported success, but EKS shows it at {}, not {version}",
+            state.id, info.version
+        )));
+    }
     if !state.succeeded() || info.status != "ACTIVE" {
         let issues = if info.health_issues.is_empty() {
             state.errors.join("; ")
@@ -370,7 +472,7 @@ async fn update_one(
             info.status
         )));
     }
-    Ok(())
+    Ok(id)
 }
 
 /// An update of `of` already in progress (a crashed attempt's), recorded under `fact`; `None`

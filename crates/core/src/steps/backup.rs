@@ -165,6 +165,7 @@ async fn run(step: &VeleroBackup, ctx: &StepCtx<'_>) -> StepResult {
         None,
     );
 
+    let queued = std::sync::Mutex::new(None);
     let outcome: BackupOutcome = backup::wait(
         ctx.conn.kube.clone(),
         namespace,
@@ -172,6 +173,22 @@ async fn run(step: &VeleroBackup, ctx: &StepCtx<'_>) -> StepResult {
         step.timeout.0,
         |status| {
             let phase = status.phase.as_deref().unwrap_or("New");
+            // Velero 1.18 queues backups whose namespaces overlap a running one. Said once per
+            // position, unthrottled: a queued backup may not change again for a long time.
+            let phase = match status.queue_position {
+                Some(p) if phase == "Queued" => {
+                    if let Ok(mut last) = queued.lock()
+                        && *last != Some(p)
+                    {
+                        *last = Some(p);
+                        ctx.log(&format!(
+                            "Backup `{name}` is Queued (position {p}): Velero runs one backup at a time where their namespaces overlap"
+                        ));
+                    }
+                    format!("Queued (position {p})")
+                }
+                _ => phase.to_string(),
+            };
             ctx.progress(
                 &format!("`{name}`: {phase}"),
                 status.items_done,

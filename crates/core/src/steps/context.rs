@@ -27,6 +27,10 @@ pub enum StepError {
     /// not a failure to recover from: the run stops, resumable, and `resume` re-attaches.
     #[error("{0}")]
     InFlight(String),
+    /// The step must wait longer than the run may (a soak past the maintenance window): the run
+    /// stops, resumable, and the next run continues the step.
+    #[error("{0}")]
+    Paused(String),
     /// The journal could not be written: continuing would risk repeating side effects.
     #[error("cannot write the journal: {0}")]
     Journal(#[from] StoreError),
@@ -50,17 +54,17 @@ pub enum StepError {
         source: EksError,
     },
     /// A call failed while the step was doing what `context` says.
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", crate::errors::chain(source.as_ref()))]
     Call {
         context: String,
         #[source]
         source: Cause,
     },
     /// A call failed, and its own message says what the step was doing.
-    #[error(transparent)]
-    Cause(Cause),
+    #[error("{}", crate::errors::chain(.0.as_ref()))]
+    Cause(#[source] Cause),
     /// A call failed; `note` says what that leaves behind.
-    #[error("{source}; {note}")]
+    #[error("{}; {note}", crate::errors::chain(source.as_ref()))]
     Noted {
         #[source]
         source: Cause,
@@ -119,6 +123,8 @@ pub struct StepCtx<'a> {
     pub reporter: &'a dyn Reporter,
     /// `--yes`: approval steps pass without asking.
     pub approved: bool,
+    /// How long the maintenance window stays open, when the run must keep to one.
+    pub window_left: Option<std::time::Duration>,
     pub state_dir: &'a Path,
     /// When progress was last reported, and what it said.
     pub last_progress: std::sync::Mutex<(Option<std::time::Instant>, String)>,

@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_eks::error::DisplayErrorContext;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -225,7 +224,7 @@ async fn start_update(
                     .as_service_error()
                     .and_then(|s| aws_sdk_eks::error::ProvideErrorMetadata::message(s))
                     .map(str::to_string)
-                    .unwrap_or_else(|| DisplayErrorContext(&e).to_string());
+                    .unwrap_or_else(|| crate::errors::sdk("EKS", "UpdateClusterVersion", &e));
                 let error = eks_error("UpdateClusterVersion", e);
                 if error.is("ResourceInUseException") {
                     Refusal::Busy(message, error)

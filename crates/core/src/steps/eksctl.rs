@@ -314,6 +314,7 @@ async fn run(step: &Eksctl, ctx: &StepCtx<'_>) -> StepResult {
         .await?;
     }
     let mut done = vec![format!("cluster → {hop}")];
+    let mut moved = Vec::new();
     if step.upgrade_nodegroups {
         let groups = eks::nodegroups(&ctx.conn.eks, ctx.cluster())
             .await
@@ -336,6 +337,7 @@ async fn run(step: &Eksctl, ctx: &StepCtx<'_>) -> StepResult {
             )
             .await?;
             done.push(format!("node group {}", g.name));
+            moved.push(g.name.clone());
         }
     }
     if step.update_addons {
@@ -353,10 +355,67 @@ async fn run(step: &Eksctl, ctx: &StepCtx<'_>) -> StepResult {
         .await?;
         done.push("add-ons".into());
     }
+    let claimed = Claims {
+        nodegroups: if step.upgrade_nodegroups { &moved } else { &[] },
+        addons: step.update_addons,
+    };
+    verify(ctx, hop, &claimed).await?;
     Ok(format!(
         "eksctl upgraded {} (`{file}` now says {hop})",
         done.join(", ")
     ))
+}
+
+/// What eksctl claims to have moved to the hop, besides the control plane.
+struct Claims<'a> {
+    /// The node groups it was told to upgrade.
+    nodegroups: &'a [String],
+    /// Whether it was told to update the add-ons.
+    addons: bool,
+}
+
+/// eksctl exiting 0 is its word, not EKS's: reads back what EKS shows and fails naming every
+/// difference. The control plane must be at the hop, each node group eksctl upgraded too, and
+/// every add-on at a version EKS lists as compatible with the hop.
+async fn verify(ctx: &StepCtx<'_>, hop: Version, claims: &Claims<'_>) -> Result<(), StepError> {
+    ctx.progress("checking what EKS shows after eksctl", None, None);
+    let eks_client = &ctx.conn.eks;
+    let mut differences = Vec::new();
+    let cluster = connect::describe_cluster(eks_client, ctx.cluster(), &ctx.conn.cluster.region)
+        .await
+        .cause()?;
+    if cluster.version != hop {
+        differences.push(format!(
+            "the control plane is at {}, not {hop}",
+            cluster.version
+        ));
+    }
+    for name in claims.nodegroups {
+        let group = eks::nodegroup(eks_client, ctx.cluster(), name).await?;
+        match group.version {
+            Some(v) if v == hop => {}
+            Some(v) => differences.push(format!("node group `{name}` is at {v}, not {hop}")),
+            None => differences.push(format!("node group `{name}` reports no version")),
+        }
+    }
+    if claims.addons {
+        for addon in eks::addons(eks_client, ctx.cluster()).await? {
+            let valid = eks::addon_versions(eks_client, &addon.name, hop).await?;
+            if !valid.iter().any(|v| v.version == addon.version) {
+                differences.push(format!(
+                    "add-on `{}` is at `{}`, which EKS does not list for {hop}",
+                    addon.name, addon.version
+                ));
+            }
+        }
+    }
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(StepError::Failed(format!(
+        "eksctl exited 0, but EKS shows {}",
+        differences.join("; ")
+    )))
 }
 
 #[cfg(test)]

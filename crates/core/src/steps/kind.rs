@@ -106,6 +106,13 @@ pub enum Role {
     VerifiesBackup,
     /// Restores the backup it names, which must be verified in `prepare`.
     RestoresBackup,
+    /// Moves nodes back to the version before the failed hop: before the control plane.
+    RollsBackNodes,
+    /// Moves add-ons back to versions the previous Kubernetes version supports: before the
+    /// control plane.
+    RollsBackAddons,
+    /// Moves the control plane back one minor version: after nodes and add-ons.
+    RollsBackControlPlane,
 }
 
 /// What building a step may use besides its own options.

@@ -19,8 +19,12 @@ pub mod health;
 pub mod nodegroups;
 pub mod notify;
 pub mod preflight;
+pub mod readiness;
 pub mod restore;
 pub mod rollback;
+pub mod rollback_addons;
+pub mod rollback_nodegroups;
+pub mod soak;
 pub mod verify;
 
 use futures::future::BoxFuture;
@@ -207,7 +211,10 @@ step_kinds! {
     UpgradeNodegroups(nodegroups::UpgradeNodegroupsKind) = "upgradeNodegroups";
     Eksctl(eksctl::EksctlKind) = "eksctl";
     HealthCheck(health::HealthCheckKind) = "healthCheck";
+    Soak(soak::SoakKind) = "soak";
     VeleroRestore(restore::VeleroRestoreKind) = "veleroRestore";
+    RollbackNodegroups(rollback_nodegroups::RollbackNodegroupsKind) = "rollbackNodegroups";
+    RollbackAddons(rollback_addons::RollbackAddonsKind) = "rollbackAddons";
     RollbackControlPlane(rollback::RollbackControlPlaneKind) = "rollbackControlPlane";
     Notify(notify::NotifyKind) = "notify";
 }

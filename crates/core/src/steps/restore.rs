@@ -342,7 +342,11 @@ async fn check_before_restore(
                 } else {
                     format!(": {}", item.changes.join("; "))
                 };
-                ctx.log(&format!("  would {} {}{changes}", item.action.word(), item.object()));
+                ctx.log(&format!(
+                    "  would {} {}{changes}",
+                    item.action.word(),
+                    item.object()
+                ));
             }
             ctx.record(&PREVIEW, &p).await?;
         }

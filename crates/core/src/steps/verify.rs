@@ -280,13 +280,23 @@ async fn run(step: &VerifyBackup, ctx: &StepCtx<'_>) -> StepResult {
             .sign
             .as_ref()
             .map(|_| aws_sdk_kms::Client::new(&ctx.conn.sdk));
-        let recorded = write::record(&s3, kms.as_ref(), &target, &verification, step.sign.as_ref())
-            .await
-            .map_err(|e| manifest_failure(&name, e))?;
+        let recorded = write::record(
+            &s3,
+            kms.as_ref(),
+            &target,
+            &verification,
+            step.sign.as_ref(),
+        )
+        .await
+        .map_err(|e| manifest_failure(&name, e))?;
         ctx.record(&MANIFEST, &recorded.record).await?;
         manifest_note = format!(
             "; manifest {} (SHA-256 {}…){}",
-            if recorded.created { "written" } else { "unchanged" },
+            if recorded.created {
+                "written"
+            } else {
+                "unchanged"
+            },
             &recorded.record.sha256[..12],
             recorded
                 .record
@@ -322,7 +332,9 @@ async fn run(step: &VerifyBackup, ctx: &StepCtx<'_>) -> StepResult {
 fn manifest_failure(name: &str, e: ManifestError) -> StepError {
     let context = match &e {
         ManifestError::Write { .. } | ManifestError::Sign { .. } | ManifestError::S3 { .. } => {
-            format!("cannot write the manifest of Backup `{name}` (set `manifest: false` to go without)")
+            format!(
+                "cannot write the manifest of Backup `{name}` (set `manifest: false` to go without)"
+            )
         }
         _ => format!(
             "Backup `{name}` no longer matches the manifest written when it was first verified"

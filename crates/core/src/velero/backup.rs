@@ -136,7 +136,7 @@ pub async fn create_or_adopt(
         Err(objects::AdoptError::Api(e)) => Err(BackupError::Create {
             name,
             namespace: namespace.into(),
-            message: e.to_string(),
+            message: crate::errors::kube(&e),
         }),
     }
 }

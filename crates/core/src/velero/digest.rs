@@ -119,7 +119,11 @@ mod tests {
         assert_eq!(multi.md5, None);
         assert!(!multi.etag_is_md5());
         // An ETag of the right shape that is not the content's MD5 (SSE-KMS) does not count.
-        let kms = of_bytes("k", body, Some("\"00000000000000000000000000000000\"".into()));
+        let kms = of_bytes(
+            "k",
+            body,
+            Some("\"00000000000000000000000000000000\"".into()),
+        );
         assert!(!kms.etag_is_md5());
     }
 }

@@ -95,7 +95,7 @@ pub async fn get(
         }),
         Err(e) => Err(LocationError::Read {
             name: name.into(),
-            message: e.to_string(),
+            message: crate::errors::kube(&e),
         }),
     }
 }

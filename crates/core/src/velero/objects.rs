@@ -90,6 +90,8 @@ pub struct Status {
     pub warnings: u64,
     pub validation_errors: Vec<String>,
     pub failure_reason: Option<String>,
+    /// Velero 1.18 and later: the backup's place in the queue while it is `Queued`.
+    pub queue_position: Option<u64>,
 }
 
 impl Status {
@@ -120,6 +122,7 @@ impl Status {
                 .get("failureReason")
                 .and_then(Value::as_str)
                 .map(str::to_string),
+            queue_position: num("/queuePosition"),
         }
     }
 
@@ -172,7 +175,7 @@ pub async fn wait_terminal(
                     if errors > 5 {
                         return Err(WaitError::Watch {
                             name: name.to_string(),
-                            message: e.to_string(),
+                            message: crate::errors::chain(&e),
                         });
                     }
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(errors))).await;

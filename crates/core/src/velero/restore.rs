@@ -120,7 +120,7 @@ pub async fn create_or_adopt(
         Err(objects::AdoptError::Api(e)) => Err(RestoreError::Create {
             name,
             namespace: namespace.into(),
-            message: e.to_string(),
+            message: crate::errors::kube(&e),
         }),
     }
 }

@@ -180,5 +180,10 @@ async fn rollout(
             ng.release_version = release;
         }
     }
+    let reached = failure.is_none();
     state.finish(&id, failure);
+    drop(state);
+    if reached {
+        eks.world.nodegroup_reached(version);
+    }
 }

@@ -82,7 +82,9 @@ async fn handle(State(kms): State<Arc<Kms>>, headers: HeaderMap, body: Bytes) ->
         "kms",
         operation,
         status.as_u16(),
-        body.get("__type").and_then(Value::as_str).map(str::to_string),
+        body.get("__type")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     );
     let mut response = (status, body.to_string()).into_response();
     let h = response.headers_mut();
@@ -142,7 +144,10 @@ fn blob(input: &Value, field: &str, max: usize) -> Result<Vec<u8>, KmsError> {
     if raw.is_empty() || raw.len() > max {
         return Err(error(
             "ValidationException",
-            format!("1 validation error detected: Value at '{}' failed to satisfy constraint: Member must have length between 1 and {max}", lower_first(field)),
+            format!(
+                "1 validation error detected: Value at '{}' failed to satisfy constraint: Member must have length between 1 and {max}",
+                lower_first(field)
+            ),
         ));
     }
     Ok(raw)
@@ -158,7 +163,12 @@ fn prepare<'k>(keys: &'k Keys, input: &Value) -> Result<(&'k Key, String, Vec<u8
     if key.key_usage() != "SIGN_VERIFY" {
         return Err(error(
             "InvalidKeyUsageException",
-            format!("{} key usage is {} which is not valid for {}.", key.arn, key.key_usage(), "signing"),
+            format!(
+                "{} key usage is {} which is not valid for {}.",
+                key.arn,
+                key.key_usage(),
+                "signing"
+            ),
         ));
     }
     if !key.signing_algorithms().contains(&algorithm.as_str()) {
@@ -187,7 +197,9 @@ fn prepare<'k>(keys: &'k Keys, input: &Value) -> Result<(&'k Key, String, Vec<u8
         other => {
             return Err(error(
                 "ValidationException",
-                format!("1 validation error detected: Value '{other}' at 'messageType' failed to satisfy constraint: Member must satisfy enum value set: [RAW, DIGEST, EXTERNAL_MU]"),
+                format!(
+                    "1 validation error detected: Value '{other}' at 'messageType' failed to satisfy constraint: Member must satisfy enum value set: [RAW, DIGEST, EXTERNAL_MU]"
+                ),
             ));
         }
     };
@@ -199,7 +211,9 @@ fn sign(keys: &Keys, input: &Value) -> Result<Value, KmsError> {
     let signature = key
         .sign_digest(&digest)
         .ok_or_else(|| error("KMSInternalException", "signing failed"))?;
-    Ok(json!({ "KeyId": key.arn, "Signature": B64.encode(signature), "SigningAlgorithm": algorithm }))
+    Ok(
+        json!({ "KeyId": key.arn, "Signature": B64.encode(signature), "SigningAlgorithm": algorithm }),
+    )
 }
 
 fn verify(keys: &Keys, input: &Value) -> Result<Value, KmsError> {
@@ -218,7 +232,10 @@ fn public_key(keys: &Keys, input: &Value) -> Result<Value, KmsError> {
     let Some(der) = key.public_key_der() else {
         return Err(error(
             "UnsupportedOperationException",
-            format!("{} key usage is ENCRYPT_DECRYPT which is not valid for GetPublicKey.", key.arn),
+            format!(
+                "{} key usage is ENCRYPT_DECRYPT which is not valid for GetPublicKey.",
+                key.arn
+            ),
         ));
     };
     Ok(json!({

@@ -85,10 +85,23 @@ fn default_count() -> u32 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct BreakAfter {
-    /// The control-plane version whose arrival breaks the workload.
+    /// The version whose arrival breaks the workload.
     pub version: Version,
     /// `NAMESPACE/NAME` of a Deployment, StatefulSet or DaemonSet.
     pub workload: String,
+    /// What must reach `version`: the control plane (default), or a managed node group — a
+    /// workload that breaks only once its nodes run the new kubelet.
+    #[serde(default)]
+    pub after: BreakTrigger,
+}
+
+/// What brings a `breakAfter` fault on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BreakTrigger {
+    #[default]
+    ControlPlane,
+    Nodegroups,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -8,7 +8,7 @@
 mod bulk;
 mod catalog;
 mod compute;
-mod faults;
+pub mod faults;
 mod specs;
 
 pub use bulk::BulkSpec;
@@ -85,6 +85,11 @@ pub struct ScenarioSpec {
     pub resources: Vec<ResourceSpec>,
     #[serde(default)]
     pub velero: VeleroSpec,
+    /// S3 buckets that exist from the start besides Velero's, such as one for run journals
+    /// (`--state s3://…`). Any other bucket must be made with `CreateBucket` first: the
+    /// sandbox's S3 refuses requests to buckets that do not exist.
+    #[serde(default)]
+    pub buckets: Vec<BucketSpec>,
     /// Deprecated API requests the API server reports in `/metrics`.
     #[serde(default)]
     pub deprecated_api_requests: Vec<DeprecatedRequest>,
@@ -98,6 +103,16 @@ pub struct ScenarioSpec {
     /// Generated objects in bulk, for scale tests and benchmarks.
     #[serde(default)]
     pub bulk: Option<BulkSpec>,
+}
+
+/// A bucket the scenario creates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BucketSpec {
+    pub name: String,
+    /// Default: the cluster's region.
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 fn default_speed() -> f64 {
@@ -167,6 +182,26 @@ impl Scenario {
                 "the cluster's version {} is not in the version catalogue",
                 self.spec.cluster.version
             )));
+        }
+        for b in &self.spec.buckets {
+            if let Err(p) = eks_upgrade_core::types::names::s3_bucket(&b.name) {
+                problems.push(
+                    Problem::new(format!(
+                        "`{}` in `spec.buckets` is not a valid S3 bucket name{}",
+                        b.name,
+                        p.why.map(|w| format!(": {w}")).unwrap_or_default()
+                    ))
+                    .help(p.rule),
+                );
+            }
+            if let Some(r) = &b.region
+                && let Err(p) = eks_upgrade_core::types::names::aws_region(r)
+            {
+                problems.push(
+                    Problem::new(format!("bucket `{}`: `{r}` is not an AWS region", b.name))
+                        .help(p.rule),
+                );
+            }
         }
         for ng in &self.spec.nodegroups {
             if ng.version.is_some_and(|v| v > self.spec.cluster.version) {

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::kube::store::ChangeKind;
+use super::scenario::faults::BreakTrigger;
 use super::world::{World, WorldEvent};
 use fargate::Placement;
 
@@ -51,13 +52,10 @@ pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
                     Ok(WorldEvent::ControlPlaneVersion(version)) => {
                         // Objects of APIs this version starts serving come into use now.
                         let _ = seed::seed_objects(&world.store, &world.scenario, version, true);
-                        for b in world.scenario.spec.faults.break_after.iter().filter(|b| b.version == version) {
-                            if let Some((ns, name)) = b.workload.split_once('/')
-                                && let Some(w) = world.scenario.spec.workloads.iter().find(|w| w.namespace == ns && w.name == name)
-                            {
-                                let _ = workloads::set_broken(&world.store, &w.kind, ns, name, true);
-                            }
-                        }
+                        break_workloads(&world, BreakTrigger::ControlPlane, version);
+                    }
+                    Ok(WorldEvent::NodegroupVersion(version)) => {
+                        break_workloads(&world, BreakTrigger::Nodegroups, version);
                     }
                     Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => break,
@@ -65,6 +63,30 @@ pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// Breaks the workloads the scenario says break when `trigger` reaches `version`.
+fn break_workloads(
+    world: &World,
+    trigger: BreakTrigger,
+    version: eks_upgrade_core::types::Version,
+) {
+    let faults = &world.scenario.spec.faults.break_after;
+    for b in faults
+        .iter()
+        .filter(|b| b.version == version && b.after == trigger)
+    {
+        if let Some((ns, name)) = b.workload.split_once('/')
+            && let Some(w) = world
+                .scenario
+                .spec
+                .workloads
+                .iter()
+                .find(|w| w.namespace == ns && w.name == name)
+        {
+            let _ = workloads::set_broken(&world.store, &w.kind, ns, name, true);
+        }
+    }
 }
 
 fn react(world: &World, changes: &[Arc<super::kube::store::Change>]) {

@@ -70,8 +70,9 @@ pub async fn scan(kube: &kube::Client, removals: &Removals, skip: &[(&str, &str)
                 Severity::Warning,
                 format!("API {replacement} {}", api.resource),
                 format!(
-                    "cannot list {} to read their annotations: {e}",
-                    api.resource
+                    "cannot list {} to read their annotations: {}",
+                    api.resource,
+                    crate::errors::kube(&e)
                 ),
                 format!("grant `list` on `{}` in group `{group}`", api.resource),
             )),

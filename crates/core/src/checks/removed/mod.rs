@@ -226,7 +226,7 @@ async fn from_metric(kube: &kube::Client, removals: &Removals) -> Vec<Finding> {
     };
     match kube.request_text(request).await {
         Ok(text) => metric::check(&text, removals),
-        Err(e) => vec![metric_unreadable(&e.to_string())],
+        Err(e) => vec![metric_unreadable(&crate::errors::kube(&e))],
     }
 }
 
@@ -262,7 +262,7 @@ async fn from_helm(kube: &kube::Client, removals: &Removals) -> Vec<Finding> {
             "API003",
             Severity::Warning,
             "Helm releases",
-            format!("cannot list Helm release Secrets, so Helm manifests were not checked for removed APIs: {e}"),
+            format!("cannot list Helm release Secrets, so Helm manifests were not checked for removed APIs: {}", crate::errors::kube(&e)),
             "grant `list` on `secrets` (cluster-wide) to the identity the tool runs as",
         ));
     }

@@ -1,4 +1,6 @@
-//! The report as Markdown, for people and tickets.
+//! The report for people and tickets: the run at a glance, what failed and why, what recovery
+//! did in order, what could not be reversed, the cluster at the end, every step, and what to do
+//! next.
 
 use std::fmt::Write;
 
@@ -43,22 +45,44 @@ pub fn markdown(r: &RunReport) -> String {
     let _ = writeln!(out, "{}\n", r.message);
     if let (Some(step), Some(why)) = (&r.failed_step, &r.failure) {
         let _ = writeln!(out, "## What failed\n\n`{step}`: {why}\n");
+        for p in &r.health_problems {
+            let _ = writeln!(out, "- {p}");
+        }
+        if !r.health_problems.is_empty() {
+            let _ = writeln!(out);
+        }
     }
-    if r.restored.is_some() || r.control_plane_rollback.is_some() || !r.not_rolled_back.is_empty() {
-        let _ = writeln!(out, "## Recovery\n");
-        if let Some(x) = &r.restored {
-            let _ = writeln!(out, "- Velero restore: {x}");
+    if !r.recovery.is_empty() || r.restored.is_some() || r.control_plane_rollback.is_some() {
+        let _ = writeln!(out, "## Recovery, in order\n");
+        for (i, x) in r.recovery.iter().enumerate() {
+            let _ = writeln!(out, "{}. {x}", i + 1);
         }
-        if let Some(x) = &r.control_plane_rollback {
-            let _ = writeln!(out, "- Control plane: {x}");
-        }
-        for x in &r.not_rolled_back {
-            let _ = writeln!(out, "- Not rolled back: {x}");
+        if r.recovery.is_empty() {
+            if let Some(x) = &r.restored {
+                let _ = writeln!(out, "- Velero restore: {x}");
+            }
+            if let Some(x) = &r.control_plane_rollback {
+                let _ = writeln!(out, "- Control plane: {x}");
+            }
         }
         let _ = writeln!(out);
     }
     if let Some(p) = &r.restore_preview {
         p.markdown(&mut out);
+    }
+    if !r.rollback_readiness.is_empty() {
+        let _ = writeln!(out, "## Rollback readiness (EKS insights)\n");
+        for x in &r.rollback_readiness {
+            let _ = writeln!(out, "- {x}");
+        }
+        let _ = writeln!(out);
+    }
+    if !r.not_rolled_back.is_empty() {
+        let _ = writeln!(out, "## Not rolled back\n");
+        for x in &r.not_rolled_back {
+            let _ = writeln!(out, "- {x}");
+        }
+        let _ = writeln!(out);
     }
     if !r.backups.is_empty() {
         let _ = writeln!(out, "## Backups\n");
@@ -97,6 +121,22 @@ pub fn markdown(r: &RunReport) -> String {
         for a in &s.addons {
             let _ = writeln!(out, "- Add-on `{}`: {} ({})", a.name, a.version, a.status);
         }
+        for k in &s.kubelets {
+            let _ = writeln!(
+                out,
+                "- Kubelets: {} {} of {} at {}",
+                k.nodes,
+                if k.nodes == 1 { "node" } else { "nodes" },
+                k.manager,
+                k.version
+            );
+        }
+        if let Some(kp) = &s.kube_proxy {
+            let _ = writeln!(out, "- kube-proxy: {kp}");
+        }
+        for u in &s.unsupported {
+            let _ = writeln!(out, "- **Error:** {u}");
+        }
         let _ = writeln!(out);
     }
     let _ = writeln!(
@@ -129,4 +169,3 @@ pub fn markdown(r: &RunReport) -> String {
     }
     out
 }
-

@@ -2,37 +2,23 @@
 //! what failed and why, what was restored, what could not be rolled back, and what to do next.
 //! Written as JSON (with a schema, for machines) and as Markdown (for people and tickets).
 
+mod markdown;
+mod preview;
+mod recovery;
+
+pub use markdown::markdown;
+pub use preview::RestorePreviewReport;
+
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::journal::{Journal, RunResult, StepRecord, StepStatus};
 use crate::steps::rollback::RollbackResult;
-use crate::steps::{KindName, addons, backup, nodegroups, restore, rollback, verify};
-
-mod markdown;
-mod preview;
-
-pub use markdown::markdown;
-pub use preview::RestorePreviewReport;
+use crate::steps::{KindName, backup, restore, rollback, verify};
 
 pub const REPORT_VERSION: u32 = 1;
 
-/// The state the cluster was left in, read when the report is written.
-#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterState {
-    pub control_plane: Option<String>,
-    pub nodegroups: Vec<NamedVersion>,
-    pub addons: Vec<NamedVersion>,
-}
-
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NamedVersion {
-    pub name: String,
-    pub version: String,
-    pub status: String,
-}
+pub use super::assess::{ClusterState, KubeletCount, NamedVersion};
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -88,8 +74,14 @@ pub struct RunReport {
     /// What the restore was about to change, worked out just before it ran.
     pub restore_preview: Option<RestorePreviewReport>,
     pub control_plane_rollback: Option<String>,
-    /// What stays as the upgrade left it: EKS rolls back neither add-ons nor node groups.
+    /// What is still as the failed hop left it, and why.
     pub not_rolled_back: Vec<String>,
+    /// What each recovery step did, in the order it ran (with EKS update ids).
+    pub recovery: Vec<String>,
+    /// The health problems that failed the hop, by name.
+    pub health_problems: Vec<String>,
+    /// The rollback-readiness insights EKS showed before the control-plane rollback.
+    pub rollback_readiness: Vec<String>,
     pub cluster_state: Option<ClusterState>,
     pub steps: Vec<ReportStep>,
     pub next_steps: Vec<String>,
@@ -174,49 +166,20 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
         .filter(|s| is(s, KindName::RollbackControlPlane))
         .find_map(|s| s.get(&rollback::ROLLBACK));
 
-    let mut not_rolled_back = Vec::new();
-    if j.failure.is_some() {
-        let hop = |s: &StepRecord| s.key.hop.map(|h| h.to_string()).unwrap_or_default();
-        // A step that succeeded says what it changed in its summary; one that failed may have
-        // changed some things first, which it records as a fact.
-        let upgraded_addons: Vec<String> = j
-            .steps
-            .iter()
-            .filter(|s| is(s, KindName::UpgradeAddons))
-            .filter_map(|s| {
-                let what = if s.status == StepStatus::Succeeded {
-                    s.summary.clone().filter(|x| x.contains('→'))
-                } else {
-                    let changed = s.get(&addons::CHANGED)?;
-                    let list: Vec<&str> = changed.values().map(String::as_str).collect();
-                    (!list.is_empty()).then(|| list.join(", "))
-                }?;
-                Some(format!("add-ons ({}): {what}", hop(s)))
-            })
-            .collect();
-        not_rolled_back.extend(upgraded_addons);
-        let upgraded_groups: Vec<String> = j
-            .steps
-            .iter()
-            .filter(|s| is(s, KindName::UpgradeNodegroups))
-            .filter_map(|s| {
-                let what = if s.status == StepStatus::Succeeded {
-                    s.summary.clone().filter(|x| x.starts_with("upgraded"))
-                } else {
-                    let done = s.get(&nodegroups::UPGRADED)?;
-                    (!done.is_empty()).then(|| format!("upgraded {}", done.join(", ")))
-                }?;
-                Some(format!("node groups ({}): {what}", hop(s)))
-            })
-            .collect();
-        not_rolled_back.extend(upgraded_groups);
-        if let Some(r) = &rollback
-            && !r.rolled_back
-            && r.from != r.to
-        {
-            not_rolled_back.push(format!("control plane stays at {}: {}", r.from, r.reason));
-        }
-    }
+    // The cluster as read now, or as recorded when recovery ended.
+    let state = state.or_else(|| j.get(&super::assess::FINAL_STATE));
+    let not_rolled_back = j
+        .failure
+        .as_ref()
+        .map(|f| recovery::not_rolled_back(j, f, state.as_ref()))
+        .unwrap_or_default();
+    let health_problems = j
+        .failure
+        .as_ref()
+        .map(|f| recovery::health_problems(j, f))
+        .unwrap_or_default();
+    let rollback_readiness = recovery::readiness(j);
+    let recovery_actions = recovery::actions(j);
 
     let (result, exit_code, message) = match &j.outcome {
         Some(o) => (Some(o.result), Some(o.exit_code), o.message.clone()),
@@ -248,15 +211,33 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
             }
         }
         Some(RunResult::Restored) => {
-            next_steps.push(
-                "find out why the step failed before trying again (see the failure above)".into(),
-            );
+            next_steps.push(if health_problems.is_empty() {
+                "find out why the step failed before trying again (see the failure above)".into()
+            } else {
+                format!(
+                    "fix what failed at the new version before trying again: {}",
+                    health_problems.join("; ")
+                )
+            });
             if !not_rolled_back.is_empty() {
-                next_steps.push("add-ons and node groups upgraded before the failure stay at their new versions; check they suit the control plane's version".into());
+                next_steps.push("the components listed as not rolled back stay at their new versions; they are supported on the control plane's version".into());
             }
         }
         Some(RunResult::NeedsHuman) => {
             next_steps.push("a person must take over: read the failed recovery step's error and the cluster state below".into());
+            if let Some(unsupported) = state
+                .as_ref()
+                .map(|s| &s.unsupported)
+                .filter(|u| !u.is_empty())
+            {
+                next_steps.push(format!(
+                    "bring the cluster back into a supported configuration: {}",
+                    unsupported.join("; ")
+                ));
+            }
+            if rollback_readiness.iter().any(|r| r.starts_with("ERROR")) {
+                next_steps.push("resolve what the rollback-readiness insights above name, then roll the control plane back (`aws eks update-cluster-version`) while EKS still allows it, or fix forward at the new version".into());
+            }
             if !names.is_empty() {
                 next_steps.push(format!("the verified backup {} is intact and can be restored by hand: `velero restore create --from-backup NAME`", names.join(", ")));
             }
@@ -297,6 +278,9 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
             }
         }),
         not_rolled_back,
+        recovery: recovery_actions,
+        health_problems,
+        rollback_readiness,
         cluster_state: state,
         steps,
         next_steps,

@@ -72,7 +72,12 @@ impl RestorePreviewReport {
             );
         }
         let _ = writeln!(out);
-        for a in [Action::Update, Action::Create, Action::Skip, Action::Unknown] {
+        for a in [
+            Action::Update,
+            Action::Create,
+            Action::Skip,
+            Action::Unknown,
+        ] {
             let all: Vec<&PreviewItem> = self.items.iter().filter(|i| i.action == a).collect();
             if all.is_empty() {
                 continue;

@@ -213,7 +213,10 @@ async fn look(
                 ));
             }
         }
-        Err(e) => failures.push(format!("the API server does not answer /version: {e}")),
+        Err(e) => failures.push(format!(
+            "the API server does not answer /version: {}",
+            crate::errors::kube(&e)
+        )),
     }
     let snap = snapshot(ctx.conn.kube.clone(), step.namespaces.as_deref())
         .await

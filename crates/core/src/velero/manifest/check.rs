@@ -240,11 +240,7 @@ async fn head_matches(
     if size.is_some_and(|s| s != want.size) {
         return Err(ManifestError::Changed {
             key: want.key.clone(),
-            what: format!(
-                "{} bytes, {} when verified",
-                size.unwrap_or(0),
-                want.size
-            ),
+            what: format!("{} bytes, {} when verified", size.unwrap_or(0), want.size),
         });
     }
     if want.etag_is_md5() && head.e_tag() == want.etag.as_deref() {

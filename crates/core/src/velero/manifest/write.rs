@@ -136,8 +136,7 @@ pub async fn record(
         let sig_key = signature_key(location);
         match read_signature(s3, location).await? {
             Some(sig) if !created => {
-                signed_by =
-                    Some(sign::verify(kms, &key, &bytes, &sig, &signing.kms_key).await?);
+                signed_by = Some(sign::verify(kms, &key, &bytes, &sig, &signing.kms_key).await?);
             }
             _ => {
                 let sig = sign::sign(kms, &key, &bytes, signing).await?;

@@ -175,7 +175,11 @@ fn record(
         && fields.len() <= SMALL_OBJECT
     {
         for (k, v) in fields {
-            let (f, t) = if live_side { (Some(v), None) } else { (None, Some(v)) };
+            let (f, t) = if live_side {
+                (Some(v), None)
+            } else {
+                (None, Some(v))
+            };
             record(&join(path, k), f, t, secret, out, total);
         }
         return;

@@ -55,7 +55,8 @@ impl IncludesExcludes {
     fn matches(pattern: &str, s: &str, resource: bool) -> bool {
         // A resource named without its group (`deployments`) matches the group-resource
         // (`deployments.apps`), as discovery would resolve it.
-        glob(pattern, s) || (resource && !pattern.contains('.') && s.split('.').next() == Some(pattern))
+        glob(pattern, s)
+            || (resource && !pattern.contains('.') && s.split('.').next() == Some(pattern))
     }
 
     pub fn should_include(&self, s: &str, resource: bool) -> bool {
@@ -100,7 +101,11 @@ impl LabelSelector {
                 a.iter()
                     .map(|e| {
                         let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default();
-                        (text("key").to_string(), text("operator").to_string(), strings(e, "values"))
+                        (
+                            text("key").to_string(),
+                            text("operator").to_string(),
+                            strings(e, "values"),
+                        )
                     })
                     .collect()
             })
@@ -249,7 +254,11 @@ impl Filter {
                 return Some("its labels do not match the restore's label selector".into());
             }
         }
-        let text = |ptr: &str| item.pointer(ptr).and_then(Value::as_str).unwrap_or_default();
+        let text = |ptr: &str| {
+            item.pointer(ptr)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        };
         match gr {
             "pods" if matches!(text("/status/phase"), "Succeeded" | "Failed") => {
                 Some("a completed pod: Velero does not restore it".into())

@@ -139,7 +139,12 @@ fn decide(
     item: Value,
     described: &mut usize,
 ) -> PreviewItem {
-    let text = |ptr: &str| item.pointer(ptr).and_then(Value::as_str).unwrap_or("").to_string();
+    let text = |ptr: &str| {
+        item.pointer(ptr)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let (api_version, kind) = (text("/apiVersion"), text("/kind"));
     let filter = &walk.filter;
     let target_ns = namespace.map(|ns| filter.target_namespace(ns).to_string());
@@ -171,9 +176,7 @@ fn decide(
     match info {
         None => {
             result.action = Action::Unknown;
-            result.reason = Some(format!(
-                "`{type_key}` is not in the backup's resource list"
-            ));
+            result.reason = Some(format!("`{type_key}` is not in the backup's resource list"));
             return result;
         }
         Some(i) if i.resource.is_none() => {

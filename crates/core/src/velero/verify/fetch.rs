@@ -85,22 +85,27 @@ async fn ranged_read(
     report: impl Fn(u64, u64),
 ) -> Result<(FileDigest, bool), FetchError> {
     let mut digester: Option<Digester> = None;
-    let read = ranged::send_tapped(s3, bucket, key, ranged::PART, tx, drain, |part, read, size, etag| {
-        digester
-            .get_or_insert_with(|| Digester::new(etag, size))
-            .update(part);
-        report(read, size);
-    })
+    let read = ranged::send_tapped(
+        s3,
+        bucket,
+        key,
+        ranged::PART,
+        tx,
+        drain,
+        |part, read, size, etag| {
+            digester
+                .get_or_insert_with(|| Digester::new(etag, size))
+                .update(part);
+            report(read, size);
+        },
+    )
     .await
     .map_err(|e| match e {
         ranged::RangedError::NotFound => FetchError::NotFound,
         ranged::RangedError::Failed(m) => FetchError::Failed(m),
     })?;
     let digester = digester.unwrap_or_else(|| Digester::new(None, 0));
-    Ok((
-        digester.finish(key, read.etag),
-        read.read == read.size,
-    ))
+    Ok((digester.finish(key, read.etag), read.read == read.size))
 }
 
 /// One GET, its frames gathered into batches before they go to the consumer: the network

@@ -4,7 +4,6 @@
 //! fed. Every part is pinned to the ETag seen first (`If-Match`): an object replaced midway
 //! fails the read instead of splicing two backups together.
 
-use aws_sdk_s3::error::DisplayErrorContext;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc::Sender;
@@ -57,14 +56,14 @@ async fn fetch(
                 "the object changed while it was being read (its ETag no longer matches)"
                     .to_string()
             } else {
-                DisplayErrorContext(&e).to_string()
+                crate::errors::sdk("S3", "GetObject", &e)
             }
         })?;
     let body = out
         .body
         .collect()
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| crate::errors::chain(&e))?
         .into_bytes();
     let want = last - first + 1;
     if body.len() as u64 != want {
@@ -123,7 +122,13 @@ pub async fn send_tapped(
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
             return Err(RangedError::NotFound);
         }
-        Err(e) => return Err(RangedError::Failed(DisplayErrorContext(&e).to_string())),
+        Err(e) => {
+            return Err(RangedError::Failed(crate::errors::sdk(
+                "S3",
+                "HeadObject",
+                &e,
+            )));
+        }
     };
     let size = head
         .content_length()

@@ -356,13 +356,18 @@ pub fn check<R: Read + Send>(
         unversioned: HashMap::new(),
         preferred: HashMap::new(),
     };
-    inflate_beside(compressed, |tar_bytes| checker.run(tar_bytes, format_version));
+    inflate_beside(compressed, |tar_bytes| {
+        checker.run(tar_bytes, format_version)
+    });
     checker.summary
 }
 
 /// Runs `consume` on the inflated bytes of `compressed`, with decompression on a thread of its
 /// own: the two heaviest stages of reading a tarball then use two cores.
-pub fn inflate_beside<R: Read + Send, T>(compressed: R, consume: impl FnOnce(ChunkReader) -> T) -> T {
+pub fn inflate_beside<R: Read + Send, T>(
+    compressed: R,
+    consume: impl FnOnce(ChunkReader) -> T,
+) -> T {
     let (tx, tar_bytes) = stream::channel();
     std::thread::scope(|scope| {
         scope.spawn(move || {

@@ -19,6 +19,7 @@ use crate::format::spanned::{Loc, Spanned};
 use crate::format::text::{TargetText, TimeText};
 use crate::format::{Problem, Validator};
 use crate::steps::{BuildCx, Step};
+use crate::types::names;
 use crate::types::window::{parse_time, parse_weekday};
 use crate::types::{Phase, Version, Window};
 use crate::velero;
@@ -97,7 +98,7 @@ pub fn validate(
         built.push((phase, out));
     }
 
-    check_structure(&mut v, &built, spec);
+    check_structure(&mut v, &built, spec, raw.spec.loc);
 
     if v.has_problems() {
         return Err(v.into_problems());
@@ -121,35 +122,25 @@ pub fn validate(
 }
 
 fn cluster(v: &mut Validator, raw: &RawCluster) -> model::ClusterRef {
-    if let Some(name) = &raw.name {
-        let s = name.value.as_str();
-        let ok = !s.is_empty()
-            && s.len() <= 100
-            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !ok {
-            v.problem(name.loc, format!("`{s}` is not a valid EKS cluster name"), "invalid name", "EKS cluster names are 1 to 100 letters, digits, `-` and `_`, starting with a letter or digit");
-        }
+    if let Some(name) = &raw.name
+        && let Err(p) = names::eks_cluster_name(&name.value)
+    {
+        v.problem(
+            name.loc,
+            format!("`{}` is not a valid EKS cluster name", name.value),
+            "invalid name",
+            p.rule,
+        );
     }
-    if let Some(region) = &raw.region {
-        let s = region.value.as_str();
-        let parts: Vec<&str> = s.split('-').collect();
-        let ok = parts.len() >= 3
-            && parts[..parts.len() - 1]
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-            && parts
-                .last()
-                .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-        if !ok {
-            v.problem(
-                region.loc,
-                format!("`{s}` is not an AWS region"),
-                "invalid region",
-                "write a region code such as `eu-west-1` or `us-east-1`",
-            );
-        }
+    if let Some(region) = &raw.region
+        && let Err(p) = names::aws_region(&region.value)
+    {
+        v.problem(
+            region.loc,
+            format!("`{}` is not an AWS region", region.value),
+            "invalid region",
+            p.rule,
+        );
     }
     model::ClusterRef {
         name: raw.name.as_ref().map(|n| n.value.clone()),

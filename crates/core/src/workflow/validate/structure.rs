@@ -16,6 +16,7 @@ pub(super) fn check_structure(
     v: &mut Validator,
     built: &[(Phase, Vec<(Loc, Step)>)],
     spec: &RawSpec,
+    spec_loc: Loc,
 ) {
     let section = |phase: Phase| {
         built
@@ -52,11 +53,13 @@ pub(super) fn check_structure(
             }
         }
     }
+    check_only(v, built, spec, spec_loc);
     if spec.upgrade.is_empty()
         && let Some(first) = spec.on_failure.first()
     {
         v.problem(first.loc, "`onFailure` steps can never run", "no `upgrade` steps", "`onFailure` runs when an `upgrade` step fails; add `upgrade` steps or remove `onFailure`");
     }
+    recovery_order(v, upgrade, section(Phase::OnFailure));
 
     // References. Execution order is prepare, upgrade, onFailure, finish; a reference must
     // name a step that has run by then.
@@ -120,6 +123,43 @@ pub(super) fn check_structure(
     }
 }
 
+/// The steps that may make up a workflow without `upgrade` steps: a check-only workflow
+/// (`workflows/check-only.yaml`) reads and reports, so every step in it must change nothing.
+/// Anything else without `upgrade` steps is a workflow cut short, such as a file truncated
+/// after its backup, and would back up or restore without ever upgrading.
+fn check_only(
+    v: &mut Validator,
+    built: &[(Phase, Vec<(Loc, Step)>)],
+    spec: &RawSpec,
+    spec_loc: Loc,
+) {
+    if !spec.upgrade.is_empty() {
+        return;
+    }
+    let steps: Vec<&(Loc, Step)> = built.iter().flat_map(|(_, s)| s.iter()).collect();
+    let written = spec.prepare.len() + spec.on_failure.len() + spec.finish.len();
+    if written == 0 {
+        v.problem(
+            spec_loc,
+            "the workflow has no steps",
+            "no `upgrade` steps",
+            "add `upgrade` steps (an `upgradeControlPlane` step first), or a `preflight` step in `prepare` for a check-only workflow",
+        );
+        return;
+    }
+    if let Some((loc, step)) = steps.iter().find(|(_, s)| s.kind.mutates_cluster()) {
+        v.problem(
+            *loc,
+            format!(
+                "the workflow has no `upgrade` steps, but `{}` changes the cluster",
+                step.id
+            ),
+            "changes the cluster",
+            "add the `upgrade` steps (an `upgradeControlPlane` step first); without them a workflow is check-only and holds only steps that change nothing: `preflight`, `verifyBackup`, `healthCheck`, `approval`, `notify`",
+        );
+    }
+}
+
 /// The location of the `backup:` reference of the step with `id` in `phase`.
 fn reference_loc(spec: &RawSpec, phase: Phase, id: &str) -> Option<Loc> {
     let steps = match phase {
@@ -130,4 +170,68 @@ fn reference_loc(spec: &RawSpec, phase: Phase, id: &str) -> Option<Loc> {
     };
     let step = steps.iter().find(|s| s.value.id.value == id)?;
     step.value.backup_ref().map(|r| r.loc)
+}
+
+/// EKS rolls back only the control plane, and refuses while a kubelet or an add-on is newer than
+/// the version it would return to: a recovery that rolls the control plane back must first move
+/// back what the hop moves — node groups, then add-ons — in that order.
+fn recovery_order(v: &mut Validator, upgrade: &[(Loc, Step)], on_failure: &[(Loc, Step)]) {
+    let has = |step: &Step, role: Role| step.kind.roles().contains(&role);
+    let Some(rollback) = on_failure
+        .iter()
+        .position(|(_, s)| has(s, Role::RollsBackControlPlane))
+    else {
+        return;
+    };
+    let (rollback_loc, rollback_step) = &on_failure[rollback];
+    for (loc, step) in &on_failure[rollback + 1..] {
+        if has(step, Role::RollsBackNodes) || has(step, Role::RollsBackAddons) {
+            v.problem(
+                *loc,
+                format!(
+                    "`{}` runs after the control plane is rolled back",
+                    step.id
+                ),
+                "too late",
+                format!(
+                    "EKS refuses a control-plane rollback while nodes or add-ons are newer than the version it returns to; move this step before `{}`",
+                    rollback_step.id
+                ),
+            );
+        }
+    }
+    // A step that rolls back after the control plane is reported as too late above.
+    let anywhere = on_failure;
+    let needs = [
+        (
+            Role::UpgradesNodes,
+            Role::RollsBackNodes,
+            "rollbackNodegroups",
+            "node groups",
+        ),
+        (
+            Role::UpgradesAddons,
+            Role::RollsBackAddons,
+            "rollbackAddons",
+            "add-ons",
+        ),
+    ];
+    for (moves, back, kind, what) in needs {
+        let hop_moves = upgrade.iter().any(|(_, s)| has(s, moves));
+        let goes_back = anywhere.iter().any(|(_, s)| has(s, back));
+        if hop_moves && !goes_back {
+            v.problem(
+                *rollback_loc,
+                format!(
+                    "`{}` rolls the control plane back, but nothing moves the {what} the hop upgraded back first",
+                    rollback_step.id
+                ),
+                format!("no `{kind}` before it"),
+                format!(
+                    "add a `{kind}` step before `{}`: EKS refuses the rollback while {what} are newer than the version it returns to",
+                    rollback_step.id
+                ),
+            );
+        }
+    }
 }

@@ -1,0 +1,205 @@
+//! `upgradeNodegroups`: UpdateNodegroupVersion for managed node groups, a bounded number at a
+//! time, each waited on; after a failure no further group is started. Failures carry EKS's
+//! error codes with the resources it names (PodEvictionFailure with the pods,
+//! NodeCreationFailure with the instances). Nodes outside managed node groups — self-managed
+//! groups and Fargate — are reported as needing manual action rather than silently skipped.
+
+pub mod rollout;
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::control_plane::PER_HOP;
+use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
+use super::{StepCtx, StepError, StepResult};
+use crate::cloud::eks::{self, EksError, NodegroupInfo};
+use crate::format::Validator;
+use crate::format::spanned::Spanned;
+use crate::format::text::DurationText;
+use crate::journal::Fact;
+use crate::types::HumanDuration;
+pub use rollout::{Rollout, Unmanaged};
+
+/// Nodes outside managed node groups, which need a person.
+pub const UNMANAGED: Fact<Unmanaged> = Fact::new("unmanaged");
+/// `GROUP → VERSION` for the groups a failed step had already moved.
+pub const UPGRADED: Fact<Vec<String>> = Fact::new("upgraded");
+
+/// How long to wait for each node group unless the step says.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90 * 60);
+
+/// Options for the node-group upgrade.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawUpgradeNodegroups {
+    /// Managed node groups to upgrade. Default: all.
+    pub nodegroups: Option<Vec<Spanned<String>>>,
+    /// How many node groups to upgrade at once. Default: `1`.
+    pub max_parallel: Option<Spanned<u32>>,
+    /// Replace nodes even when pod disruption budgets block draining. Default: `false`.
+    pub force: Option<bool>,
+    /// How long to wait for each node group. Default: `90m`.
+    pub timeout: Option<Spanned<DurationText>>,
+}
+
+/// A validated `upgradeNodegroups` step.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeNodegroups {
+    pub nodegroups: Option<Vec<String>>,
+    pub max_parallel: u32,
+    pub force: bool,
+    pub timeout: HumanDuration,
+}
+
+pub struct UpgradeNodegroupsKind;
+
+impl Kind for UpgradeNodegroupsKind {
+    type Raw = RawUpgradeNodegroups;
+    type Model = UpgradeNodegroups;
+
+    const DOC: &'static str = "Upgrades managed node groups to the hop's version.";
+    const TITLE: &'static str = "Upgrade node groups";
+    const PLACEMENT: Placement = PER_HOP;
+    const MUTATES: bool = true;
+    const ROLES: &'static [Role] = &[Role::UpgradesNodes];
+    const EXAMPLE: &'static str = "{ maxParallel: 1 }";
+
+    fn build(
+        raw: &Spanned<RawUpgradeNodegroups>,
+        v: &mut Validator<'_>,
+        _: &BuildCx<'_>,
+    ) -> Option<UpgradeNodegroups> {
+        let n = &raw.value;
+        if let Some(mp) = n.max_parallel.as_ref().filter(|m| m.value == 0) {
+            v.problem(
+                mp.loc,
+                "`maxParallel` must be at least 1",
+                "zero",
+                "use `maxParallel: 1` to upgrade one node group at a time",
+            );
+        }
+        Some(UpgradeNodegroups {
+            nodegroups: n
+                .nodegroups
+                .as_ref()
+                .map(|l| l.iter().map(|g| g.value.clone()).collect()),
+            max_parallel: n.max_parallel.as_ref().map_or(1, |m| m.value.max(1)),
+            force: n.force.unwrap_or(false),
+            timeout: v.positive("timeout", n.timeout.as_ref(), DEFAULT_TIMEOUT),
+        })
+    }
+
+    async fn plan(step: &UpgradeNodegroups, cx: &mut PlanCx<'_>) -> Result<Vec<String>, EksError> {
+        let hop = cx.hop.map(|h| h.to_string()).unwrap_or_default();
+        let groups: Vec<String> = cx
+            .projection
+            .nodegroups
+            .iter()
+            .filter(|g| {
+                step.nodegroups
+                    .as_ref()
+                    .is_none_or(|names| names.contains(&g.name))
+            })
+            .map(|g| {
+                format!(
+                    "UpdateNodegroupVersion {} ({} nodes) → {hop}",
+                    g.name, g.desired_size
+                )
+            })
+            .collect();
+        Ok(if groups.is_empty() {
+            vec!["no managed node groups".into()]
+        } else {
+            groups
+        })
+    }
+
+    async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
+        run(step, ctx).await
+    }
+
+    fn scale_time(step: &mut UpgradeNodegroups, scale: &TimeScale) {
+        scale.timeout(&mut step.timeout);
+    }
+
+    fn typical_minutes(step: &UpgradeNodegroups) -> u64 {
+        20 / u64::from(step.max_parallel.max(1)) + 10
+    }
+}
+
+async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
+    let hop = ctx.hop()?;
+    let cluster = ctx.cluster().to_string();
+    let all = eks::nodegroups(&ctx.conn.eks, &cluster).await?;
+    if let Some(names) = &step.nodegroups {
+        for n in names {
+            if !all.iter().any(|g| &g.name == n) {
+                return Err(StepError::Failed(format!(
+                    "managed node group `{n}` does not exist in `{cluster}`"
+                )));
+            }
+        }
+    }
+    let todo: Vec<NodegroupInfo> = all
+        .into_iter()
+        .filter(|g| {
+            step.nodegroups
+                .as_ref()
+                .is_none_or(|names| names.contains(&g.name))
+        })
+        .filter(|g| g.version.is_none_or(|v| v < hop))
+        .collect();
+    let moved = rollout::move_groups(
+        ctx,
+        todo,
+        hop,
+        &Rollout {
+            max_parallel: step.max_parallel,
+            force: step.force,
+            timeout: step.timeout,
+        },
+    )
+    .await;
+
+    let unmanaged = rollout::unmanaged_nodes(ctx.conn.kube.clone())
+        .await
+        .unwrap_or_default();
+    if unmanaged != Unmanaged::default() {
+        ctx.record(&UNMANAGED, &unmanaged).await?;
+        for (group, nodes) in &unmanaged.self_managed {
+            ctx.warn(&format!(
+                "self-managed nodes in `{group}` need a manual upgrade to {hop}: {}",
+                nodes.join(", ")
+            ));
+        }
+        if !unmanaged.fargate.is_empty() {
+            ctx.warn(&format!(
+                "{} Fargate nodes keep their version until their pods are restarted",
+                unmanaged.fargate.len()
+            ));
+        }
+    }
+    if let Some(error) = moved.error() {
+        // What this step changed before failing stays changed until recovery moves it back:
+        // the report lists it.
+        if !moved.done.is_empty() {
+            ctx.record(&UPGRADED, &moved.done).await?;
+        }
+        return Err(error);
+    }
+    let mut summary = if moved.done.is_empty() {
+        format!("every managed node group was already at {hop}")
+    } else {
+        format!("upgraded {}", moved.done.join(", "))
+    };
+    let manual = unmanaged.count();
+    if manual > 0 {
+        summary.push_str(&format!(
+            "; {manual} nodes outside managed node groups need manual action"
+        ));
+    }
+    Ok(summary)
+}
