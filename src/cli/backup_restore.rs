@@ -13,7 +13,7 @@ use eks_upgrade_core::state::{load_verification, state_dir};
 use eks_upgrade_core::velero::gate;
 use eks_upgrade_core::velero::manifest::check::Trust;
 use eks_upgrade_core::velero::objects;
-use eks_upgrade_core::velero::preview::{Action, Preview};
+use eks_upgrade_core::velero::preview::{Action, Listing, Preview};
 use eks_upgrade_core::velero::restore::{self, ExistingResourcePolicy, RestoreSpec};
 use eks_upgrade_core::velero::verify::VerifyDepth;
 
@@ -48,7 +48,8 @@ pub struct RestoreArgs {
     /// Restore without previewing first.
     #[arg(long, conflicts_with = "dry_run")]
     pub no_preview: bool,
-    /// With `--dry-run`: list unchanged objects in the table too.
+    /// With `--dry-run`: list unchanged objects too (table and JSON); otherwise they are only
+    /// counted.
     #[arg(long)]
     pub show_unchanged: bool,
     /// `text` (a table) or `json` for the preview.
@@ -184,7 +185,11 @@ pub async fn restore_cmd(ui: &Ui, args: RestoreArgs) -> ExitStatus {
         &target,
         &trust,
         &restore_spec,
-        !args.no_preview,
+        (!args.no_preview).then_some(if args.show_unchanged {
+            Listing::Everything
+        } else {
+            Listing::Changes
+        }),
         None,
     )
     .await
@@ -192,10 +197,17 @@ pub async fn restore_cmd(ui: &Ui, args: RestoreArgs) -> ExitStatus {
         Ok(c) => c,
         Err(e) => {
             ui.error(format!("refusing to restore `{}`: {e}", args.name));
-            ui.hint(format!(
-                "`{}` is no longer what was verified; do not restore from it before finding out why",
-                e.key()
-            ));
+            if e.is_mismatch() {
+                ui.hint(format!(
+                    "`{}` is no longer what was verified; do not restore from it before finding out why",
+                    e.key()
+                ));
+            } else {
+                ui.hint(format!(
+                    "the files could not be checked against the manifest; check access to `{}` (and to the KMS key, if the manifest is signed), then try again",
+                    e.key()
+                ));
+            }
             return ExitStatus::Stopped;
         }
     };

@@ -93,7 +93,7 @@ fn a_dry_run_says_what_would_be_created_updated_left_and_skipped() {
         &["-n", "shop", "scale", "deployment", "web", "--replicas=5"],
     );
 
-    let p = preview(&sb, "drift", &[]);
+    let p = preview(&sb, "drift", &["--show-unchanged"]);
     assert_eq!(restores(&sb), 0, "a dry run creates no Restore");
     assert_eq!(
         item(&p, "ConfigMap", Some("shop"), "web-config")["action"],
@@ -126,6 +126,21 @@ fn a_dry_run_says_what_would_be_created_updated_left_and_skipped() {
         p["counts"]["unchanged"].as_u64().is_some_and(|n| n > 5),
         "{}",
         p["counts"]
+    );
+    // Without `--show-unchanged` unchanged objects are counted, not listed.
+    let changes = preview(&sb, "drift", &[]);
+    assert_eq!(changes["counts"], p["counts"]);
+    let listed = changes["items"].as_array().map_or(0, Vec::len) as u64;
+    let unchanged = p["counts"]["unchanged"].as_u64().unwrap_or(0);
+    assert_eq!(
+        listed + unchanged,
+        p["items"].as_array().map_or(0, Vec::len) as u64
+    );
+    assert!(
+        changes["items"]
+            .as_array()
+            .is_some_and(|i| i.iter().all(|x| x["action"] != "unchanged")),
+        "{changes}"
     );
 
     // The same preview, kept existing objects: the drifted ones are skipped, and why.
@@ -187,7 +202,7 @@ fn a_dry_run_says_what_would_be_created_updated_left_and_skipped() {
     sb.eks_upgrade(&["backup", "restore", "drift", "--cluster", "demo"])
         .run()
         .code(0);
-    let after = preview(&sb, "drift", &[]);
+    let after = preview(&sb, "drift", &["--show-unchanged"]);
     for (kind, name) in [
         ("ConfigMap", "web-config"),
         ("Deployment", "web"),
@@ -243,7 +258,9 @@ fn namespace_mapping_previews_and_restores_into_the_new_namespace() {
         ),
         "info"
     );
-    let again = preview(&sb, "mapped", &args);
+    let mut again_args = args.to_vec();
+    again_args.push("--show-unchanged");
+    let again = preview(&sb, "mapped", &again_args);
     assert_eq!(
         item(&again, "ConfigMap", Some("shop-copy"), "web-config")["action"],
         "unchanged"
@@ -274,9 +291,10 @@ fn peak_rss(sb: &External, args: &[&str]) -> (String, f64) {
     (out.stdout, kib / 1024.0)
 }
 
-/// What the preview of 20,000 objects may hold beyond the preview of a few dozen: one small
-/// record per object (its preview line and a 32-byte fingerprint entry), one page of live
-/// objects, the stream's buffers. The verifier's budget is 64 MiB for the whole process (release
+/// What the preview of 20,000 objects may hold beyond the preview of a few dozen: a fingerprint
+/// entry per live object the backup holds (its key and 32 bytes), one page of live objects, the
+/// stream's buffers, and a record per object the restore would change (unchanged ones are only
+/// counted). The verifier's budget is 64 MiB for the whole process (release
 /// build; the test's debug build starts near 50 MiB).
 const GROWTH_BUDGET_MIB: f64 = 16.0;
 
@@ -341,5 +359,47 @@ fn a_preview_of_20000_objects_stays_within_the_verifiers_memory_budget() {
         big_mib - small_mib <= GROWTH_BUDGET_MIB,
         "20,000 objects took {:.1} MiB more than a few dozen ({big_mib:.1} against {small_mib:.1} MiB)",
         big_mib - small_mib
+    );
+}
+
+#[test]
+fn the_demos_report_shows_what_the_restore_changed() {
+    let dir = tempfile::tempdir().expect("scratch dir");
+    let json = dir.path().join("report.json");
+    let out = crate::common::Test::new()
+        .args(["demo", "--yes", "--report"])
+        .arg(&json)
+        .run()
+        .code(0);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report"))
+            .expect("JSON");
+    let preview = &report["restorePreview"];
+    assert_eq!(preview["existingResourcePolicy"], "update", "{preview}");
+    // The scenario broke `shop/web` by changing its pod template: the restore puts it back.
+    let web = item(preview, "Deployment", Some("shop"), "web");
+    assert_eq!(web["action"], "update", "{web}");
+    assert!(
+        web["changes"].as_array().is_some_and(|c| c
+            .iter()
+            .any(|x| x.as_str().is_some_and(|s| s.contains("broken")))),
+        "{web}"
+    );
+    assert_eq!(preview["counts"]["update"], 1, "{}", preview["counts"]);
+    assert!(
+        preview["items"]
+            .as_array()
+            .is_some_and(|i| i.iter().all(|x| x["action"] != "unchanged")),
+        "the journal keeps what changes; unchanged objects are counted: {preview}"
+    );
+    // The Markdown the demo prints says the same for people.
+    let section = out
+        .stderr
+        .split("## What the restore changed")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no preview section in the demo's report:\n{}", out.stderr));
+    assert!(
+        section.contains("- Deployment shop/web: spec.template.metadata.annotations"),
+        "{section}"
     );
 }

@@ -21,7 +21,7 @@ use crate::types::{HumanDuration, Phase};
 use crate::velero::layout::BackupLocation;
 use crate::velero::manifest::ManifestRecord;
 use crate::velero::manifest::check::Trust;
-use crate::velero::preview::{Action, Preview};
+use crate::velero::preview::{Action, Listing, Preview};
 use crate::velero::restore::{ExistingResourcePolicy, RestoreOutcome, RestoreSpec};
 use crate::velero::{gate, location, objects, restore};
 
@@ -313,7 +313,8 @@ async fn check_before_restore(
         &target,
         &trust,
         &spec,
-        step.preview,
+        // The journal keeps what the restore changes; unchanged objects are only counted.
+        step.preview.then_some(Listing::Changes),
         Some(&progress),
     )
     .await

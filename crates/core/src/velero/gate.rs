@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::layout::BackupLocation;
 use super::manifest::ManifestError;
 use super::manifest::check::{self, Checked, Loaded, Trust};
-use super::preview::{self, Preview, PreviewError};
+use super::preview::{self, Listing, Preview, PreviewError};
 use super::verify::Progress;
 
 /// What the gate found, when it lets the restore through.
@@ -35,6 +35,16 @@ pub enum GateError {
 }
 
 impl GateError {
+    /// Whether the backup in the bucket is not what was verified (rather than: it could not be
+    /// read or checked just now).
+    pub fn is_mismatch(&self) -> bool {
+        match self {
+            GateError::Manifest(e) => e.is_mismatch(),
+            GateError::Unreadable(PreviewError::S3 { .. }) => false,
+            GateError::Unreadable(_) => true,
+        }
+    }
+
     /// The object in the bucket the refusal is about.
     pub fn key(&self) -> &str {
         match self {
@@ -46,8 +56,8 @@ impl GateError {
     }
 }
 
-/// Checks the backup at `location` against its manifest and previews a Restore whose `spec`
-/// is `spec`.
+/// Checks the backup at `location` against its manifest and, when `preview` says which objects
+/// to list, previews a Restore whose `spec` is `spec`.
 #[allow(clippy::too_many_arguments)]
 pub async fn check(
     s3: &aws_sdk_s3::Client,
@@ -56,28 +66,28 @@ pub async fn check(
     location: &BackupLocation,
     trust: &Trust,
     spec: &Value,
-    want_preview: bool,
+    preview: Option<Listing>,
     progress: Option<Progress<'_>>,
 ) -> Result<Gate, GateError> {
     let manifest = check::load(s3, kms, location, trust).await?;
     let tarball = location.tarball_key();
     let mut checked = Checked::default();
     if let Some(m) = &manifest {
-        let later: Vec<&str> = if want_preview {
+        let later: Vec<&str> = if preview.is_some() {
             vec![tarball.as_str()]
         } else {
             Vec::new()
         };
         checked = check::check_files(s3, location, &m.manifest, &later).await?;
     }
-    if !want_preview {
+    let Some(listing) = preview else {
         return Ok(Gate {
             manifest,
             checked,
             preview: None,
         });
-    }
-    let result = preview::preview(s3, kube, location, spec, progress).await;
+    };
+    let result = preview::preview(s3, kube, location, spec, listing, progress).await;
     let preview = match result {
         Ok(p) => {
             if let Some(m) = &manifest {

@@ -20,7 +20,8 @@ pub struct RestorePreviewReport {
     pub existing_resource_policy: Option<String>,
     /// `create`, `update`, `unchanged`, `skip`, `unknown` → objects.
     pub counts: BTreeMap<String, u64>,
-    /// Every object of the backup and what the restore was to do with it.
+    /// Every object the restore was to create, update or skip, or could not judge, and why
+    /// (unchanged objects are only counted).
     pub items: Vec<PreviewItem>,
     /// Why there is no preview, when it could not be made.
     pub error: Option<String>,
@@ -114,5 +115,87 @@ fn heading(a: Action) -> &'static str {
         Action::Skip => "Skipped",
         Action::Unknown => "Not compared",
         Action::Unchanged => "Unchanged",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::velero::preview::PreviewStats;
+
+    fn preview(updates: usize) -> Preview {
+        let mut items: Vec<PreviewItem> = (0..updates)
+            .map(|i| {
+                let mut item = PreviewItem::new(
+                    Action::Update,
+                    "v1",
+                    "ConfigMap",
+                    Some("shop"),
+                    &format!("c{i:02}"),
+                    Some("it exists and differs".into()),
+                );
+                item.changes = vec![format!("data.k: \"{i}\" → \"x\"")];
+                item
+            })
+            .collect();
+        items.push(PreviewItem::new(
+            Action::Skip,
+            "v1",
+            "Node",
+            None,
+            "n1",
+            Some("Velero never restores `nodes`".into()),
+        ));
+        Preview {
+            backup: "b1".into(),
+            existing_resource_policy: "update".into(),
+            namespace_mapping: BTreeMap::new(),
+            counts: [
+                (Action::Update, updates as u64),
+                (Action::Skip, 1),
+                (Action::Unchanged, 40),
+            ]
+            .into_iter()
+            .collect(),
+            items,
+            stats: PreviewStats::default(),
+        }
+    }
+
+    #[test]
+    fn markdown_counts_every_action_and_names_the_first_objects_of_each() {
+        let report = RestorePreviewReport::of(Some(preview(SHOWN + 3)), None).expect("a report");
+        assert_eq!(report.counts["unchanged"], 40);
+        assert_eq!(report.counts["create"], 0);
+        let mut out = String::new();
+        report.markdown(&mut out);
+        assert!(out.contains("| update | 13 |"), "{out}");
+        assert!(out.contains("| unchanged | 40 |"), "{out}");
+        assert!(
+            out.contains("- ConfigMap shop/c00: data.k: \"0\" → \"x\""),
+            "{out}"
+        );
+        assert!(
+            !out.contains("c10"),
+            "only the first {SHOWN} are named: {out}"
+        );
+        assert!(out.contains("- … and 3 more"), "{out}");
+        assert!(
+            out.contains("- Node n1: Velero never restores `nodes`"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_preview_that_could_not_be_made_says_why_and_no_preview_says_nothing() {
+        let report = RestorePreviewReport::of(None, Some("cannot list `deployments.apps`".into()))
+            .expect("a report");
+        let mut out = String::new();
+        report.markdown(&mut out);
+        assert!(
+            out.contains("No preview: cannot list `deployments.apps`"),
+            "{out}"
+        );
+        assert!(RestorePreviewReport::of(None, None).is_none());
     }
 }

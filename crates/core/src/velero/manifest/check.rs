@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::types::ChecksumMode;
 use base64::Engine;
 use serde::Serialize;
@@ -65,7 +64,7 @@ pub async fn read_signature(
     let key = signature_key(location);
     let Some(o) = s3io::get(s3, &location.bucket, &key)
         .await
-        .map_err(|e| s3_error(&key, e))?
+        .map_err(|e| ManifestError::read(&key, e))?
     else {
         return Ok(None);
     };
@@ -75,13 +74,6 @@ pub async fn read_signature(
             key,
             message: e.to_string(),
         })
-}
-
-fn s3_error(key: &str, e: impl std::fmt::Display) -> ManifestError {
-    ManifestError::S3 {
-        key: key.to_string(),
-        message: e.to_string(),
-    }
 }
 
 /// Reads the manifest and establishes trust in it. `None` when there is none and none was
@@ -95,7 +87,7 @@ pub async fn load(
     let key = manifest_key(location);
     let Some(o) = s3io::get(s3, &location.bucket, &key)
         .await
-        .map_err(|e| s3_error(&key, e))?
+        .map_err(|e| ManifestError::read(&key, e))?
     else {
         return if trust.expects_manifest() {
             Err(ManifestError::Missing { key })
@@ -206,10 +198,14 @@ pub async fn hash_object(
         FetchError::NotFound => ManifestError::Gone {
             key: key.to_string(),
         },
-        FetchError::Failed(m) => s3_error(key, m),
+        FetchError::Failed(m) => ManifestError::read_failed(key, m),
     })?;
     if let Err(e) = streamed.value {
-        return Err(s3_error(key, e));
+        return Err(ManifestError::S3 {
+            key: key.to_string(),
+            message: crate::errors::chain(&e),
+            source: Some(Box::new(e)),
+        });
     }
     Ok(streamed.digest)
 }
@@ -234,7 +230,13 @@ async fn head_matches(
                 key: want.key.clone(),
             });
         }
-        Err(e) => return Err(s3_error(&want.key, DisplayErrorContext(&e))),
+        Err(e) => {
+            return Err(ManifestError::S3 {
+                key: want.key.clone(),
+                message: crate::errors::sdk("S3", "HeadObject", &e),
+                source: Some(Box::new(e)),
+            });
+        }
     };
     let size = head.content_length().and_then(|n| u64::try_from(n).ok());
     if size.is_some_and(|s| s != want.size) {
@@ -268,7 +270,7 @@ pub async fn check_files(
     let dir = location.dir();
     let present: BTreeMap<String, u64> = s3io::list(s3, &location.bucket, &dir)
         .await
-        .map_err(|e| s3_error(&dir, e))?;
+        .map_err(|e| ManifestError::read(&dir, e))?;
     for key in present.keys() {
         if !super::is_own_file(location, key) && manifest.file(key).is_none() {
             return Err(ManifestError::Added { key: key.clone() });
@@ -293,4 +295,88 @@ pub async fn check_files(
         checked.hashed.push(want.key.clone());
     }
     Ok(checked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::velero::digest::of_bytes;
+
+    fn manifest(files: &[(&str, &[u8])]) -> Manifest {
+        Manifest {
+            manifest_version: super::super::MANIFEST_VERSION,
+            tool: "eks-upgrade test".into(),
+            created_at: "2026-11-29T00:00:00Z".into(),
+            bucket: "velero-backups".into(),
+            prefix: None,
+            backup: "b1".into(),
+            backup_uid: Some("u1".into()),
+            item_count: None,
+            item_list_sha256: None,
+            files: files.iter().map(|(k, b)| of_bytes(k, b, None)).collect(),
+        }
+    }
+
+    #[test]
+    fn one_flipped_byte_is_refused_with_the_key_named() {
+        let m = manifest(&[("backups/b1/b1.tar.gz", b"abcdef")]);
+        assert!(check_digest(&m, &of_bytes("backups/b1/b1.tar.gz", b"abcdef", None)).is_ok());
+        let e = check_digest(&m, &of_bytes("backups/b1/b1.tar.gz", b"abcdeF", None))
+            .expect_err("a changed byte");
+        assert!(matches!(e, ManifestError::Changed { .. }));
+        assert!(e.is_mismatch());
+        assert!(
+            e.to_string()
+                .starts_with("`backups/b1/b1.tar.gz` differs from the manifest: SHA-256"),
+            "{e}"
+        );
+        let shorter = check_digest(&m, &of_bytes("backups/b1/b1.tar.gz", b"abc", None))
+            .expect_err("a shorter file");
+        assert!(
+            shorter.to_string().contains("3 bytes, 6 when verified"),
+            "{shorter}"
+        );
+    }
+
+    #[test]
+    fn added_and_missing_files_are_refused_by_name() {
+        let m = manifest(&[
+            ("backups/b1/b1.tar.gz", b"t"),
+            ("backups/b1/velero-backup.json", b"{}"),
+        ]);
+        let added = compare(
+            &m,
+            &[
+                of_bytes("backups/b1/b1.tar.gz", b"t", None),
+                of_bytes("backups/b1/velero-backup.json", b"{}", None),
+                of_bytes("backups/b1/b1-csi-volumesnapshots.json.gz", b"x", None),
+            ],
+        )
+        .expect_err("a file added after verification");
+        assert_eq!(
+            added.to_string(),
+            "`backups/b1/b1-csi-volumesnapshots.json.gz` was not in the backup when it was verified"
+        );
+        let gone =
+            compare(&m, &[of_bytes("backups/b1/b1.tar.gz", b"t", None)]).expect_err("a file gone");
+        assert_eq!(gone.key(), "backups/b1/velero-backup.json");
+        assert!(matches!(gone, ManifestError::Gone { .. }));
+    }
+
+    #[test]
+    fn a_read_failure_is_not_a_mismatch_and_keeps_its_cause() {
+        let e = ManifestError::read(
+            "backups/b1/eks-upgrade-manifest.json",
+            crate::velero::verify::VerifyError::S3 {
+                key: "backups/b1/eks-upgrade-manifest.json".into(),
+                message: "AccessDenied: Access Denied".into(),
+            },
+        );
+        assert!(!e.is_mismatch());
+        assert_eq!(
+            e.to_string(),
+            "cannot read `backups/b1/eks-upgrade-manifest.json` from S3: AccessDenied: Access Denied"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+    }
 }

@@ -113,19 +113,76 @@ pub enum ManifestError {
     Added { key: String },
     #[error("the signature of the manifest `{key}` does not hold: {message}")]
     Signature { key: String, message: String },
+    #[error(
+        "cannot check the signature of the manifest `{key}` with KMS key `{kms_key}`: {message}"
+    )]
+    Verify {
+        key: String,
+        kms_key: String,
+        /// The failure in one line, for people (the cause keeps the rest, for the log).
+        message: String,
+        #[source]
+        source: Source,
+    },
     #[error("cannot read `{key}` from S3: {message}")]
-    S3 { key: String, message: String },
+    S3 {
+        key: String,
+        /// The failure in one line, for people (the cause keeps the rest, for the log).
+        message: String,
+        #[source]
+        source: Option<Source>,
+    },
     #[error("cannot write `{key}` to S3: {message}")]
-    Write { key: String, message: String },
+    Write {
+        key: String,
+        message: String,
+        #[source]
+        source: Source,
+    },
     #[error("KMS refused to sign the manifest `{key}` with `{kms_key}`: {message}")]
     Sign {
         key: String,
         kms_key: String,
         message: String,
+        #[source]
+        source: Option<Source>,
     },
 }
 
+/// The cause of a failed call, kept for the debug log.
+pub type Source = Box<dyn std::error::Error + Send + Sync>;
+
 impl ManifestError {
+    /// Whether the bucket no longer holds what was verified (rather than: it could not be read,
+    /// or KMS could not be asked).
+    pub fn is_mismatch(&self) -> bool {
+        !matches!(
+            self,
+            ManifestError::S3 { .. }
+                | ManifestError::Write { .. }
+                | ManifestError::Sign { .. }
+                | ManifestError::Verify { .. }
+        )
+    }
+
+    /// A read that failed in the verifier's S3 helpers, which already put it in one line.
+    pub(crate) fn read(key: &str, e: super::verify::VerifyError) -> Self {
+        ManifestError::S3 {
+            key: key.to_string(),
+            message: e.message().to_string(),
+            source: Some(Box::new(e)),
+        }
+    }
+
+    /// A read that failed for a reason already put in one line, with no error to keep.
+    pub(crate) fn read_failed(key: &str, message: String) -> Self {
+        ManifestError::S3 {
+            key: key.to_string(),
+            message,
+            source: None,
+        }
+    }
+
     /// The object the problem is about.
     pub fn key(&self) -> &str {
         match self {
@@ -136,6 +193,7 @@ impl ManifestError {
             | ManifestError::Gone { key }
             | ManifestError::Added { key }
             | ManifestError::Signature { key, .. }
+            | ManifestError::Verify { key, .. }
             | ManifestError::S3 { key, .. }
             | ManifestError::Write { key, .. }
             | ManifestError::Sign { key, .. } => key,

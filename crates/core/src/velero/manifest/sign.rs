@@ -7,7 +7,7 @@
 //! id written in the signature file: anyone with write access to the bucket can write a file
 //! naming a key of their own.
 
-use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
 use base64::Engine;
@@ -62,19 +62,6 @@ pub struct SignatureFile {
     pub signed_at: String,
 }
 
-fn kms_message<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    e: &aws_sdk_kms::error::SdkError<E>,
-) -> String {
-    match e.as_service_error() {
-        Some(s) => format!(
-            "{}: {}",
-            s.code().unwrap_or("error"),
-            s.message().unwrap_or("no message")
-        ),
-        None => DisplayErrorContext(e).to_string(),
-    }
-}
-
 /// Signs the manifest's bytes with `signing`.
 pub async fn sign(
     kms: &aws_sdk_kms::Client,
@@ -94,12 +81,14 @@ pub async fn sign(
         .map_err(|e| ManifestError::Sign {
             key: manifest_key.to_string(),
             kms_key: signing.kms_key.clone(),
-            message: kms_message(&e),
+            message: crate::errors::sdk("KMS", "Sign", &e),
+            source: Some(Box::new(e)),
         })?;
     let signature = out.signature().ok_or_else(|| ManifestError::Sign {
         key: manifest_key.to_string(),
         kms_key: signing.kms_key.clone(),
         message: "the answer holds no signature".into(),
+        source: None,
     })?;
     Ok(SignatureFile {
         key_id: out
@@ -155,10 +144,12 @@ pub async fn verify(
                     "KMS key `{trusted_key}` did not make it (the manifest was rewritten, or signed with another key)"
                 ))
             } else {
-                bad(format!(
-                    "KMS could not check it with `{trusted_key}`: {}",
-                    kms_message(&e)
-                ))
+                ManifestError::Verify {
+                    key: manifest_key.to_string(),
+                    kms_key: trusted_key.to_string(),
+                    message: crate::errors::sdk("KMS", "Verify", &e),
+                    source: Box::new(e),
+                }
             }
         })?;
     if !out.signature_valid() {

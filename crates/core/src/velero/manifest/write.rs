@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::check::{compare, hash_object, read_signature};
@@ -23,13 +22,6 @@ pub struct Recorded {
     pub manifest: Manifest,
 }
 
-fn s3_error(key: &str, e: impl std::fmt::Display) -> ManifestError {
-    ManifestError::S3 {
-        key: key.to_string(),
-        message: e.to_string(),
-    }
-}
-
 async fn put(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -46,7 +38,8 @@ async fn put(
         .map(|_| ())
         .map_err(|e| ManifestError::Write {
             key: key.to_string(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: crate::errors::sdk("S3", "PutObject", &e),
+            source: Box::new(e),
         })
 }
 
@@ -60,7 +53,7 @@ async fn all_digests(
     let dir = location.dir();
     let present = s3io::list(s3, &location.bucket, &dir)
         .await
-        .map_err(|e| s3_error(&dir, e))?;
+        .map_err(|e| ManifestError::read(&dir, e))?;
     let mut by_key: BTreeMap<String, FileDigest> = verification
         .files
         .iter()
@@ -92,7 +85,7 @@ pub async fn record(
     let files = all_digests(s3, location, verification).await?;
     let existing = s3io::get(s3, &location.bucket, &key)
         .await
-        .map_err(|e| s3_error(&key, e))?;
+        .map_err(|e| ManifestError::read(&key, e))?;
     let (manifest, bytes, created) = match existing {
         Some(o) => {
             let manifest: Manifest =

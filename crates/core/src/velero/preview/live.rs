@@ -204,7 +204,8 @@ pub async fn read(
                 })
                 .await;
                 if let Err(e) = result {
-                    info.unreadable = Some(format!("cannot list `{gr}`: {e}"));
+                    info.unreadable =
+                        Some(format!("cannot list `{gr}`: {}", crate::errors::kube(&e)));
                     break;
                 }
             }

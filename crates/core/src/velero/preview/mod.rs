@@ -112,6 +112,16 @@ impl PreviewItem {
     }
 }
 
+/// Which objects a preview lists one by one. Every object is counted either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// Those the restore would create, update, skip, or could not judge: what a person or a
+    /// report needs, and what stays small when most of the backup matches the cluster.
+    Changes,
+    /// Unchanged objects too.
+    Everything,
+}
+
 /// How the preview went about it, for memory and cost.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -133,7 +143,8 @@ pub struct Preview {
     pub namespace_mapping: BTreeMap<String, String>,
     /// Objects per action (`create`, `update`, …).
     pub counts: BTreeMap<Action, u64>,
-    /// Every object, by action, kind, namespace and name.
+    /// The objects listed one by one, by action, kind, namespace and name: every object, or
+    /// every object but the unchanged ones (see [`Listing`]); `counts` counts them all.
     pub items: Vec<PreviewItem>,
     pub stats: PreviewStats,
 }
@@ -173,7 +184,13 @@ pub struct Previewed {
 #[derive(Debug, thiserror::Error)]
 pub enum PreviewError {
     #[error("cannot read `{key}` from S3: {message}")]
-    S3 { key: String, message: String },
+    S3 {
+        key: String,
+        /// The failure in one line, for people (the cause keeps the rest, for the log).
+        message: String,
+        #[source]
+        source: super::verify::VerifyError,
+    },
     #[error("`{key}` is not a resource list Velero wrote: {message}")]
     ResourceList { key: String, message: String },
     /// `digest` is the tarball's, when its bytes were all read: the manifest check can still
@@ -202,7 +219,8 @@ async fn resource_list(
         .await
         .map_err(|e| PreviewError::S3 {
             key: key.clone(),
-            message: e.to_string(),
+            message: e.message().to_string(),
+            source: e,
         })?
         .ok_or_else(|| bad("it is missing".into()))?;
     let mut text = Vec::new();
@@ -220,6 +238,7 @@ pub async fn preview(
     kube: &kube::Client,
     location: &BackupLocation,
     spec: &Value,
+    listing: Listing,
     progress: Option<Progress<'_>>,
 ) -> Result<Previewed, PreviewError> {
     let filter = filter::Filter::from_spec(spec);
@@ -243,7 +262,8 @@ pub async fn preview(
         .await
         .map_err(|e| PreviewError::S3 {
             key: key.clone(),
-            message: e.to_string(),
+            message: e.message().to_string(),
+            source: e,
         })?
         .get(&key)
         .copied()
@@ -261,6 +281,7 @@ pub async fn preview(
         runtime: tokio::runtime::Handle::current(),
         crds,
         max_described: MAX_DESCRIBED,
+        listing,
     });
     let streamed = fetch::stream(s3, &location.bucket, &key, size, true, progress, move |r| {
         walk::run(walk, r)
@@ -296,7 +317,7 @@ pub async fn preview(
                 policy
             },
             namespace_mapping: mapping,
-            counts: walk::counts(&items),
+            counts: walked.counts,
             items,
             stats: PreviewStats {
                 tarball_items: walked.tarball_items,

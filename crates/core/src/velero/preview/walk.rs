@@ -27,12 +27,16 @@ pub struct Walk {
     pub crds: BTreeSet<String>,
     /// Changed objects described field by field at most; the rest are only counted as changed.
     pub max_described: usize,
+    pub listing: super::Listing,
 }
 
 /// What the walk found.
 #[derive(Debug, Default)]
 pub struct Walked {
+    /// The objects listed one by one (see [`super::Listing`]).
     pub items: Vec<PreviewItem>,
+    /// Every object, listed or not, per action.
+    pub counts: BTreeMap<Action, u64>,
     pub tarball_items: u64,
     /// The tarball could not be read to its end: why.
     pub broken: Option<String>,
@@ -90,6 +94,7 @@ fn walk_entries(walk: &Walk, tar_bytes: ChunkReader) -> Walked {
         let item = match serde_json::from_slice::<Value>(&content) {
             Ok(v) => v,
             Err(e) => {
+                *out.counts.entry(Action::Unknown).or_insert(0) += 1;
                 out.items.push(PreviewItem::new(
                     Action::Unknown,
                     "",
@@ -110,7 +115,12 @@ fn walk_entries(walk: &Walk, tar_bytes: ChunkReader) -> Walked {
         {
             needs_namespace.insert(ns.clone());
         }
-        out.items.push(found);
+        *out.counts.entry(found.action).or_insert(0) += 1;
+        // Unchanged objects are most of a backup: counted, and listed only when asked for, so
+        // that what the preview holds grows with what the restore would change.
+        if found.action != Action::Unchanged || walk.listing == super::Listing::Everything {
+            out.items.push(found);
+        }
     }
     // Velero creates the namespace a restored item needs when neither the cluster nor the
     // backup has it.
@@ -125,6 +135,7 @@ fn walk_entries(walk: &Walk, tar_bytes: ChunkReader) -> Walked {
                 Some("created for the items restored into it".into()),
             );
             item.from_namespace = None;
+            *out.counts.entry(Action::Create).or_insert(0) += 1;
             out.items.push(item);
         }
     }
@@ -247,13 +258,4 @@ fn decide(
         }
     }
     result
-}
-
-/// Counts per action.
-pub fn counts(items: &[PreviewItem]) -> BTreeMap<Action, u64> {
-    let mut out = BTreeMap::new();
-    for i in items {
-        *out.entry(i.action).or_insert(0) += 1;
-    }
-    out
 }

@@ -3,8 +3,6 @@
 //! restore preview all read tarballs through this, so a tarball is read once per use and its
 //! digest comes with whatever the consumer made of it.
 
-use aws_sdk_s3::error::DisplayErrorContext;
-
 use super::s3io::not_found;
 use super::stream::{self, ChunkReader};
 use super::tarball::TransportError;
@@ -123,7 +121,13 @@ async fn single_read(
     let out = match s3.get_object().bucket(bucket).key(key).send().await {
         Ok(o) => o,
         Err(e) if not_found(&e) => return Err(FetchError::NotFound),
-        Err(e) => return Err(FetchError::Failed(DisplayErrorContext(&e).to_string())),
+        Err(e) => {
+            return Err(FetchError::Failed(crate::errors::sdk(
+                "S3",
+                "GetObject",
+                &e,
+            )));
+        }
     };
     let etag = out.e_tag().map(str::to_string);
     let total = out
@@ -164,7 +168,7 @@ async fn single_read(
                 }
                 break;
             }
-            Err(e) => return Err(FetchError::Failed(e.to_string())),
+            Err(e) => return Err(FetchError::Failed(crate::errors::chain(&e))),
         }
     }
     let complete = read == total;

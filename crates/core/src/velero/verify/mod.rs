@@ -45,6 +45,15 @@ pub enum VerifyError {
     Interrupted { key: String, message: String },
 }
 
+impl VerifyError {
+    /// What went wrong, in one line, without the key.
+    pub fn message(&self) -> &str {
+        match self {
+            VerifyError::S3 { message, .. } | VerifyError::Interrupted { message, .. } => message,
+        }
+    }
+}
+
 /// The outcome of a verification that could be carried out.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

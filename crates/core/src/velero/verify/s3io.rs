@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_s3::error::DisplayErrorContext;
-
 use super::VerifyError;
 
 pub fn not_found<E: aws_sdk_s3::error::ProvideErrorMetadata>(
@@ -36,7 +34,7 @@ pub async fn get(
                 .await
                 .map_err(|e| VerifyError::Interrupted {
                     key: key.into(),
-                    message: e.to_string(),
+                    message: crate::errors::chain(&e),
                 })?;
             Ok(Some(Object {
                 bytes: data.into_bytes().to_vec(),
@@ -46,7 +44,7 @@ pub async fn get(
         Err(e) if not_found(&e) => Ok(None),
         Err(e) => Err(VerifyError::S3 {
             key: key.into(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: crate::errors::sdk("S3", "GetObject", &e),
         }),
     }
 }
@@ -67,7 +65,7 @@ pub async fn list(
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| VerifyError::S3 {
             key: prefix.into(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: crate::errors::sdk("S3", "ListObjectsV2", &e),
         })?;
         for o in page.contents() {
             if let Some(k) = o.key() {
