@@ -30,6 +30,9 @@ pub async fn refuse_new_run(
                 "cannot read the runs in {} to check for unfinished ones: {e}",
                 store.describe()
             ));
+            if let Some(hint) = crate::cli::session::journal_hint(&e.to_string()) {
+                ui.hint(hint);
+            }
             return Err(ExitStatus::Stopped);
         }
     };

@@ -307,9 +307,10 @@ fn a_recovery_crashed_at_every_journal_write_resumes_to_the_same_end() {
         assert_eq!(r.backups, 1);
         assert_eq!(r.restores, 1, "{r:#?}");
         let count = |op: &str| r.updates.iter().filter(|u| u.starts_with(op)).count();
+        // The workload breaks after the nodes moved: every group goes up once and back once.
         assert_eq!(
             count("UpdateNodegroupVersion "),
-            r.nodegroups.len(),
+            2 * r.nodegroups.len(),
             "{r:#?}"
         );
         // The upgrade, and at most the rollback.

@@ -5,6 +5,7 @@
 mod backup;
 mod crash;
 mod extras;
+mod faults;
 mod interactive;
 mod journal;
 mod manifest;

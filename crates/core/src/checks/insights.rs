@@ -20,14 +20,18 @@ pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
         insights::failing(&facts.conn.eks, cluster, insights::Kind::Misconfiguration);
     let (readiness, misconfiguration) = tokio::join!(readiness, misconfiguration);
     let mut out = Vec::new();
-    for found in [readiness, misconfiguration] {
-        out.extend(findings(cluster, found));
+    for (what, found) in [
+        ("upgrade-readiness", readiness),
+        ("misconfiguration", misconfiguration),
+    ] {
+        out.extend(findings(cluster, what, found));
     }
     out
 }
 
 fn findings(
     cluster: &str,
+    what: &str,
     found: Result<Vec<insights::InsightInfo>, crate::cloud::eks::EksError>,
 ) -> Vec<Finding> {
     match found {
@@ -65,12 +69,22 @@ fn findings(
                 .at(None, &i.name)
             })
             .collect(),
-        Err(e) => vec![Finding::new(
+        // Without the permission, the tool's own checks still run: a warning, and how to grant
+        // it. Any other failure (EKS erring or throttling past the SDK's retries, no answer) means
+        // EKS's verdict on this cluster is unknown, so the run stops before any change.
+        Err(e) if e.is("AccessDeniedException") => vec![Finding::new(
             "EKS010",
             Severity::Warning,
             format!("cluster {cluster}"),
-            format!("cannot read EKS upgrade insights: {e}"),
+            format!("cannot read EKS {what} insights: {e}"),
             "grant `eks:ListInsights` and `eks:DescribeInsight`",
+        )],
+        Err(e) => vec![Finding::new(
+            "EKS010",
+            Severity::Error,
+            format!("cluster {cluster}"),
+            format!("cannot read EKS {what} insights: {e}"),
+            "EKS did not answer; nothing was changed, so run again later",
         )],
     }
 }

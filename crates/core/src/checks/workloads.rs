@@ -165,13 +165,28 @@ pub async fn check(facts: &Facts<'_>, removals: &Removals) -> Vec<Finding> {
     out
 }
 
+/// A list the check needs failed. Without the permission (403) the other checks still run: a
+/// warning, and what to grant. Any other failure (the API server erring or unreachable) leaves
+/// the check without an answer, so the run stops before any change and can be tried again.
 fn cannot_list(resource: &str, e: &kube::Error) -> Finding {
+    let forbidden = matches!(e, kube::Error::Api(status) if status.code == 403);
+    let (severity, remedy) = if forbidden {
+        (
+            Severity::Warning,
+            format!("grant `list` on `{resource}` to the identity the tool runs as"),
+        )
+    } else {
+        (
+            Severity::Error,
+            "the API server did not answer; nothing was changed, so run again later".to_string(),
+        )
+    };
     Finding::new(
         "K8S002",
-        Severity::Warning,
+        severity,
         format!("API {resource}"),
         format!("cannot list {resource}: {}", crate::errors::kube(e)),
-        format!("grant `list` on `{resource}` to the identity the tool runs as"),
+        remedy,
     )
 }
 

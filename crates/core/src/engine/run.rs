@@ -121,7 +121,9 @@ impl Engine<'_> {
                     self.journal.update(|j| j.state = RunState::Prepare).await?;
                 }
                 RunState::Prepare => {
-                    self.record_baseline().await?;
+                    if let Some(stop) = self.record_baseline().await? {
+                        return self.finish_with(stop).await;
+                    }
                     self.reporter.emit(&Event::PhaseStarted {
                         phase: "prepare",
                         hop: None,
@@ -325,30 +327,53 @@ impl Engine<'_> {
         Ok(o)
     }
 
-    async fn record_baseline(&self) -> Result<(), EngineError> {
+    /// Records the cluster's health before any change. Health checks after a hop count only
+    /// what is new or worse than this; without it every problem the cluster already had would
+    /// look like a regression and trigger a restore and rollback, so a baseline that cannot be
+    /// read stops the run before it changes anything.
+    async fn record_baseline(&self) -> Result<Option<Outcome>, EngineError> {
         if self
             .journal
             .read(|j| j.facts.contains_key(BASELINE.name()))
             .await
         {
-            return Ok(());
+            return Ok(None);
         }
-        match crate::steps::health::snapshot(self.conn.kube.clone(), None).await {
+        // As long as the workflow gives a health check: the Kubernetes client retries an
+        // overloaded API server for minutes, and the run should stop sooner than that.
+        let bound = self
+            .workflow
+            .steps()
+            .filter_map(|(_, s)| match &s.kind {
+                crate::steps::StepKind::HealthCheck(h) => Some(h.timeout.0),
+                _ => None,
+            })
+            .min()
+            .unwrap_or(std::time::Duration::from_secs(120));
+        let read = crate::steps::health::snapshot(self.conn.kube.clone(), None);
+        let read = match tokio::time::timeout(bound, read).await {
+            Ok(read) => read.map_err(|e| crate::errors::kube(&e)),
+            Err(_) => Err(format!(
+                "the cluster did not answer within {}",
+                crate::types::HumanDuration(bound)
+            )),
+        };
+        match read {
             Ok(snap) => {
                 if !snap.problems.is_empty() {
                     self.say(Level::Warning, &format!("{} problems existed before the upgrade; health checks will not count them unless they get worse", snap.problems.len()));
                 }
                 self.journal.record_run_fact(&BASELINE, &snap).await?;
+                Ok(None)
             }
-            Err(e) => self.say(
-                Level::Warning,
-                &format!(
-                    "cannot record the health baseline: {}",
-                    crate::errors::kube(&e)
+            Err(e) => Ok(Some(outcome(
+                ExitStatus::Stopped,
+                RunResult::Stopped,
+                format!(
+                    "stopped before changing the cluster: cannot record the health baseline the checks after each hop compare with: {e}"
                 ),
-            ),
+            ))),
         }
-        Ok(())
     }
 
     /// The outcome to stop with when the maintenance window does not allow hop `hop` (0 = the

@@ -397,6 +397,21 @@ impl Eks {
         }
     }
 
+    /// Whether the add-on failure for `addon` is limited to another add-on version than
+    /// `to`: `addonVersion` tells an add-on's upgrade from its rollback on the same cluster
+    /// version.
+    pub fn addon_failure_applies(&self, addon: &str, to: &str) -> bool {
+        let target = format!("addon/{addon}");
+        self.world
+            .scenario
+            .spec
+            .faults
+            .failed_updates
+            .iter()
+            .filter(|f| f.target == target)
+            .any(|f| f.addon_version.as_deref().is_none_or(|v| v == to))
+    }
+
     /// The first `faults.failedUpdates` entry matching the target and version.
     pub fn failure_for(&self, target: &Target, version: Option<Version>) -> Option<ErrorDetail> {
         let wanted = match target {

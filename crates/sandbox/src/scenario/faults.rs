@@ -47,6 +47,10 @@ pub struct FailedUpdate {
     pub error_code: Option<String>,
     #[serde(default)]
     pub message: Option<String>,
+    /// For an add-on: only updates to this add-on version fail (an upgrade and a rollback
+    /// happen on the same cluster version). Default: any.
+    #[serde(default)]
+    pub addon_version: Option<String>,
     /// Resource ids to name in the error (pods, instances).
     #[serde(default)]
     pub resource_ids: Vec<String>,

@@ -260,7 +260,14 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
         start_version: j.start_version.map(|v| v.to_string()),
         hops: j.hops.iter().map(|v| v.to_string()).collect(),
         completed_hops: j.completed_hops.iter().map(|v| v.to_string()).collect(),
-        failed_step: j.failure.as_ref().map(|f| f.step.to_string()),
+        // An upgrade step's failure is recorded for recovery; a step of `prepare` that stopped
+        // the run before any change is found among the steps.
+        failed_step: j.failure.as_ref().map(|f| f.step.to_string()).or_else(|| {
+            j.steps
+                .iter()
+                .find(|s| s.status == StepStatus::Failed)
+                .map(|s| s.key.to_string())
+        }),
         failed_hop: j
             .failure
             .as_ref()

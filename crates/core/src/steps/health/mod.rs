@@ -218,14 +218,25 @@ async fn look(
             crate::errors::kube(&e)
         )),
     }
-    let snap = snapshot(ctx.conn.kube.clone(), step.namespaces.as_deref())
-        .await
-        .context(|| "cannot read the cluster".into())?;
-    failures.extend(
-        regressions(baseline, &snap.problems)
-            .iter()
-            .map(|p| format!("{}: {}", p.id(), p.detail)),
-    );
+    // An API server that does not answer is a failed look, not a failed check: it is asked
+    // again until the timeout, so one refused request never sets off a restore and rollback.
+    let snap = match snapshot(ctx.conn.kube.clone(), step.namespaces.as_deref()).await {
+        Ok(snap) => {
+            failures.extend(
+                regressions(baseline, &snap.problems)
+                    .iter()
+                    .map(|p| format!("{}: {}", p.id(), p.detail)),
+            );
+            snap
+        }
+        Err(e) => {
+            failures.push(format!(
+                "cannot read the cluster: {}",
+                crate::errors::kube(&e)
+            ));
+            Snapshot::default()
+        }
+    };
     match eks::addons(&ctx.conn.eks, ctx.cluster()).await {
         Ok(addons) => failures.extend(
             addons
@@ -257,7 +268,24 @@ async fn run(step: &HealthCheck, ctx: &StepCtx<'_>) -> StepResult {
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let (failures, snap) = look(ctx, step, &baseline, expected, &http).await?;
+        // The Kubernetes client retries an overloaded API server for minutes; a look gets what
+        // is left of the step's timeout (and at least one interval) so the step keeps it.
+        let left = step
+            .timeout
+            .0
+            .saturating_sub(started.elapsed())
+            .max(step.interval.0);
+        let (failures, snap) =
+            match tokio::time::timeout(left, look(ctx, step, &baseline, expected, &http)).await {
+                Ok(looked) => looked?,
+                Err(_) => (
+                    vec![format!(
+                        "the cluster did not answer within {}",
+                        crate::types::HumanDuration(left)
+                    )],
+                    Snapshot::default(),
+                ),
+            };
         if failures.is_empty() {
             let known = snap.problems.len();
             ctx.record(&HEALTH, &snap).await?;
