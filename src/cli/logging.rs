@@ -22,6 +22,7 @@ const WIRE: &[&str] = &[
     "aws_smithy_runtime",
     "aws_smithy_http_client",
     "aws_sdk_eks",
+    "aws_sdk_ec2",
     "aws_sdk_s3",
     "kube",
     "hyper",

@@ -91,6 +91,7 @@ pub fn run(ui: &Ui, args: Args) -> ExitStatus {
             cluster.name, cluster.region, cluster.version
         ));
         ui.info(format!("  EKS        {}", sandbox.endpoints.eks));
+        ui.info(format!("  EC2        {}", sandbox.endpoints.ec2));
         ui.info(format!("  S3         {}", sandbox.endpoints.s3));
         ui.info(format!("  KMS        {}", sandbox.endpoints.kms));
         ui.info(format!("  Kubernetes {}", sandbox.endpoints.kubernetes));

@@ -106,7 +106,7 @@ spec:
 }
 
 /// Runs `check --output json` and returns (exit code, report).
-fn check(sb: &External, workflow: &str, target: &str) -> (Option<i32>, Value, String) {
+pub(crate) fn check(sb: &External, workflow: &str, target: &str) -> (Option<i32>, Value, String) {
     let out = sb
         .eks_upgrade(&[
             "check",
@@ -124,7 +124,7 @@ fn check(sb: &External, workflow: &str, target: &str) -> (Option<i32>, Value, St
     (out.code, report, out.stderr)
 }
 
-fn findings<'a>(report: &'a Value, code: &str) -> Vec<&'a Value> {
+pub(crate) fn findings<'a>(report: &'a Value, code: &str) -> Vec<&'a Value> {
     report["findings"]
         .as_array()
         .map(|f| f.iter().filter(|x| x["code"] == code).collect())

@@ -1,7 +1,12 @@
 //! The integration tests: one binary, because each test binary links the whole dependency set.
 
+// Helpers shared by tests unwrap like the tests themselves: a surprise fails the test.
+#![allow(clippy::unwrap_used)]
+
 mod baseline;
 mod checks;
+mod checks_stale;
+mod checks_subnets;
 mod common;
 mod debug_logs;
 mod deploy;
@@ -11,6 +16,7 @@ mod inputs;
 mod kinds;
 mod moto;
 mod sandbox;
+mod sandbox_ec2;
 mod sandbox_eks;
 mod sandbox_kms;
 mod sandbox_kube;

@@ -21,6 +21,7 @@ pub const SECRET_KEY: &str = "sandbox/secret/not/a/real/key/0000000000";
 #[serde(rename_all = "camelCase")]
 pub struct Endpoints {
     pub eks: String,
+    pub ec2: String,
     pub s3: String,
     pub kms: String,
     pub kubernetes: String,
@@ -40,7 +41,7 @@ pub enum WorldEvent {
 #[serde(rename_all = "camelCase")]
 pub struct RequestRecord {
     pub at: String,
-    /// `eks`, `kubernetes`, `s3` or `kms`.
+    /// `eks`, `ec2`, `kubernetes`, `s3` or `kms`.
     pub service: &'static str,
     /// The EKS operation name, or `METHOD path` for the other services.
     pub operation: String,

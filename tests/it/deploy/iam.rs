@@ -1,7 +1,7 @@
 //! `examples/iam/policy.json` against the AWS operations the code calls.
 //!
 //! The operations are found, not listed: the operation names of the exact `aws-sdk-eks`,
-//! `aws-sdk-s3` and `aws-sdk-kms` versions in Cargo.lock (one directory per operation under the crate's
+//! `aws-sdk-ec2`, `aws-sdk-s3` and `aws-sdk-kms` versions in Cargo.lock (one directory per operation under the crate's
 //! `src/operation/`, located with `cargo metadata`) are searched for as method calls in the
 //! tool's sources (`src/` and `crates/core/src/`; the sandbox crate is not searched). Each one
 //! found must be allowed by the policy on the resource it acts on, and every action the policy
@@ -88,13 +88,14 @@ pub struct Call {
     pub files: Vec<String>,
 }
 
-/// Every EKS, S3 and KMS operation called as a method (`.describe_cluster(`) in the tool's
+/// Every EKS, EC2, S3 and KMS operation called as a method (`.describe_cluster(`) in the tool's
 /// sources.
 pub fn code_operations() -> Vec<Call> {
     let sources = tool_sources();
     let mut calls = Vec::new();
     for (service, krate) in [
         ("eks", "aws-sdk-eks"),
+        ("ec2", "aws-sdk-ec2"),
         ("s3", "aws-sdk-s3"),
         ("kms", "aws-sdk-kms"),
     ] {
@@ -145,6 +146,17 @@ fn kms_resource(action: &str) -> &'static str {
     match action {
         "Sign" | "Verify" => "arn:aws:kms:REGION:ACCOUNT_ID:key/MANIFEST_KEY_ID",
         other => panic!("kms:{other}: add its resource type to kms_resource()"),
+    }
+}
+
+/// The EC2 actions the tool may call: read-only ones without resource-level permissions
+/// (Service Authorization Reference, "Actions, resources, and condition keys for Amazon EC2":
+/// `DescribeSubnets` lists no resource type). Another EC2 call fails the test until it is
+/// looked up and added here.
+fn ec2_resource(action: &str) -> &'static str {
+    match action {
+        "DescribeSubnets" => "*",
+        other => panic!("ec2:{other}: add its resource type to ec2_resource()"),
     }
 }
 
@@ -277,6 +289,12 @@ fn the_policy_allows_exactly_the_aws_operations_the_code_calls() {
                 prefix: None,
                 why,
             }),
+            "ec2" => needs.push(Need {
+                action: format!("ec2:{}", call.operation),
+                resource: ec2_resource(&call.operation).to_string(),
+                prefix: None,
+                why,
+            }),
             _ => {
                 let (action, on_bucket) = s3_action(&call.operation);
                 for file in &call.files {
@@ -392,6 +410,11 @@ fn the_operation_search_finds_known_calls_and_nothing_from_the_sandbox() {
             "crates/core/src/velero/manifest/write.rs"
         ]));
     assert!(find("Sign").is_some_and(|c| c.service == "kms"));
+    assert!(
+        find("DescribeSubnets")
+            .is_some_and(|c| c.service == "ec2" && c.files == ["crates/core/src/cloud/ec2.rs"]),
+        "the free-IP check's EC2 call is found"
+    );
     assert_eq!(camel("list_objects_v2"), "ListObjectsV2");
     assert_eq!(
         camel("describe_cluster_versions"),

@@ -155,14 +155,15 @@ impl External {
     }
 
     /// The requests from index `from` on that changed something: EKS calls other than
-    /// `Describe*` and `List*`, and Kubernetes and S3 requests other than reads.
+    /// `Describe*` and `List*` (and any EC2 call: the tool only describes subnets), and
+    /// Kubernetes and S3 requests other than reads.
     pub fn writes_since(&self, from: usize) -> Vec<Value> {
         self.requests()
             .into_iter()
             .skip(from)
             .filter(|r| {
                 let op = r["operation"].as_str().unwrap_or("");
-                if r["service"] == "eks" {
+                if r["service"] == "eks" || r["service"] == "ec2" {
                     !(op.starts_with("Describe") || op.starts_with("List"))
                 } else {
                     !(op.starts_with("GET ") || op.starts_with("HEAD "))

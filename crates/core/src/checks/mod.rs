@@ -8,6 +8,7 @@ pub mod list;
 pub mod policy;
 pub mod removed;
 pub mod skew;
+pub mod subnets;
 pub mod velero;
 pub mod workloads;
 
@@ -50,6 +51,14 @@ pub const CATALOG: &[(&str, &str)] = &[
         "EKS012",
         "managed node groups on Amazon Linux 2 AMIs, which EKS does not publish for 1.33+",
     ),
+    (
+        "EKS013",
+        "each cluster subnet has the 5 free IP addresses a control-plane upgrade may need",
+    ),
+    (
+        "EKS014",
+        "managed node groups' subnets have room for the nodes an update adds",
+    ),
     ("K8S001", "PodDisruptionBudgets that allow zero disruptions"),
     (
         "K8S002",
@@ -72,6 +81,14 @@ pub const CATALOG: &[(&str, &str)] = &[
         "removed APIs in last-applied-configuration annotations",
     ),
     ("API003", "removed APIs in deployed Helm 3 releases"),
+    (
+        "API004",
+        "deployed Helm 3 releases holding APIs already removed (Kubernetes, cert-manager, Istio), which Helm can no longer upgrade or roll back",
+    ),
+    (
+        "API005",
+        "last-applied-configuration annotations naming APIs already removed",
+    ),
     ("VEL001", "the Velero server is available"),
     ("VEL002", "the BackupStorageLocation is Available"),
 ];
@@ -214,12 +231,12 @@ pub async fn run_all(facts: &Facts<'_>) -> Vec<Finding> {
                 format!("the built-in table of removed APIs does not parse: {e}"),
                 "report this defect; removed APIs cannot be checked until it is fixed",
             ));
-            removed::Removals { rows: Vec::new() }
+            removed::Removals::default()
         }
     };
     // The checks only read, and most of their time is waiting on the network: run them
     // together.
-    let (a, b, c, d, e, f, g) = tokio::join!(
+    let (a, b, c, d, e, f, g, h) = tokio::join!(
         cluster::check(facts),
         velero::check(facts),
         skew::check(facts),
@@ -227,8 +244,9 @@ pub async fn run_all(facts: &Facts<'_>) -> Vec<Finding> {
         insights::check(facts),
         workloads::check(facts, &removals),
         removed::check(facts, &removals),
+        subnets::check(facts),
     );
-    for part in [a, b, c, d, e, f, g] {
+    for part in [a, b, c, d, e, f, g, h] {
         findings.extend(part);
     }
     findings.sort_by(|a, b| {

@@ -100,9 +100,7 @@ pub async fn check(facts: &Facts<'_>, removals: &Removals) -> Vec<Finding> {
         .iter()
         .any(|h| *h >= crate::types::Version::new(1, 35));
     let consider = |w: Workload, out: &mut Vec<Finding>| {
-        if !removals.is_empty()
-            && let Some(f) = annotations::check_object(&w.meta, removals)
-        {
+        if let Some(f) = annotations::check_object(&w.meta, removals) {
             out.push(f);
         }
         let ns = w.meta.namespace.clone().unwrap_or_default();

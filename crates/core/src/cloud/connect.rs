@@ -38,6 +38,9 @@ pub struct ClusterInfo {
     pub endpoint: String,
     #[serde(skip)]
     pub ca_pem: String,
+    /// The control plane's subnets (`resourcesVpcConfig.subnetIds`).
+    #[serde(skip)]
+    pub subnet_ids: Vec<String>,
 }
 
 /// A cause kept whole under a sentence of its own.
@@ -332,6 +335,10 @@ pub async fn describe_cluster(
             .unwrap_or_default(),
         endpoint,
         ca_pem,
+        subnet_ids: c
+            .resources_vpc_config()
+            .map(|v| v.subnet_ids().to_vec())
+            .unwrap_or_default(),
     })
 }
 
@@ -339,6 +346,9 @@ pub async fn describe_cluster(
 pub struct Connection {
     pub sdk: SdkConfig,
     pub eks: aws_sdk_eks::Client,
+    /// From the same configuration as `eks`; `AWS_ENDPOINT_URL_EC2` points it elsewhere, as
+    /// `AWS_ENDPOINT_URL_EKS` does for EKS.
+    pub ec2: aws_sdk_ec2::Client,
     pub cluster: ClusterInfo,
     pub kube: kube::Client,
     _refresher: Option<tokio::task::JoinHandle<()>>,
@@ -388,9 +398,11 @@ pub async fn connect(target: &Target) -> Result<Connection, ConnectError> {
         }
         Some(context) => (from_context(context, &cluster).await?, None),
     };
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
     Ok(Connection {
         sdk,
         eks,
+        ec2,
         cluster,
         kube,
         _refresher: refresher,

@@ -108,6 +108,14 @@ pub struct NodegroupInfo {
     pub desired_size: i32,
     pub ami_type: Option<String>,
     pub health_issues: Vec<String>,
+    /// The group's subnets, for the free-address check.
+    #[serde(skip)]
+    pub subnets: Vec<String>,
+    /// `updateConfig`: how many nodes (or what percentage) an update replaces at a time.
+    #[serde(skip)]
+    pub max_unavailable: Option<i32>,
+    #[serde(skip)]
+    pub max_unavailable_percentage: Option<i32>,
 }
 
 pub async fn nodegroups(
@@ -178,6 +186,13 @@ pub async fn nodegroup(
                     .collect()
             })
             .unwrap_or_default(),
+        subnets: ng.map(|n| n.subnets().to_vec()).unwrap_or_default(),
+        max_unavailable: ng
+            .and_then(|n| n.update_config())
+            .and_then(|u| u.max_unavailable()),
+        max_unavailable_percentage: ng
+            .and_then(|n| n.update_config())
+            .and_then(|u| u.max_unavailable_percentage()),
     })
 }
 

@@ -4,6 +4,7 @@
 //! client from EKS itself (endpoint and CA from `DescribeCluster`) without a kubeconfig.
 
 pub mod connect;
+pub mod ec2;
 pub mod eks;
 pub mod insights;
 pub mod kubeclient;

@@ -113,7 +113,7 @@ pub fn yaml_problem(err: &serde_saphyr::Error, text: &str) -> Problem {
         | Error::SerdeInvalidType { .. }
         | Error::SerdeInvalidValue { .. }
         | Error::SerdeUnknownVariant { .. } => (
-            raw.clone(),
+            raw,
             "see the documented format of this file".to_string(),
         ),
         _ if raw.contains("tab") => (

@@ -113,7 +113,7 @@ pub fn update_nodegroup_version(eks: &Arc<Eks>, call: &Call) -> Result<Value, Ek
         version,
         latest,
         force,
-        ng.max_unavailable.max(1) as usize,
+        ng.unavailable_at_once() as usize,
     ));
     Ok(json!({ "update": update.to_json() }))
 }

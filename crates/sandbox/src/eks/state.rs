@@ -151,6 +151,19 @@ pub struct Nodegroup {
     pub asg: String,
     /// `updateConfig.maxUnavailable`.
     pub max_unavailable: u32,
+    /// `updateConfig.maxUnavailablePercentage`, when the group uses it instead.
+    pub max_unavailable_percentage: Option<u32>,
+    pub subnets: Vec<String>,
+}
+
+impl Nodegroup {
+    /// How many nodes an update replaces at a time, from whichever setting the group uses.
+    pub fn unavailable_at_once(&self) -> u32 {
+        match self.max_unavailable_percentage {
+            Some(p) => (self.nodes * p).div_ceil(100).max(1),
+            None => self.max_unavailable.max(1),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -329,6 +342,8 @@ impl Eks {
                     labels: ng.labels.clone(),
                     asg: format!("eks-{}-{uid}", ng.name),
                     max_unavailable: ng.max_unavailable,
+                    max_unavailable_percentage: ng.max_unavailable_percentage,
+                    subnets: scenario.nodegroup_subnet_ids(&ng.name),
                 };
                 (ng.name.clone(), group)
             })

@@ -29,10 +29,10 @@ pub fn cluster(eks: &Eks, state: &State) -> Value {
         "endpoint": endpoint,
         "roleArn": format!("arn:aws:iam::{account}:role/{}-cluster-role", c.name),
         "resourcesVpcConfig": {
-            "subnetIds": [format!("subnet-0{suffix}a1"), format!("subnet-0{suffix}b2"), format!("subnet-0{suffix}c3")],
+            "subnetIds": eks.world.scenario.cluster_subnet_ids(),
             "securityGroupIds": [format!("sg-0{suffix}01")],
             "clusterSecurityGroupId": format!("sg-0{suffix}c1"),
-            "vpcId": format!("vpc-0{suffix}"),
+            "vpcId": eks.world.scenario.vpc_id(),
             "endpointPublicAccess": true,
             "endpointPrivateAccess": true,
             "publicAccessCidrs": ["0.0.0.0/0"],
@@ -77,7 +77,6 @@ pub fn cluster(eks: &Eks, state: &State) -> Value {
 
 pub fn nodegroup(eks: &Eks, state: &State, ng: &Nodegroup) -> Value {
     let spec = &eks.world.scenario.spec;
-    let suffix = names::suffix(&state.cluster.name, 8);
     json!({
         "nodegroupName": ng.name,
         "nodegroupArn": ng.arn,
@@ -94,14 +93,17 @@ pub fn nodegroup(eks: &Eks, state: &State, ng: &Nodegroup) -> Value {
             "desiredSize": ng.nodes,
         },
         "instanceTypes": [ng.instance_type],
-        "subnets": [format!("subnet-0{suffix}a1"), format!("subnet-0{suffix}b2"), format!("subnet-0{suffix}c3")],
+        "subnets": ng.subnets,
         "amiType": ng.ami_type,
         "nodeRole": format!("arn:aws:iam::{}:role/{}-node-role", spec.account, state.cluster.name),
         "labels": ng.labels,
         "resources": { "autoScalingGroups": [{ "name": ng.asg }] },
         "diskSize": 20,
         "health": { "issues": [] },
-        "updateConfig": { "maxUnavailable": ng.max_unavailable },
+        "updateConfig": match ng.max_unavailable_percentage {
+            Some(p) => json!({ "maxUnavailablePercentage": p }),
+            None => json!({ "maxUnavailable": ng.max_unavailable }),
+        },
         "tags": {},
     })
 }

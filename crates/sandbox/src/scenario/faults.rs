@@ -70,7 +70,7 @@ pub struct BucketFault {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ApiFault {
-    /// `eks`, `kubernetes` or `s3`.
+    /// `eks`, `ec2`, `kubernetes` or `s3`.
     pub service: String,
     /// An EKS operation name (`UpdateClusterVersion`), or for Kubernetes an HTTP method and path
     /// prefix (`GET /api/v1/nodes`).

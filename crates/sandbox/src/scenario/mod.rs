@@ -9,12 +9,14 @@ mod bulk;
 mod catalog;
 mod compute;
 pub mod faults;
+mod network;
 mod specs;
 
 pub use bulk::BulkSpec;
 pub use catalog::{builtin_addon_catalog, builtin_versions};
 pub use compute::{ComputeConfigSpec, FargateProfile, FargateProfileSpec, NodePoolSpec};
 pub use faults::{AddonDegrades, ApiFault, BreakAfter, BucketFault, FailedUpdate, Faults};
+pub use network::{DEFAULT_FREE_IPS, Subnet, SubnetSpec, is_subnet_id};
 pub use specs::{
     AddonCatalogEntry, AddonSpec, AddonVersionSpec, ClusterIssueSpec, ClusterSpec,
     DeprecatedRequest, InsightSpec, NodegroupSpec, ResourceSpec, SelfManagedSpec, Timings,
@@ -61,6 +63,10 @@ pub struct ScenarioSpec {
     pub versions: Option<Vec<VersionSpec>>,
     #[serde(default)]
     pub nodegroups: Vec<NodegroupSpec>,
+    /// The VPC subnets EKS reports for the cluster and its node groups, with the free IPv4
+    /// addresses EC2 `DescribeSubnets` reports. Default: three subnets with 8000 free each.
+    #[serde(default)]
+    pub subnets: Vec<SubnetSpec>,
     /// Nodes that belong to no managed node group (self-managed Auto Scaling groups).
     #[serde(default)]
     pub self_managed_nodes: Vec<SelfManagedSpec>,
@@ -218,6 +224,7 @@ impl Scenario {
             }
         }
         problems.extend(self.check_compute());
+        problems.extend(self.check_network());
         let catalog = self.addon_catalog();
         for addon in &self.spec.addons {
             if !catalog.iter().any(|c| {
@@ -262,11 +269,11 @@ impl Scenario {
             )));
         }
         for f in &self.spec.faults.api {
-            if !matches!(f.service.as_str(), "eks" | "kubernetes" | "s3")
+            if !matches!(f.service.as_str(), "eks" | "ec2" | "kubernetes" | "s3")
                 || !matches!(f.fault.as_str(), "throttle" | "unavailable" | "internal")
             {
                 problems.push(Problem::new(format!(
-                    "`faults.api` entry `{} {}` needs service eks|kubernetes|s3 and fault throttle|unavailable|internal",
+                    "`faults.api` entry `{} {}` needs service eks|ec2|kubernetes|s3 and fault throttle|unavailable|internal",
                     f.service, f.operation
                 )));
             }

@@ -87,6 +87,13 @@ pub struct NodegroupSpec {
     /// `updateConfig.maxUnavailable`: how many nodes a version update replaces at a time.
     #[serde(default = "default_max_unavailable")]
     pub max_unavailable: u32,
+    /// `updateConfig.maxUnavailablePercentage` (1–100): replaces `maxUnavailable` when set,
+    /// as EKS keeps only one of the two.
+    #[serde(default)]
+    pub max_unavailable_percentage: Option<u32>,
+    /// The group's subnets, from `spec.subnets`. Default: the cluster's subnets.
+    #[serde(default)]
+    pub subnets: Option<Vec<String>>,
 }
 
 fn default_max_unavailable() -> u32 {

@@ -9,7 +9,7 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::core::GroupVersionKind;
 use serde::Deserialize;
 
-use super::{Removals, Source, finding};
+use super::{GONE_SCAN_FROM, Removals, Source, finding, gone_finding};
 use crate::checks::{Finding, Severity, list};
 
 pub const ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -22,26 +22,34 @@ struct Applied {
     kind: String,
 }
 
-/// A finding when the object's annotation names an API a hop removes.
+/// A finding when the object's annotation names an API a hop removes (an error), or one the
+/// current version already no longer serves (a warning).
 pub fn check_object(meta: &ObjectMeta, removals: &Removals) -> Option<Finding> {
     let text = meta.annotations.as_ref()?.get(ANNOTATION)?;
     let applied: Applied = serde_json::from_str(text).ok()?;
-    let api = removals.by_kind(&applied.api_version, &applied.kind)?;
-    Some(finding(
-        api,
-        Source::Annotation,
+    let (ns, name) = (
         meta.namespace.as_deref(),
         meta.name.as_deref().unwrap_or(""),
-    ))
+    );
+    if let Some(api) = removals.by_kind(&applied.api_version, &applied.kind) {
+        return Some(finding(api, Source::Annotation, ns, name));
+    }
+    let api = removals.gone_by_kind(&applied.api_version, &applied.kind)?;
+    Some(gone_finding(api, Source::Annotation, ns, name))
 }
 
-/// Lists the objects of every kind a hop removes, through the API that replaces it (the one the
-/// cluster serves), and checks their annotations. `skip` names `(group, resource)` pairs another
+/// Lists the objects of every kind a hop removes, and of the kinds removed from
+/// [`GONE_SCAN_FROM`] up to the current version, through the API that replaces each (the one
+/// the cluster serves), and checks their annotations. `skip` names `(group, resource)` pairs another
 /// check already lists and feeds to [`check_object`].
 pub async fn scan(kube: &kube::Client, removals: &Removals, skip: &[(&str, &str)]) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut listed: Vec<(String, String)> = Vec::new();
-    for api in &removals.rows {
+    let gone = removals
+        .gone
+        .iter()
+        .filter(|r| r.component.is_none() && r.removed_in >= GONE_SCAN_FROM);
+    for api in removals.rows.iter().chain(gone) {
         let Some(replacement) = api.replacement.as_deref() else {
             continue;
         };

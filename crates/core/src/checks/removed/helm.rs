@@ -9,7 +9,7 @@ use std::io::Read;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::{Removals, Source, finding};
+use super::{Removals, Source, finding, gone_finding};
 use crate::checks::{Finding, Severity};
 
 /// The label selector for deployed releases, so superseded revisions are not even read.
@@ -186,20 +186,21 @@ pub fn check(
     } else {
         release.namespace.clone()
     };
+    let source = || Source::Helm {
+        release: format!("{release_ns}/{}", release.name),
+        revision: release.version,
+    };
     objects(&release.manifest)
         .into_iter()
         .filter_map(|obj| {
-            let api = removals.by_kind(&obj.api_version, &obj.kind)?;
+            // A cluster-scoped object has no namespace of its own; Helm's default applies only
+            // to namespaced ones, which the manifest cannot tell apart, so the release's stays.
             let ns = obj.namespace.clone().unwrap_or_else(|| release_ns.clone());
-            Some(finding(
-                api,
-                Source::Helm {
-                    release: format!("{release_ns}/{}", release.name),
-                    revision: release.version,
-                },
-                Some(&ns),
-                &obj.name,
-            ))
+            if let Some(api) = removals.by_kind(&obj.api_version, &obj.kind) {
+                return Some(finding(api, source(), Some(&ns), &obj.name));
+            }
+            let api = removals.gone_by_kind(&obj.api_version, &obj.kind)?;
+            Some(gone_finding(api, source(), Some(&ns), &obj.name))
         })
         .collect()
 }
@@ -288,5 +289,36 @@ mod tests {
         );
         let bad = check("shop", "s", Some(b"bm90IGpzb24="), &removals);
         assert_eq!(bad[0].severity, Severity::Warning);
+    }
+
+    #[test]
+    fn a_release_holding_an_api_removed_before_the_current_version_warns() {
+        let table = crate::checks::removed::table().expect("table");
+        let removals = Removals::between(
+            table,
+            crate::types::Version::new(1, 33),
+            &[crate::types::Version::new(1, 34)],
+        );
+        let manifest = "---\napiVersion: policy/v1beta1\nkind: PodSecurityPolicy\nmetadata:\n  name: restricted\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n";
+        let json = serde_json::json!({
+            "name": "legacy", "namespace": "shop", "version": 4,
+            "info": {"status": "deployed"}, "manifest": manifest
+        })
+        .to_string();
+        let found = check("shop", "s", Some(&encode(&json, true)), &removals);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].code, "API004");
+        assert_eq!(found[0].severity, Severity::Warning);
+        assert_eq!(found[0].source.as_deref(), Some("helm:shop/legacy@4"));
+        assert!(
+            found[0]
+                .message
+                .contains("`policy/v1beta1` PodSecurityPolicy")
+        );
+        assert!(
+            found[0]
+                .remedy
+                .contains("helm mapkubeapis legacy --namespace shop")
+        );
     }
 }

@@ -5,8 +5,11 @@
 //! `kubectl apply` leaves, and the manifests of deployed Helm 3 releases.
 
 pub mod annotations;
+mod gone;
 pub mod helm;
 pub mod metric;
+
+pub use gone::gone_finding;
 
 use std::sync::LazyLock;
 
@@ -33,6 +36,11 @@ pub struct RemovedApi {
     pub note: Option<String>,
     #[serde(default)]
     pub stage: Option<String>,
+    #[serde(default)]
+    pub replacement_kind: Option<String>,
+    /// A third-party component (`cert-manager`, `istio`); `None` for Kubernetes itself.
+    #[serde(default)]
+    pub component: Option<String>,
 }
 
 impl RemovedApi {
@@ -44,13 +52,34 @@ impl RemovedApi {
         }
     }
 
+    /// Who removes the API, with the release: `Kubernetes 1.25`, `cert-manager 1.6`.
+    pub fn removed_by(&self) -> String {
+        format!("{} {}", self.owner(), self.removed_in)
+    }
+
+    fn owner(&self) -> &str {
+        self.component.as_deref().unwrap_or("Kubernetes")
+    }
+
+    /// `` `group/version` Kind `` to move to, when there is one.
+    pub(crate) fn target(&self) -> Option<String> {
+        let r = self.replacement.as_ref()?;
+        Some(format!(
+            "`{r}` {}",
+            self.replacement_kind.as_deref().unwrap_or(&self.kind)
+        ))
+    }
+
     fn remedy(&self) -> String {
-        let mut out = match &self.replacement {
-            Some(r) => format!("migrate the manifest to `{r}` {}", self.kind),
+        let mut out = match self.target() {
+            Some(t) => format!("migrate the manifest to {t}"),
             None => "remove the object before upgrading".to_string(),
         };
         if let Some(since) = self.since {
-            out.push_str(&format!(" (served since {since})"));
+            match &self.component {
+                None => out.push_str(&format!(" (served since {since})")),
+                Some(c) => out.push_str(&format!(" (served since {c} {since})")),
+            }
         }
         if let Some(note) = &self.note {
             out.push_str(&format!("; {note}"));
@@ -75,11 +104,24 @@ pub fn table() -> Result<&'static [RemovedApi], &'static str> {
 }
 
 /// The removals that matter for a run from `current` through `hops`: APIs still served now and
-/// gone by the last hop.
-#[derive(Debug, Clone)]
+/// gone by the last hop (`rows`), and APIs the current version already no longer serves
+/// (`gone`), which still block Helm and `kubectl apply` when manifests name them.
+#[derive(Debug, Clone, Default)]
 pub struct Removals {
     pub rows: Vec<&'static RemovedApi>,
+    pub gone: Vec<&'static RemovedApi>,
 }
+
+/// Whether a row is Kubernetes's own (its versions are Kubernetes versions).
+fn kubernetes(r: &&RemovedApi) -> bool {
+    r.component.is_none()
+}
+
+/// The oldest removal whose kinds the annotation scan lists for already-removed APIs. Older
+/// kinds (RBAC, Ingress, webhooks…) would widen the tool's Kubernetes permissions to most of
+/// the cluster; their Helm manifests are still checked, and Deployments and StatefulSets are
+/// read anyway.
+pub const GONE_SCAN_FROM: Version = Version::new(1, 29);
 
 impl Removals {
     pub fn between(table: &'static [RemovedApi], current: Version, hops: &[Version]) -> Removals {
@@ -87,9 +129,25 @@ impl Removals {
         Removals {
             rows: table
                 .iter()
+                .filter(kubernetes)
                 .filter(|r| r.removed_in > current && r.removed_in <= last)
                 .collect(),
+            // Third-party removals come with the component's upgrade, not the cluster's: the
+            // tool cannot tell whether the installed release still serves them, so they are
+            // only ever warnings.
+            gone: table
+                .iter()
+                .filter(|r| !kubernetes(r) || r.removed_in <= current)
+                .collect(),
         }
+    }
+
+    /// The removal, before or at the current version, of `apiVersion` + `kind`.
+    pub fn gone_by_kind(&self, api_version: &str, kind: &str) -> Option<&'static RemovedApi> {
+        self.gone
+            .iter()
+            .copied()
+            .find(|r| r.api_version == api_version && r.kind == kind)
     }
 
     /// The removal of `apiVersion` + `kind`, as written in a manifest.
@@ -127,6 +185,13 @@ pub enum Source {
     Annotation,
     /// A deployed Helm release's manifest.
     Helm { release: String, revision: u64 },
+}
+
+/// When the API goes: on a hop of this run, or already before the current version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Hop,
+    Gone,
 }
 
 impl Source {
@@ -200,12 +265,19 @@ pub fn finding(api: &RemovedApi, source: Source, namespace: Option<&str>, name: 
 /// Runs the three sources for the removals between the current version and the last hop. Deployments
 /// and StatefulSets are left to the workload check, which lists them anyway.
 pub async fn check(facts: &Facts<'_>, removals: &Removals) -> Vec<Finding> {
-    if removals.is_empty() {
+    if removals.is_empty() && removals.gone.is_empty() {
         return Vec::new();
     }
     let kube = &facts.conn.kube;
     let (from_metric, from_helm, from_annotations) = tokio::join!(
-        from_metric(kube, removals),
+        async {
+            // The metric counts requests to APIs still served; gone ones cannot be requested.
+            if removals.is_empty() {
+                Vec::new()
+            } else {
+                from_metric(kube, removals).await
+            }
+        },
         from_helm(kube, removals),
         annotations::scan(
             kube,
@@ -277,9 +349,20 @@ mod tests {
     fn the_table_parses_and_is_ordered_by_release() {
         let rows = table().expect("removed_apis.yaml parses");
         assert!(rows.len() > 40);
+        let first_component = rows
+            .iter()
+            .position(|r| r.component.is_some())
+            .unwrap_or(rows.len());
         assert!(
-            rows.windows(2).all(|w| w[0].removed_in <= w[1].removed_in),
-            "rows are ordered by removedIn"
+            rows[first_component..]
+                .iter()
+                .all(|r| r.component.is_some()),
+            "third-party rows come last, in their own section"
+        );
+        assert!(
+            rows.windows(2)
+                .all(|w| w[0].component != w[1].component || w[0].removed_in <= w[1].removed_in),
+            "rows are ordered by removedIn within Kubernetes and each component"
         );
         for r in rows {
             assert!(r.api_version.contains('/'), "{} has a group", r.api_version);
@@ -314,5 +397,15 @@ mod tests {
         );
         let none = Removals::between(rows, Version::new(1, 32), &[]);
         assert!(none.is_empty());
+        assert!(
+            none.gone_by_kind("flowcontrol.apiserver.k8s.io/v1beta3", "FlowSchema")
+                .is_some(),
+            "removed at the current version"
+        );
+        assert!(
+            none.gone_by_kind("policy/v1beta1", "PodSecurityPolicy")
+                .is_some()
+        );
+        assert!(none.gone_by_kind("apps/v1", "Deployment").is_none());
     }
 }
