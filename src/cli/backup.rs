@@ -1,7 +1,6 @@
 //! `eks-upgrade backup create | verify | restore`: the Velero steps for operators, outside a
-//! workflow, with the same safety rules (a restore only from a backup verified in S3).
-
-use std::time::Duration;
+//! workflow, with the same safety rules (a restore only from a backup verified in S3, whose
+//! files still match the manifest written when it was verified).
 
 use crate::cli::args::{ClusterArgs, StateArgs};
 use crate::cli::inputs;
@@ -10,15 +9,16 @@ use crate::cli::session;
 use crate::ui::Ui;
 use eks_upgrade_core::cloud::connect::Connection;
 use eks_upgrade_core::exit::ExitStatus;
-use eks_upgrade_core::state::{
-    VerificationRecord, load_verification, save_verification, state_dir,
-};
+use eks_upgrade_core::state::{VerificationRecord, save_verification, state_dir};
 use eks_upgrade_core::types::HumanDuration;
 use eks_upgrade_core::velero::backup::BackupSpec;
 use eks_upgrade_core::velero::layout::BackupLocation;
-use eks_upgrade_core::velero::restore::{ExistingResourcePolicy, RestoreSpec};
+use eks_upgrade_core::velero::manifest::sign::{Signing, SigningAlgorithm};
+use eks_upgrade_core::velero::manifest::write;
 use eks_upgrade_core::velero::verify::VerifyDepth;
-use eks_upgrade_core::velero::{backup, location, objects, restore, verify};
+use eks_upgrade_core::velero::{backup, location, objects, verify};
+
+pub use super::backup_restore::RestoreArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,7 +32,7 @@ pub enum BackupCommand {
     Create(CreateArgs),
     /// Verify a backup's files in S3, independently of the Velero server.
     Verify(VerifyArgs),
-    /// Restore a backup that was verified in S3.
+    /// Restore a backup that was verified in S3, or preview the restore with `--dry-run`.
     Restore(RestoreArgs),
 }
 
@@ -89,33 +89,28 @@ pub struct VerifyArgs {
     /// `text` for people, `json` (the findings) for machines.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// Do not write the manifest of the backup's files (`eks-upgrade-manifest.json`) beside it.
+    #[arg(long)]
+    pub no_manifest: bool,
+    /// Sign the manifest with this asymmetric KMS key (`SIGN_VERIFY`): a key id, key ARN,
+    /// `alias/NAME` or alias ARN.
+    #[arg(long, value_name = "KMS_KEY", conflicts_with = "no_manifest")]
+    pub sign_with: Option<String>,
+    /// The signing algorithm for `--sign-with`.
+    #[arg(long, value_enum, default_value_t = Algorithm::EcdsaSha256, requires = "sign_with")]
+    pub signing_algorithm: Algorithm,
     #[command(flatten)]
     pub state: StateArgs,
 }
 
-#[derive(Debug, clap::Args)]
-pub struct RestoreArgs {
-    /// The Backup's name.
-    pub name: String,
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
-    #[command(flatten)]
-    pub velero: VeleroArgs,
-    /// Verify the backup in S3 (full depth) now, instead of relying on an earlier
-    /// `backup verify`.
-    #[arg(long)]
-    pub verify: bool,
-    /// Leave objects that still exist as they are, instead of updating them to the backup.
-    #[arg(long)]
-    pub keep_existing: bool,
-    /// Namespaces to restore (repeatable). Default: all in the backup.
-    #[arg(long = "include-namespace", value_name = "NAMESPACE")]
-    pub include_namespaces: Vec<String>,
-    /// How long to wait for the restore.
-    #[arg(long, default_value = "1h", value_name = "DURATION")]
-    pub timeout: HumanDuration,
-    #[command(flatten)]
-    pub state: StateArgs,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Algorithm {
+    /// ECDSA with SHA-256, for `ECC_NIST_P256` keys.
+    #[value(name = "ECDSA_SHA_256")]
+    EcdsaSha256,
+    /// RSASSA-PSS with SHA-256, for RSA keys.
+    #[value(name = "RSASSA_PSS_SHA_256")]
+    RsassaPssSha256,
 }
 
 /// The checks of a `backup` command line, made before any connection.
@@ -150,6 +145,17 @@ fn check_args(ui: &Ui, command: &BackupCommand) -> Result<(), ExitStatus> {
             a.include_namespaces
                 .iter()
                 .map(|n| ("--include-namespace", n.as_str()))
+                .chain(
+                    a.exclude_namespaces
+                        .iter()
+                        .map(|n| ("--exclude-namespace", n.as_str())),
+                )
+                .chain(a.namespace_mapping.iter().flat_map(|(old, new)| {
+                    [
+                        ("--namespace-mapping", old.as_str()),
+                        ("--namespace-mapping", new.as_str()),
+                    ]
+                }))
                 .collect(),
             Some(&a.state),
         ),
@@ -182,12 +188,12 @@ pub fn run(ui: &Ui, args: Args) -> ExitStatus {
         match args.command {
             BackupCommand::Create(a) => create(ui, a).await,
             BackupCommand::Verify(a) => verify_cmd(ui, a).await,
-            BackupCommand::Restore(a) => restore_cmd(ui, a).await,
+            BackupCommand::Restore(a) => super::backup_restore::restore_cmd(ui, a).await,
         }
     })
 }
 
-async fn connect(ui: &Ui, args: &ClusterArgs) -> Result<Connection, ExitStatus> {
+pub async fn connect(ui: &Ui, args: &ClusterArgs) -> Result<Connection, ExitStatus> {
     let quiet = crate::ui::reporter::LogReporter {
         format: crate::ui::reporter::LogFormat::Text,
     };
@@ -270,14 +276,22 @@ async fn create(ui: &Ui, args: CreateArgs) -> ExitStatus {
     }
 }
 
-/// Verifies `name` and returns the verification with the Backup object's uid.
-async fn verify_backup(
+/// A verification, and where it happened.
+pub struct Verified {
+    pub verification: verify::Verification,
+    /// The Backup object's uid.
+    pub uid: Option<String>,
+    pub s3: aws_sdk_s3::Client,
+    pub target: BackupLocation,
+}
+
+/// Where the Backup `name` keeps its files, with its uid.
+pub async fn locate(
     ui: &Ui,
     conn: &Connection,
     namespace: &str,
     name: &str,
-    depth: VerifyDepth,
-) -> Result<(verify::Verification, Option<String>), ExitStatus> {
+) -> Result<(aws_sdk_s3::Client, BackupLocation, Option<String>), ExitStatus> {
     let api = objects::backups(conn.kube.clone(), namespace);
     let obj = match api.get_opt(name).await {
         Ok(Some(o)) => o,
@@ -314,6 +328,18 @@ async fn verify_backup(
         prefix: storage.prefix.clone(),
         name: name.to_string(),
     };
+    Ok((s3, target, status.uid))
+}
+
+/// Verifies `name` and returns the verification with the Backup object's uid.
+pub async fn verify_backup(
+    ui: &Ui,
+    conn: &Connection,
+    namespace: &str,
+    name: &str,
+    depth: VerifyDepth,
+) -> Result<Verified, ExitStatus> {
+    let (s3, target, uid) = locate(ui, conn, namespace, name).await?;
     ui.info(format!(
         "Verifying `{name}` in {} ({})",
         target.url(&target.dir()),
@@ -323,13 +349,18 @@ async fn verify_backup(
             "metadata"
         }
     ));
-    let v = verify::verify(&s3, &target, status.uid.as_deref(), depth, None)
+    let verification = verify::verify(&s3, &target, uid.as_deref(), depth, None)
         .await
         .map_err(|e| {
             ui.error(e);
             ExitStatus::Stopped
         })?;
-    Ok((v, status.uid))
+    Ok(Verified {
+        verification,
+        uid,
+        s3,
+        target,
+    })
 }
 
 async fn verify_cmd(ui: &Ui, args: VerifyArgs) -> ExitStatus {
@@ -342,11 +373,13 @@ async fn verify_cmd(ui: &Ui, args: VerifyArgs) -> ExitStatus {
     } else {
         VerifyDepth::Metadata
     };
-    let (v, uid) =
+    let verified =
         match verify_backup(ui, &conn, &args.velero.velero_namespace, &args.name, depth).await {
             Ok(x) => x,
             Err(s) => return s,
         };
+    let v = &verified.verification;
+    let uid = verified.uid.clone();
     match args.output {
         Output::Json => {
             if print_json(ui, &v) != ExitStatus::Success {
@@ -376,6 +409,52 @@ async fn verify_cmd(ui: &Ui, args: VerifyArgs) -> ExitStatus {
             v.tarball_bytes.unwrap_or(0) as f64 / 1_048_576.0,
             v.duration.as_secs_f64()
         ));
+        let mut manifest = None;
+        if !args.no_manifest {
+            let signing = args.sign_with.as_ref().map(|k| Signing {
+                kms_key: k.clone(),
+                algorithm: match args.signing_algorithm {
+                    Algorithm::EcdsaSha256 => SigningAlgorithm::EcdsaSha256,
+                    Algorithm::RsassaPssSha256 => SigningAlgorithm::RsassaPssSha256,
+                },
+            });
+            let kms = signing
+                .as_ref()
+                .map(|_| aws_sdk_kms::Client::new(&conn.sdk));
+            match write::record(
+                &verified.s3,
+                kms.as_ref(),
+                &verified.target,
+                v,
+                signing.as_ref(),
+            )
+            .await
+            {
+                Ok(r) => {
+                    ui.info(format!(
+                        "{} `{}` (SHA-256 {}){}",
+                        if r.created {
+                            "Manifest written:"
+                        } else {
+                            "The files still match the manifest"
+                        },
+                        r.record.key,
+                        r.record.sha256,
+                        r.record
+                            .signed_by
+                            .as_ref()
+                            .map(|k| format!(", signed by `{k}`"))
+                            .unwrap_or_default()
+                    ));
+                    manifest = Some(r.record);
+                }
+                Err(e) => {
+                    ui.error(e);
+                    ui.hint("allow `s3:PutObject` on `backups/*/eks-upgrade-manifest.json*` (and `kms:Sign` on the key), or pass `--no-manifest`");
+                    return ExitStatus::Stopped;
+                }
+            }
+        }
         if depth == VerifyDepth::Full
             && let Some(uid) = uid
         {
@@ -388,6 +467,8 @@ async fn verify_cmd(ui: &Ui, args: VerifyArgs) -> ExitStatus {
                 sound: true,
                 verified_at: chrono::Utc::now().to_rfc3339(),
                 findings: v.findings.len(),
+                manifest_sha256: manifest.as_ref().map(|m| m.sha256.clone()),
+                manifest_signed_by: manifest.and_then(|m| m.signed_by),
             };
             match state_dir(args.state.state_dir.as_deref())
                 .and_then(|d| save_verification(&d, &record))
@@ -410,118 +491,5 @@ async fn verify_cmd(ui: &Ui, args: VerifyArgs) -> ExitStatus {
                 + v.suppressed_findings
         ));
         ExitStatus::Stopped
-    }
-}
-
-async fn restore_cmd(ui: &Ui, args: RestoreArgs) -> ExitStatus {
-    let conn = match connect(ui, &args.cluster).await {
-        Ok(c) => c,
-        Err(s) => return s,
-    };
-    let ns = &args.velero.velero_namespace;
-    let uid = if args.verify {
-        match verify_backup(ui, &conn, ns, &args.name, VerifyDepth::Full).await {
-            Ok((v, uid)) if v.sound => uid,
-            Ok(_) => {
-                ui.error(format!(
-                    "refusing to restore `{}`: it failed verification in S3",
-                    args.name
-                ));
-                return ExitStatus::Stopped;
-            }
-            Err(s) => return s,
-        }
-    } else {
-        let record = state_dir(args.state.state_dir.as_deref()).and_then(|d| {
-            load_verification(&d, &conn.cluster.region, &conn.cluster.name, &args.name)
-        });
-        let current = objects::backups(conn.kube.clone(), ns)
-            .get_opt(&args.name)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|o| o.metadata.uid);
-        match record {
-            Ok(Some(r)) if r.sound && Some(&r.uid) == current.as_ref() => current,
-            Ok(Some(_)) => {
-                ui.error(format!(
-                    "refusing to restore `{}`: it changed since it was verified (its uid differs)",
-                    args.name
-                ));
-                ui.hint("verify it again, or pass `--verify` to verify it now");
-                return ExitStatus::Stopped;
-            }
-            Ok(None) => {
-                ui.error(format!(
-                    "refusing to restore `{}`: it has not been verified in S3",
-                    args.name
-                ));
-                ui.hint(format!(
-                    "run `eks-upgrade backup verify {}` first, or pass `--verify` to verify it now",
-                    args.name
-                ));
-                return ExitStatus::Stopped;
-            }
-            Err(e) => {
-                ui.error(e);
-                return ExitStatus::Stopped;
-            }
-        }
-    };
-    let run_id = format!("manual-{}", chrono::Utc::now().format("%Y%m%dt%H%M%Sz"));
-    let name = format!("eks-upgrade-{run_id}-restore");
-    let spec = RestoreSpec {
-        existing_resource_policy: if args.keep_existing {
-            ExistingResourcePolicy::None
-        } else {
-            ExistingResourcePolicy::Update
-        },
-        included_namespaces: (!args.include_namespaces.is_empty())
-            .then(|| args.include_namespaces.clone()),
-        excluded_namespaces: Vec::new(),
-    };
-    let object = restore::restore_object(&name, &args.name, &run_id, &conn.cluster.name, &spec);
-    if let Err(e) = restore::create_or_adopt(conn.kube.clone(), ns, &object, &run_id).await {
-        ui.error(e);
-        return ExitStatus::NeedsHuman;
-    }
-    ui.info(format!(
-        "Restore `{name}` from `{}` (uid {}) created; waiting for Velero",
-        args.name,
-        uid.unwrap_or_default()
-    ));
-    match restore::wait(
-        conn.kube.clone(),
-        ns,
-        &name,
-        &args.name,
-        args.timeout.0.max(Duration::from_secs(1)),
-        |_| {},
-    )
-    .await
-    {
-        Ok(o) if o.completed() => {
-            ui.info(format!(
-                "{} {} items from `{}` ({} warnings)",
-                ui.good("Restored"),
-                o.status.items_done.unwrap_or(0),
-                args.name,
-                o.status.warnings
-            ));
-            ExitStatus::Success
-        }
-        Ok(o) => {
-            ui.error(format!(
-                "Restore `{name}` ended {}: {} errors, {} warnings",
-                o.status.phase.as_deref().unwrap_or("?"),
-                o.status.errors,
-                o.status.warnings
-            ));
-            ExitStatus::NeedsHuman
-        }
-        Err(e) => {
-            ui.error(e);
-            ExitStatus::NeedsHuman
-        }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod args;
 mod backup;
+mod backup_restore;
 mod check;
 mod completions;
 mod damage;

@@ -93,6 +93,7 @@ pub fn run(ui: &Ui, args: Args) -> ExitStatus {
         ui.info(format!("  EKS        {}", sandbox.endpoints.eks));
         ui.info(format!("  EC2        {}", sandbox.endpoints.ec2));
         ui.info(format!("  S3         {}", sandbox.endpoints.s3));
+        ui.info(format!("  KMS        {}", sandbox.endpoints.kms));
         ui.info(format!("  Kubernetes {}", sandbox.endpoints.kubernetes));
         wait_for_signal().await;
         ui.info("Sandbox stopped.");

@@ -18,6 +18,7 @@ mod moto;
 mod sandbox;
 mod sandbox_ec2;
 mod sandbox_eks;
+mod sandbox_kms;
 mod sandbox_kube;
 mod sandbox_s3;
 mod sandbox_velero;

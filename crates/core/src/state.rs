@@ -78,6 +78,13 @@ pub struct VerificationRecord {
     pub sound: bool,
     pub verified_at: String,
     pub findings: usize,
+    /// SHA-256 of the manifest written beside the backup when it was verified: `backup restore`
+    /// refuses when the manifest in the bucket is not these bytes any more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
+    /// The KMS key ARN that signed the manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_signed_by: Option<String>,
 }
 
 fn safe(component: &str) -> String {
@@ -141,6 +148,8 @@ mod tests {
             sound: true,
             verified_at: "2026-11-24T00:00:00Z".into(),
             findings: 0,
+            manifest_sha256: Some("ab".into()),
+            manifest_signed_by: None,
         };
         save_verification(dir.path(), &record).unwrap();
         assert_eq!(

@@ -2,11 +2,12 @@
 //!
 //! The tool has no sandbox branch in its logic. It reaches the sandbox through the same AWS and
 //! Kubernetes calls it makes in production; only endpoints and credentials differ
-//! (`AWS_ENDPOINT_URL_EKS`, `AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL_S3`, and the endpoint and CA that EKS
+//! (`AWS_ENDPOINT_URL_EKS`, `AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_KMS`, and the endpoint and CA that EKS
 //! `DescribeCluster` returns).
 
 pub mod ec2;
 pub mod eks;
+pub mod kms;
 pub mod kube;
 pub mod s3;
 pub mod scenario;
@@ -111,6 +112,7 @@ impl Sandbox {
         )
         .await?;
         let eks = serve::serve(eks::router(world.clone()), 0, None).await?;
+        let kms = serve::serve(kms::router(world.clone()), 0, None).await?;
         let ec2 = serve::serve(ec2::router(world.clone()), 0, None).await?;
         let kube = serve::serve(
             kube::api::router(world.clone()),
@@ -122,6 +124,7 @@ impl Sandbox {
             eks: format!("http://{}", eks.addr),
             ec2: format!("http://{}", ec2.addr),
             s3: format!("http://{}", s3.addr),
+            kms: format!("http://{}", kms.addr),
             kubernetes: format!("https://{}", kube.addr),
         };
         world.set_endpoints(endpoints.clone());
@@ -158,7 +161,7 @@ impl Sandbox {
             endpoints,
             dir,
             _temp: temp,
-            _servers: vec![s3, eks, ec2, kube],
+            _servers: vec![s3, eks, ec2, kms, kube],
             tasks,
         };
         sandbox.write_client_config()?;
@@ -249,6 +252,7 @@ users:
             ("AWS_ENDPOINT_URL_EKS", self.endpoints.eks.clone()),
             ("AWS_ENDPOINT_URL_EC2", self.endpoints.ec2.clone()),
             ("AWS_ENDPOINT_URL_S3", self.endpoints.s3.clone()),
+            ("AWS_ENDPOINT_URL_KMS", self.endpoints.kms.clone()),
             ("AWS_ACCESS_KEY_ID", world::ACCESS_KEY.to_string()),
             ("AWS_SECRET_ACCESS_KEY", world::SECRET_KEY.to_string()),
             ("AWS_REGION", region.clone()),

@@ -23,6 +23,7 @@ pub struct Endpoints {
     pub eks: String,
     pub ec2: String,
     pub s3: String,
+    pub kms: String,
     pub kubernetes: String,
 }
 
@@ -40,7 +41,7 @@ pub enum WorldEvent {
 #[serde(rename_all = "camelCase")]
 pub struct RequestRecord {
     pub at: String,
-    /// `eks`, `ec2`, `kubernetes` or `s3`.
+    /// `eks`, `ec2`, `kubernetes`, `s3` or `kms`.
     pub service: &'static str,
     /// The EKS operation name, or `METHOD path` for the other services.
     pub operation: String,

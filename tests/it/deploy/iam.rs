@@ -1,7 +1,7 @@
 //! `examples/iam/policy.json` against the AWS operations the code calls.
 //!
 //! The operations are found, not listed: the operation names of the exact `aws-sdk-eks`,
-//! `aws-sdk-ec2` and `aws-sdk-s3` versions in Cargo.lock (one directory per operation under the crate's
+//! `aws-sdk-ec2`, `aws-sdk-s3` and `aws-sdk-kms` versions in Cargo.lock (one directory per operation under the crate's
 //! `src/operation/`, located with `cargo metadata`) are searched for as method calls in the
 //! tool's sources (`src/` and `crates/core/src/`; the sandbox crate is not searched). Each one
 //! found must be allowed by the policy on the resource it acts on, and every action the policy
@@ -88,7 +88,7 @@ pub struct Call {
     pub files: Vec<String>,
 }
 
-/// Every EKS, EC2 and S3 operation called as a method (`.describe_cluster(`) in the tool's
+/// Every EKS, EC2, S3 and KMS operation called as a method (`.describe_cluster(`) in the tool's
 /// sources.
 pub fn code_operations() -> Vec<Call> {
     let sources = tool_sources();
@@ -97,6 +97,7 @@ pub fn code_operations() -> Vec<Call> {
         ("eks", "aws-sdk-eks"),
         ("ec2", "aws-sdk-ec2"),
         ("s3", "aws-sdk-s3"),
+        ("kms", "aws-sdk-kms"),
     ] {
         for op in sdk_operations(krate) {
             let needle = regex_lite::Regex::new(&format!(r"\.\s*{op}\s*\(")).expect("regex");
@@ -136,6 +137,15 @@ fn eks_resource(action: &str) -> &'static str {
         "DescribeNodegroup" | "UpdateNodegroupVersion" => "nodegroup",
         "DescribeAddon" | "UpdateAddon" => "addon",
         other => panic!("eks:{other}: add its resource type to eks_resource()"),
+    }
+}
+
+/// The KMS actions the tool may call: signing and checking manifests, on the key that signs
+/// them. An action missing here fails the test: look up its resource type and add it.
+fn kms_resource(action: &str) -> &'static str {
+    match action {
+        "Sign" | "Verify" => "arn:aws:kms:REGION:ACCOUNT_ID:key/MANIFEST_KEY_ID",
+        other => panic!("kms:{other}: add its resource type to kms_resource()"),
     }
 }
 
@@ -273,6 +283,12 @@ fn the_policy_allows_exactly_the_aws_operations_the_code_calls() {
                 prefix: None,
                 why,
             }),
+            "kms" => needs.push(Need {
+                action: format!("kms:{}", call.operation),
+                resource: kms_resource(&call.operation).to_string(),
+                prefix: None,
+                why,
+            }),
             "ec2" => needs.push(Need {
                 action: format!("ec2:{}", call.operation),
                 resource: ec2_resource(&call.operation).to_string(),
@@ -282,14 +298,27 @@ fn the_policy_allows_exactly_the_aws_operations_the_code_calls() {
             _ => {
                 let (action, on_bucket) = s3_action(&call.operation);
                 for file in &call.files {
-                    // Which bucket a file's S3 client reads: the journal store, or the Velero
-                    // backup location. Another file with S3 calls must be classified here.
-                    let (bucket, key_prefix) = if file == "crates/core/src/journal/store.rs" {
-                        (state_bucket.clone(), format!("{state_prefix}/runs/"))
+                    // Which bucket a file's S3 client reads, and which object: the journal store,
+                    // the Velero backup location, or the manifest the tool writes beside a
+                    // backup. Another file with S3 calls must be classified here.
+                    let (bucket, key_prefix, object) = if file == "crates/core/src/journal/store.rs"
+                    {
+                        (
+                            state_bucket.clone(),
+                            format!("{state_prefix}/runs/"),
+                            "x.json",
+                        )
+                    } else if file == "crates/core/src/velero/manifest/write.rs" {
+                        (
+                            "VELERO_BUCKET".to_string(),
+                            "backups/pre-upgrade/".to_string(),
+                            "eks-upgrade-manifest.json",
+                        )
                     } else if file.starts_with("crates/core/src/velero/") {
                         (
                             "VELERO_BUCKET".to_string(),
                             "backups/pre-upgrade/".to_string(),
+                            "x.json",
                         )
                     } else {
                         panic!("{file} calls S3 {}: which bucket is it?", call.operation)
@@ -299,7 +328,7 @@ fn the_policy_allows_exactly_the_aws_operations_the_code_calls() {
                         resource: if on_bucket {
                             format!("arn:aws:s3:::{bucket}")
                         } else {
-                            format!("arn:aws:s3:::{bucket}/{key_prefix}x.json")
+                            format!("arn:aws:s3:::{bucket}/{key_prefix}{object}")
                         },
                         prefix: on_bucket.then(|| key_prefix.clone()),
                         why: why.clone(),
@@ -375,7 +404,12 @@ fn the_operation_search_finds_known_calls_and_nothing_from_the_sandbox() {
             .iter()
             .any(|f| f == "crates/core/src/cloud/connect.rs")
     );
-    assert!(find("PutObject").is_some_and(|c| c.files == ["crates/core/src/journal/store.rs"]));
+    assert!(find("PutObject").is_some_and(|c| c.files
+        == [
+            "crates/core/src/journal/store.rs",
+            "crates/core/src/velero/manifest/write.rs"
+        ]));
+    assert!(find("Sign").is_some_and(|c| c.service == "kms"));
     assert!(
         find("DescribeSubnets")
             .is_some_and(|c| c.service == "ec2" && c.files == ["crates/core/src/cloud/ec2.rs"]),

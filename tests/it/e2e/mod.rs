@@ -8,6 +8,8 @@ mod extras;
 mod faults;
 mod interactive;
 mod journal;
+mod manifest;
+mod preview;
 mod recovery;
 mod resume;
 mod runs;
@@ -314,6 +316,38 @@ impl SandboxS3 {
                     aws_sdk_s3::error::DisplayErrorContext(&e)
                 )
             });
+    }
+
+    /// An object's bytes.
+    pub fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        self.runtime.block_on(async {
+            self.client
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "get `{key}`: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(&e)
+                    )
+                })
+                .body
+                .collect()
+                .await
+                .expect("read the object")
+                .into_bytes()
+                .to_vec()
+        })
+    }
+
+    /// Flips one byte in the middle of an object.
+    pub fn flip_byte(&self, bucket: &str, key: &str) {
+        let mut bytes = self.get(bucket, key);
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x55;
+        self.put(bucket, key, bytes);
     }
 
     /// The journal of the only run under `s3://BUCKET/PREFIX/runs/`, if it is there and

@@ -1,13 +1,16 @@
 //! `veleroRestore`: restores the backup a `veleroBackup` step made — only if this run verified
-//! it in S3, because Velero itself restores whatever it is given.
+//! it in S3, because Velero itself restores whatever it is given — and only after the backup's
+//! files still match the manifest written at verification. By default it first previews what
+//! the restore will change, and records that preview for the report.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
-use super::verify::{VERIFIED, Verified};
+use super::verify::{MANIFEST, VERIFIED, Verified};
 use super::{Context, StepCtx, StepError, StepResult, backup, object_name};
 use crate::cloud::eks::EksError;
 use crate::format::Validator;
@@ -15,13 +18,21 @@ use crate::format::spanned::Spanned;
 use crate::format::text::{DurationText, StepRef};
 use crate::journal::Fact;
 use crate::types::{HumanDuration, Phase};
+use crate::velero::layout::BackupLocation;
+use crate::velero::manifest::ManifestRecord;
+use crate::velero::manifest::check::Trust;
+use crate::velero::preview::{Action, Listing, Preview};
 use crate::velero::restore::{ExistingResourcePolicy, RestoreOutcome, RestoreSpec};
-use crate::velero::{objects, restore};
+use crate::velero::{gate, location, objects, restore};
 
 /// The name of the Restore, journaled before it is created.
 pub const RESTORE: Fact<String> = Fact::new("restore");
 /// How the Restore ended.
 pub const OUTCOME: Fact<RestoreOutcome> = Fact::new("outcome");
+/// What the restore was about to change, worked out just before it was created.
+pub const PREVIEW: Fact<Preview> = Fact::new("preview");
+/// Why there is no preview, when it was asked for and could not be made.
+pub const PREVIEW_ERROR: Fact<String> = Fact::new("previewError");
 
 /// How long to wait for the restore unless the step says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -45,6 +56,15 @@ pub struct RawVeleroRestore {
     /// Namespaces not to restore.
     #[serde(default)]
     pub excluded_namespaces: Vec<String>,
+    /// Restore the objects of a backed-up namespace into another: `{ shop: shop-restored }`.
+    #[serde(default)]
+    pub namespace_mapping: BTreeMap<String, String>,
+    /// Work out what the restore will create, update, leave unchanged or skip before creating
+    /// it, and record that in the run's report (default `true`). It reads the tarball once,
+    /// which the check against the backup's manifest needs anyway, and lists the kinds the
+    /// backup holds, a page at a time; a preview that cannot read the cluster does not stop the
+    /// restore.
+    pub preview: Option<bool>,
     /// How long to wait for the restore. Default: `1h`.
     pub timeout: Option<Spanned<DurationText>>,
 }
@@ -57,6 +77,7 @@ pub struct VeleroRestore {
     pub backup: String,
     #[serde(flatten)]
     pub spec: RestoreSpec,
+    pub preview: bool,
     pub timeout: HumanDuration,
 }
 
@@ -87,7 +108,9 @@ impl Kind for VeleroRestoreKind {
                     .unwrap_or(ExistingResourcePolicy::Update),
                 included_namespaces: r.included_namespaces.clone(),
                 excluded_namespaces: r.excluded_namespaces.clone(),
+                namespace_mapping: r.namespace_mapping.clone(),
             },
+            preview: r.preview.unwrap_or(true),
             timeout: v.positive("timeout", r.timeout.as_ref(), DEFAULT_TIMEOUT),
         })
     }
@@ -102,12 +125,17 @@ impl Kind for VeleroRestoreKind {
 
     async fn plan(step: &VeleroRestore, _: &mut PlanCx<'_>) -> Result<Vec<String>, EksError> {
         Ok(vec![format!(
-            "if an upgrade step fails: restores the verified backup of `{}` (existing objects: {})",
+            "if an upgrade step fails: restores the verified backup of `{}` (existing objects: {}){}",
             step.backup,
             if step.spec.existing_resource_policy == ExistingResourcePolicy::Update {
                 "update"
             } else {
                 "keep"
+            },
+            if step.preview {
+                ", after checking its files against the manifest and previewing the changes"
+            } else {
+                ", after checking its files against the manifest"
             }
         )])
     }
@@ -155,9 +183,28 @@ async fn run(step: &VeleroRestore, ctx: &StepCtx<'_>) -> StepResult {
     }
 
     let name = match ctx.fact(&RESTORE).await {
+        // Created in an earlier attempt: Velero has been reading the backup since; re-attach.
         Some(n) => n,
         None => {
             let n = object_name(ctx.run_id, &ctx.key.id);
+            let object =
+                restore::restore_object(&n, &backup, ctx.run_id, ctx.cluster(), &step.spec);
+            let manifest: Option<ManifestRecord> = ctx
+                .journal
+                .read(|j| {
+                    j.steps
+                        .iter()
+                        .find(|s| s.get(&VERIFIED).is_some_and(|v| v.backup == backup))
+                        .and_then(|s| s.get(&MANIFEST))
+                })
+                .await;
+            let storage = current
+                .data
+                .pointer("/spec/storageLocation")
+                .and_then(|v| v.as_str())
+                .unwrap_or(&ctx.velero.storage_location)
+                .to_string();
+            check_before_restore(step, ctx, &backup, &storage, manifest, &object.data).await?;
             ctx.record(&RESTORE, &n).await?;
             n
         }
@@ -186,9 +233,14 @@ async fn run(step: &VeleroRestore, ctx: &StepCtx<'_>) -> StepResult {
     ctx.record(&OUTCOME, &outcome).await?;
     let s = &outcome.status;
     let items = s.items_done.unwrap_or(0);
+    let previewed = ctx
+        .fact(&PREVIEW)
+        .await
+        .map(|p| format!("; previewed: {}", p.summary()))
+        .unwrap_or_default();
     match s.phase.as_deref() {
         Some("Completed") => Ok(format!(
-            "restored {items} items from `{backup}` ({} warnings)",
+            "restored {items} items from `{backup}` ({} warnings){previewed}",
             s.warnings
         )),
         Some(phase) => Err(StepError::Failed(format!(
@@ -205,4 +257,108 @@ async fn run(step: &VeleroRestore, ctx: &StepCtx<'_>) -> StepResult {
             "Restore `{name}` ended without a phase"
         ))),
     }
+}
+
+/// How many changed objects the step's log names.
+const LOGGED: usize = 10;
+
+/// The files against the manifest this run recorded, then the preview: refuses the restore,
+/// naming the file, when the bucket no longer holds what was verified.
+async fn check_before_restore(
+    step: &VeleroRestore,
+    ctx: &StepCtx<'_>,
+    backup: &str,
+    storage: &str,
+    manifest: Option<ManifestRecord>,
+    object: &serde_json::Value,
+) -> Result<(), StepError> {
+    if manifest.is_none() && !step.preview {
+        return Ok(());
+    }
+    let namespace = ctx.velero.namespace.as_str();
+    let storage = location::get(ctx.conn.kube.clone(), namespace, storage)
+        .await
+        .cause()?;
+    let s3 = storage.s3_client(&ctx.conn.sdk);
+    let kms = manifest
+        .as_ref()
+        .and_then(|m| m.signed_by.as_ref())
+        .map(|_| aws_sdk_kms::Client::new(&ctx.conn.sdk));
+    let target = BackupLocation {
+        bucket: storage.bucket.clone(),
+        prefix: storage.prefix.clone(),
+        name: backup.to_string(),
+    };
+    let trust = Trust {
+        sha256: manifest.as_ref().map(|m| m.sha256.clone()),
+        kms_key: manifest.as_ref().and_then(|m| m.signed_by.clone()),
+    };
+    let spec = object.get("spec").cloned().unwrap_or_default();
+    let last = std::sync::Mutex::new(Instant::now());
+    let progress = |read: u64, total: u64| {
+        let Ok(mut last) = last.lock() else { return };
+        if last.elapsed() >= Duration::from_secs(2) || read == total {
+            *last = Instant::now();
+            ctx.progress(
+                "previewing the restore",
+                Some(read / (1024 * 1024)),
+                Some(total.div_ceil(1024 * 1024)),
+            );
+        }
+    };
+    let checked = gate::check(
+        &s3,
+        kms.as_ref(),
+        &ctx.conn.kube,
+        &target,
+        &trust,
+        &spec,
+        // The journal keeps what the restore changes; unchanged objects are only counted.
+        step.preview.then_some(Listing::Changes),
+        Some(&progress),
+    )
+    .await
+    .context(|| format!("refusing to restore `{backup}`"))?;
+    if let Some(m) = &checked.manifest {
+        ctx.log(&format!(
+            "the backup's {} files match its manifest{}",
+            m.manifest.files.len(),
+            m.signed_by
+                .as_ref()
+                .map(|k| format!(", signed by `{k}`"))
+                .unwrap_or_default()
+        ));
+    }
+    match checked.preview {
+        Some(Ok(p)) => {
+            ctx.log(&format!("restore preview: {}", p.summary()));
+            for item in p
+                .items
+                .iter()
+                .filter(|i| matches!(i.action, Action::Create | Action::Update))
+                .take(LOGGED)
+            {
+                let changes = if item.changes.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", item.changes.join("; "))
+                };
+                ctx.log(&format!(
+                    "  would {} {}{changes}",
+                    item.action.word(),
+                    item.object()
+                ));
+            }
+            ctx.record(&PREVIEW, &p).await?;
+        }
+        Some(Err(e)) => {
+            ctx.warn(&format!(
+                "{}: no restore preview ({e}); restoring anyway",
+                ctx.key
+            ));
+            ctx.record(&PREVIEW_ERROR, &e.to_string()).await?;
+        }
+        None => {}
+    }
+    Ok(())
 }

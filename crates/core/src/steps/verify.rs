@@ -16,6 +16,8 @@ use crate::format::text::{DurationText, StepRef};
 use crate::journal::Fact;
 use crate::types::HumanDuration;
 use crate::velero::layout::BackupLocation;
+use crate::velero::manifest::sign::{Signing, SigningAlgorithm};
+use crate::velero::manifest::{ManifestError, ManifestRecord, write};
 use crate::velero::verify::{Verification, VerifyDepth};
 use crate::velero::{location, objects, verify};
 
@@ -23,6 +25,9 @@ use crate::velero::{location, objects, verify};
 pub const VERIFICATION: Fact<Verification> = Fact::new("verification");
 /// The proof a restore asks for: recorded only when the backup verified.
 pub const VERIFIED: Fact<Verified> = Fact::new("verified");
+/// The manifest written (or found) beside the backup, with its own SHA-256: what a later use
+/// checks the bucket's files against.
+pub const MANIFEST: Fact<ManifestRecord> = Fact::new("manifest");
 
 /// How long verification may take unless the step says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -46,6 +51,23 @@ pub struct RawVerifyBackup {
     pub depth: Option<VerifyDepth>,
     /// How long verification may take. Default: `30m`.
     pub timeout: Option<Spanned<DurationText>>,
+    /// Write a tamper-evident manifest beside the backup (`backups/NAME/eks-upgrade-manifest.json`):
+    /// the SHA-256 of every file, checked again before any restore. Default: `true`. Needs
+    /// `s3:PutObject` on that key.
+    pub manifest: Option<bool>,
+    /// Sign the manifest with an asymmetric KMS key, so that someone with write access to the
+    /// bucket cannot rewrite it unnoticed. Needs `kms:Sign` (and `kms:Verify` to restore).
+    pub sign: Option<Spanned<RawSign>>,
+}
+
+/// Signing the manifest.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSign {
+    /// The KMS key (`KeyUsage: SIGN_VERIFY`): key id, key ARN, `alias/NAME` or alias ARN.
+    pub kms_key: String,
+    /// `ECDSA_SHA_256` (default; `ECC_NIST_P256` keys) or `RSASSA_PSS_SHA_256` (RSA keys).
+    pub algorithm: Option<SigningAlgorithm>,
 }
 
 /// A validated `verifyBackup` step.
@@ -56,6 +78,8 @@ pub struct VerifyBackup {
     pub backup: String,
     pub depth: VerifyDepth,
     pub timeout: HumanDuration,
+    pub manifest: bool,
+    pub sign: Option<Signing>,
 }
 
 pub struct VerifyBackupKind;
@@ -77,10 +101,34 @@ impl Kind for VerifyBackupKind {
         _: &BuildCx<'_>,
     ) -> Option<VerifyBackup> {
         let b = &raw.value;
+        let manifest = b.manifest.unwrap_or(true);
+        if let Some(sign) = &b.sign {
+            if !manifest {
+                v.problem(
+                    sign.loc,
+                    "`sign` needs the manifest, and `manifest` is `false`",
+                    "nothing to sign",
+                    "remove `manifest: false`, or remove `sign`",
+                );
+            }
+            if sign.value.kms_key.trim().is_empty() {
+                v.problem(
+                    sign.loc,
+                    "`sign.kmsKey` is empty",
+                    "no key",
+                    "name the KMS key: a key id, key ARN, `alias/NAME` or alias ARN",
+                );
+            }
+        }
         Some(VerifyBackup {
             backup: b.backup.value.0.clone(),
             depth: b.depth.unwrap_or(VerifyDepth::Full),
             timeout: v.positive("timeout", b.timeout.as_ref(), DEFAULT_TIMEOUT),
+            manifest,
+            sign: b.sign.as_ref().map(|s| Signing {
+                kms_key: s.value.kms_key.clone(),
+                algorithm: s.value.algorithm.unwrap_or_default(),
+            }),
         })
     }
 
@@ -93,15 +141,25 @@ impl Kind for VerifyBackupKind {
     }
 
     async fn plan(step: &VerifyBackup, _: &mut PlanCx<'_>) -> Result<Vec<String>, EksError> {
-        Ok(vec![format!(
-            "reads the files of the backup of `{}` in S3 ({}); changes nothing",
+        let mut lines = vec![format!(
+            "reads the files of the backup of `{}` in S3 ({}); changes nothing in the cluster",
             step.backup,
             if step.depth == VerifyDepth::Full {
                 "every item of the tarball"
             } else {
                 "metadata and sibling files"
             }
-        )])
+        )];
+        if step.manifest {
+            lines.push(match &step.sign {
+                Some(s) => format!(
+                    "writes a manifest of the backup's files beside it, signed with KMS key `{}`",
+                    s.kms_key
+                ),
+                None => "writes a manifest of the backup's files beside it".into(),
+            });
+        }
+        Ok(lines)
     }
 
     async fn run(step: &VerifyBackup, ctx: &StepCtx<'_>) -> StepResult {
@@ -216,6 +274,38 @@ async fn run(step: &VerifyBackup, ctx: &StepCtx<'_>) -> StepResult {
         VerifyDepth::Full => "full",
         VerifyDepth::Metadata => "metadata",
     };
+    let mut manifest_note = String::new();
+    if step.manifest {
+        let kms = step
+            .sign
+            .as_ref()
+            .map(|_| aws_sdk_kms::Client::new(&ctx.conn.sdk));
+        let recorded = write::record(
+            &s3,
+            kms.as_ref(),
+            &target,
+            &verification,
+            step.sign.as_ref(),
+        )
+        .await
+        .map_err(|e| manifest_failure(&name, e))?;
+        ctx.record(&MANIFEST, &recorded.record).await?;
+        manifest_note = format!(
+            "; manifest {} (SHA-256 {}…){}",
+            if recorded.created {
+                "written"
+            } else {
+                "unchanged"
+            },
+            &recorded.record.sha256[..12],
+            recorded
+                .record
+                .signed_by
+                .as_ref()
+                .map(|k| format!(", signed by `{k}`"))
+                .unwrap_or_default()
+        );
+    }
     ctx.record(
         &VERIFIED,
         &Verified {
@@ -231,7 +321,27 @@ async fn run(step: &VerifyBackup, ctx: &StepCtx<'_>) -> StepResult {
         .unwrap_or(0);
     let mib = verification.tarball_bytes.unwrap_or(0) as f64 / (1024.0 * 1024.0);
     Ok(format!(
-        "Backup `{name}` verified in S3 ({depth}): {items} items, {mib:.1} MiB, {} warnings",
+        "Backup `{name}` verified in S3 ({depth}): {items} items, {mib:.1} MiB, {} warnings{manifest_note}",
         verification.findings.len()
     ))
+}
+
+/// A manifest that cannot be written is a failed step (the promise of a tamper-evident backup
+/// cannot be kept); files that no longer match the manifest of an earlier verification mean the
+/// backup changed in the bucket.
+fn manifest_failure(name: &str, e: ManifestError) -> StepError {
+    let context = match &e {
+        ManifestError::Write { .. } | ManifestError::Sign { .. } | ManifestError::S3 { .. } => {
+            format!(
+                "cannot write the manifest of Backup `{name}` (set `manifest: false` to go without)"
+            )
+        }
+        _ => format!(
+            "Backup `{name}` no longer matches the manifest written when it was first verified"
+        ),
+    };
+    StepError::Call {
+        context,
+        source: Box::new(e),
+    }
 }

@@ -1,9 +1,13 @@
 //! Velero, as the tool uses it: where backups live in the bucket, and their verification.
 
 pub mod backup;
+pub mod digest;
+pub mod gate;
 pub mod layout;
 pub mod location;
+pub mod manifest;
 pub mod objects;
+pub mod preview;
 pub mod restore;
 pub mod verify;
 

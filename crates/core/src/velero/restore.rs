@@ -44,6 +44,9 @@ pub struct RestoreSpec {
     pub existing_resource_policy: ExistingResourcePolicy,
     pub included_namespaces: Option<Vec<String>>,
     pub excluded_namespaces: Vec<String>,
+    /// Backed-up namespace → namespace to restore into (Velero's `namespaceMapping`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub namespace_mapping: BTreeMap<String, String>,
 }
 
 /// The Restore object of `backup` for `spec`, labelled with the run that makes it.
@@ -74,6 +77,9 @@ pub fn restore_object(
     });
     if let Some(ns) = &step.included_namespaces {
         spec["includedNamespaces"] = json!(ns);
+    }
+    if !step.namespace_mapping.is_empty() {
+        spec["namespaceMapping"] = json!(step.namespace_mapping);
     }
     let mut obj = DynamicObject::new(name, &objects::resource("Restore", "restores"));
     obj.metadata = ObjectMeta {

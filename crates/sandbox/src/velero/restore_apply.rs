@@ -59,6 +59,17 @@ pub fn plan(ctx: &Ctx, restore: &Value, contents: &Contents) -> Vec<(Arc<Resourc
     );
     let include_cluster = spec.get("includeClusterResources").and_then(Value::as_bool);
     let selectors = Selectors::from_spec(&spec);
+    // `namespaceMapping`: filters see the backed-up namespace, the object lands in the mapped
+    // one (and a Namespace object is renamed).
+    let mapping: std::collections::BTreeMap<String, String> = spec
+        .get("namespaceMapping")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
 
     let mut order: Vec<String> = HIGH_PRIORITIES
         .iter()
@@ -96,10 +107,21 @@ pub fn plan(ctx: &Ctx, restore: &Value, contents: &Contents) -> Vec<(Arc<Resourc
                 (None, true) => namespaces.should_include(&item.name),
                 (None, false) => true,
             };
-            let Ok(object) = serde_json::from_slice::<Value>(&item.bytes) else {
+            let Ok(mut object) = serde_json::from_slice::<Value>(&item.bytes) else {
                 continue;
             };
             if in_scope && selectors.matches(&object) {
+                let field = if is_namespaces { "name" } else { "namespace" };
+                let current = object
+                    .pointer(&format!("/metadata/{field}"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                if let (Some(to), Some(meta)) = (
+                    current.and_then(|c| mapping.get(&c)),
+                    object.get_mut("metadata").and_then(Value::as_object_mut),
+                ) {
+                    meta.insert(field.into(), json!(to));
+                }
                 out.push((rt.clone(), object));
             }
         }

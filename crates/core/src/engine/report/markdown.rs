@@ -67,6 +67,9 @@ pub fn markdown(r: &RunReport) -> String {
         }
         let _ = writeln!(out);
     }
+    if let Some(p) = &r.restore_preview {
+        p.markdown(&mut out);
+    }
     if !r.rollback_readiness.is_empty() {
         let _ = writeln!(out, "## Rollback readiness (EKS insights)\n");
         for x in &r.rollback_readiness {

@@ -3,16 +3,18 @@
 //! Written as JSON (with a schema, for machines) and as Markdown (for people and tickets).
 
 mod markdown;
+mod preview;
 mod recovery;
 
 pub use markdown::markdown;
+pub use preview::RestorePreviewReport;
 
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::journal::{Journal, RunResult, StepRecord, StepStatus};
 use crate::steps::rollback::RollbackResult;
-use crate::steps::{KindName, backup, rollback, verify};
+use crate::steps::{KindName, backup, restore, rollback, verify};
 
 pub const REPORT_VERSION: u32 = 1;
 
@@ -69,6 +71,8 @@ pub struct RunReport {
     pub failure: Option<String>,
     pub backups: Vec<BackupSummary>,
     pub restored: Option<String>,
+    /// What the restore was about to change, worked out just before it ran.
+    pub restore_preview: Option<RestorePreviewReport>,
     pub control_plane_rollback: Option<String>,
     /// What is still as the failed hop left it, and why.
     pub not_rolled_back: Vec<String>,
@@ -148,6 +152,13 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
                 s.status_word(),
                 s.summary.clone().unwrap_or_default()
             )
+        });
+    let restore_preview = j
+        .steps
+        .iter()
+        .find(|s| is(s, KindName::VeleroRestore))
+        .and_then(|s| {
+            RestorePreviewReport::of(s.get(&restore::PREVIEW), s.get(&restore::PREVIEW_ERROR))
         });
     let rollback: Option<RollbackResult> = j
         .steps
@@ -265,6 +276,7 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
         failure: j.failure.as_ref().map(|f| f.message.clone()),
         backups,
         restored,
+        restore_preview,
         control_plane_rollback: rollback.map(|r| {
             if r.rolled_back {
                 format!("rolled back {} → {} ({})", r.from, r.to, r.reason)

@@ -4,9 +4,11 @@
 //! Problems with the backup are [`Finding`]s; problems reaching S3 are [`VerifyError`]s, because
 //! "could not look" and "looked and found damage" call for different actions.
 
+pub mod fetch;
 pub mod finding;
 pub mod metadata;
 pub mod ranged;
+pub mod s3io;
 pub mod stream;
 pub mod tarball;
 
@@ -20,7 +22,10 @@ use serde::{Deserialize, Serialize};
 use finding::Findings;
 pub use finding::{Finding, Severity};
 
+use super::digest::{self, FileDigest};
 use super::layout::{BackupLocation, FORMAT_VERSION, SIBLINGS};
+use fetch::FetchError;
+use s3io::{get, list};
 
 /// How deeply to verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -40,6 +45,15 @@ pub enum VerifyError {
     Interrupted { key: String, message: String },
 }
 
+impl VerifyError {
+    /// What went wrong, in one line, without the key.
+    pub fn message(&self) -> &str {
+        match self {
+            VerifyError::S3 { message, .. } | VerifyError::Interrupted { message, .. } => message,
+        }
+    }
+}
+
 /// The outcome of a verification that could be carried out.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -57,6 +71,13 @@ pub struct Verification {
     pub items_in_tarball: Option<u64>,
     pub tarball_bytes: Option<u64>,
     pub uncompressed_bytes: Option<u64>,
+    /// The SHA-256 (and, where it helps, MD5) of every file read whole: what a manifest records.
+    pub files: Vec<FileDigest>,
+    /// SHA-256 of the items found in the tarball, one `apiVersion/Kind namespace/name` line
+    /// each, sorted: a short name for "the same items" (full depth only).
+    pub item_list_sha256: Option<String>,
+    /// The Backup's uid according to `velero-backup.json`.
+    pub uid: Option<String>,
     #[serde(skip)]
     pub duration: Duration,
 }
@@ -64,70 +85,6 @@ pub struct Verification {
 /// Larger sibling files than this are not decoded in memory (logs can grow large; the others
 /// are a few megabytes at most).
 const MAX_SIBLING_BYTES: u64 = 256 * 1024 * 1024;
-
-fn not_found<E: aws_sdk_s3::error::ProvideErrorMetadata>(
-    e: &aws_sdk_s3::error::SdkError<E>,
-) -> bool {
-    e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
-        || e.as_service_error()
-            .and_then(|s| s.code())
-            .is_some_and(|c| c == "NoSuchKey" || c == "NotFound")
-}
-
-async fn get(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-) -> Result<Option<Vec<u8>>, VerifyError> {
-    match s3.get_object().bucket(bucket).key(key).send().await {
-        Ok(out) => {
-            let data = out
-                .body
-                .collect()
-                .await
-                .map_err(|e| VerifyError::Interrupted {
-                    key: key.into(),
-                    message: crate::errors::chain(&e),
-                })?;
-            Ok(Some(data.into_bytes().to_vec()))
-        }
-        Err(e) if not_found(&e) => Ok(None),
-        Err(e) => Err(VerifyError::S3 {
-            key: key.into(),
-            message: crate::errors::sdk("S3", "GetObject", &e),
-        }),
-    }
-}
-
-/// Keys and sizes under a prefix.
-async fn list(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-) -> Result<BTreeMap<String, u64>, VerifyError> {
-    let mut keys = BTreeMap::new();
-    let mut pages = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| VerifyError::S3 {
-            key: prefix.into(),
-            message: crate::errors::sdk("S3", "ListObjectsV2", &e),
-        })?;
-        for o in page.contents() {
-            if let Some(k) = o.key() {
-                keys.insert(
-                    k.to_string(),
-                    o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
-                );
-            }
-        }
-    }
-    Ok(keys)
-}
 
 /// Gunzips `data` completely (so CRC and length are checked) and parses JSON when asked.
 fn decode_sibling(
@@ -214,10 +171,14 @@ pub async fn verify(
     let bucket = location.bucket.as_str();
     let name = location.name.as_str();
 
+    let mut files = Vec::new();
     let present = list(s3, bucket, &location.dir()).await?;
     let metadata_key = location.metadata_key();
     let facts = match get(s3, bucket, &metadata_key).await? {
-        Some(bytes) => metadata::check(&metadata_key, &bytes, name, expected_uid, &mut findings),
+        Some(o) => {
+            files.push(digest::of_bytes(&metadata_key, &o.bytes, o.etag));
+            metadata::check(&metadata_key, &o.bytes, name, expected_uid, &mut findings)
+        }
         None => {
             findings.push(Finding::error(&metadata_key, "`velero-backup.json` is missing: Velero did not finish uploading this backup, or it was removed"));
             metadata::BackupFacts::default()
@@ -239,14 +200,15 @@ pub async fn verify(
                 format!("the file is {size} bytes; not decoded"),
             )),
             Some(_) => {
-                let Some(data) = get(s3, bucket, &key).await? else {
+                let Some(o) = get(s3, bucket, &key).await? else {
                     findings.push(Finding::error(
                         &key,
                         "the file disappeared while being verified",
                     ));
                     continue;
                 };
-                let doc = decode_sibling(&key, &data, sibling.json, &mut findings);
+                files.push(digest::of_bytes(&key, &o.bytes, o.etag));
+                let doc = decode_sibling(&key, &o.bytes, sibling.json, &mut findings);
                 if sibling.suffix == "-resource-list.json.gz" {
                     listed = doc
                         .as_ref()
@@ -286,7 +248,7 @@ pub async fn verify(
             .format_version
             .clone()
             .unwrap_or_else(|| FORMAT_VERSION.to_string());
-        let s = stream_tarball(
+        let (s, file) = stream_tarball(
             s3,
             bucket,
             &tarball_key,
@@ -296,6 +258,7 @@ pub async fn verify(
             progress,
         )
         .await?;
+        files.extend(file);
         if let Some(listed) = &listed {
             compare(&tarball_key, listed, &s.items, &mut findings);
         }
@@ -313,7 +276,11 @@ pub async fn verify(
         summary = Some(s);
     }
 
+    let item_list_sha256 = summary.as_ref().map(|s| item_list_digest(&s.items));
     Ok(Verification {
+        uid: facts.uid.clone(),
+        files,
+        item_list_sha256,
         backup: name.to_string(),
         bucket: bucket.to_string(),
         prefix: location.prefix.clone(),
@@ -378,8 +345,24 @@ fn compare(
     }
 }
 
+/// SHA-256 of the item list: one `apiVersion/Kind namespace/name` line per item, sorted.
+pub fn item_list_digest(items: &BTreeMap<String, BTreeSet<String>>) -> String {
+    let mut text = String::new();
+    for (kind, names) in items {
+        for n in names {
+            text.push_str(kind);
+            text.push(' ');
+            text.push_str(n);
+            text.push('\n');
+        }
+    }
+    digest::sha256_hex(text.as_bytes())
+}
+
+const DISAPPEARED: &str = "the tarball disappeared while being verified";
+
 /// Streams the tarball through the checker: the network on this task, decompression and
-/// parsing on blocking threads.
+/// parsing on blocking threads. Returns the tarball's digest when it was read whole.
 async fn stream_tarball(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -388,125 +371,29 @@ async fn stream_tarball(
     format_version: &str,
     findings: &mut Findings,
     progress: Option<Progress<'_>>,
-) -> Result<tarball::TarSummary, VerifyError> {
-    if size >= ranged::THRESHOLD {
-        return stream_tarball_ranged(s3, bucket, key, format_version, findings, progress).await;
-    }
-    let out = match s3.get_object().bucket(bucket).key(key).send().await {
-        Ok(o) => o,
-        Err(e) if not_found(&e) => {
+) -> Result<(tarball::TarSummary, Option<FileDigest>), VerifyError> {
+    let key_owned = key.to_string();
+    let version = format_version.to_string();
+    let streamed = fetch::stream(s3, bucket, key, size, false, progress, move |reader| {
+        let mut local = Findings::default();
+        let summary = tarball::check(reader, &key_owned, &version, &mut local);
+        (summary, local)
+    })
+    .await;
+    let streamed = match streamed {
+        Ok(s) => s,
+        Err(FetchError::NotFound) => {
             findings.push(Finding::error(key, DISAPPEARED));
-            return Ok(tarball::TarSummary::default());
+            return Ok((tarball::TarSummary::default(), None));
         }
-        Err(e) => {
-            return Err(VerifyError::S3 {
+        Err(FetchError::Failed(message)) => {
+            return Err(VerifyError::Interrupted {
                 key: key.into(),
-                message: crate::errors::sdk("S3", "GetObject", &e),
+                message,
             });
         }
     };
-    let (tx, reader) = stream::channel();
-    let key_owned = key.to_string();
-    let version = format_version.to_string();
-    let checker = tokio::task::spawn_blocking(move || {
-        let mut local = Findings::default();
-        let summary = tarball::check(reader, &key_owned, &version, &mut local);
-        (summary, local)
-    });
-    let mut body = out.body;
-    let mut read = 0u64;
-    // The network delivers frames of a few kilobytes. Handing each to the decoder thread would
-    // wake it tens of thousands of times per gigabyte; gathering them into batches costs one
-    // copy and wakes it a few thousand times.
-    let mut batch = bytes::BytesMut::with_capacity(stream::BATCH + 64 * 1024);
-    loop {
-        match body.try_next().await {
-            Ok(Some(chunk)) => {
-                read += chunk.len() as u64;
-                if let Some(p) = progress {
-                    p(read, size);
-                }
-                batch.extend_from_slice(&chunk);
-                if batch.len() >= stream::BATCH {
-                    let full = std::mem::replace(
-                        &mut batch,
-                        bytes::BytesMut::with_capacity(stream::BATCH + 64 * 1024),
-                    );
-                    if tx.send(Ok(full.freeze())).await.is_err() {
-                        // The checker stopped early (it found the stream unreadable); stop
-                        // reading.
-                        break;
-                    }
-                }
-            }
-            Ok(None) => {
-                if !batch.is_empty() {
-                    let _ = tx.send(Ok(batch.freeze())).await;
-                }
-                break;
-            }
-            Err(e) => {
-                let err = std::io::Error::other(tarball::TransportError(crate::errors::chain(&e)));
-                let _ = tx.send(Err(err)).await;
-                break;
-            }
-        }
-    }
-    drop(tx);
-    finish(checker, key, findings).await
-}
-
-const DISAPPEARED: &str = "the tarball disappeared while being verified";
-
-/// The tarball in concurrent ranged GETs (see [`ranged`]), for large backups.
-async fn stream_tarball_ranged(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    format_version: &str,
-    findings: &mut Findings,
-    progress: Option<Progress<'_>>,
-) -> Result<tarball::TarSummary, VerifyError> {
-    let (tx, reader) = stream::channel();
-    let key_owned = key.to_string();
-    let version = format_version.to_string();
-    let checker = tokio::task::spawn_blocking(move || {
-        let mut local = Findings::default();
-        let summary = tarball::check(reader, &key_owned, &version, &mut local);
-        (summary, local)
-    });
-    let report = |read: u64, size: u64| {
-        if let Some(p) = progress {
-            p(read, size);
-        }
-    };
-    match ranged::send(s3, bucket, key, ranged::PART, &tx, report).await {
-        Ok(_) => {}
-        Err(ranged::RangedError::NotFound) => {
-            drop(tx);
-            let _ = checker.await;
-            findings.push(Finding::error(key, DISAPPEARED));
-            return Ok(tarball::TarSummary::default());
-        }
-        Err(ranged::RangedError::Failed(message)) => {
-            let err = std::io::Error::other(tarball::TransportError(message));
-            let _ = tx.send(Err(err)).await;
-        }
-    }
-    drop(tx);
-    finish(checker, key, findings).await
-}
-
-/// Waits for the checker thread and merges what it found.
-async fn finish(
-    checker: tokio::task::JoinHandle<(tarball::TarSummary, Findings)>,
-    key: &str,
-    findings: &mut Findings,
-) -> Result<tarball::TarSummary, VerifyError> {
-    let (summary, local) = checker.await.map_err(|e| VerifyError::Interrupted {
-        key: key.into(),
-        message: e.to_string(),
-    })?;
+    let (summary, local) = streamed.value;
     if let Some(message) = &summary.transport_error {
         return Err(VerifyError::Interrupted {
             key: key.into(),
@@ -517,5 +404,5 @@ async fn finish(
         findings.push(f);
     }
     findings.suppressed += local.suppressed;
-    Ok(summary)
+    Ok((summary, streamed.complete.then_some(streamed.digest)))
 }

@@ -86,6 +86,37 @@ pub async fn send(
     tx: &Sender<std::io::Result<Bytes>>,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<u64, RangedError> {
+    let read = send_tapped(s3, bucket, key, part, tx, false, |_, sent, size, _| {
+        progress(sent, size)
+    })
+    .await?;
+    Ok(read.sent)
+}
+
+/// What a ranged read saw.
+#[derive(Debug, Clone)]
+pub struct Read {
+    /// Bytes handed to the receiver.
+    pub sent: u64,
+    /// Bytes read from S3: more than `sent` when the receiver stopped early and `drain` was set.
+    pub read: u64,
+    pub size: u64,
+    pub etag: Option<String>,
+}
+
+/// [`send`], showing every part to `tap` as it arrives (to hash it, say) with the bytes read so
+/// far, the object's size and its ETag. With `drain`, a
+/// receiver that stops early does not stop the reading: the rest is still read and tapped, so
+/// that a digest covers the whole object even when its content could not be decoded.
+pub async fn send_tapped(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    part: u64,
+    tx: &Sender<std::io::Result<Bytes>>,
+    drain: bool,
+    mut tap: impl FnMut(&[u8], u64, u64, Option<&str>),
+) -> Result<Read, RangedError> {
     let head = match s3.head_object().bucket(bucket).key(key).send().await {
         Ok(h) => h,
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
@@ -103,29 +134,42 @@ pub async fn send(
         .content_length()
         .and_then(|n| u64::try_from(n).ok())
         .unwrap_or(0);
-    let etag = head.e_tag().unwrap_or("*").to_string();
+    let etag = head.e_tag().map(str::to_string);
+    let pin = etag.clone().unwrap_or_else(|| "*".to_string());
     let mut parts = futures::stream::iter(ranges(size, part))
         .map(|range| {
-            let etag = etag.clone();
-            async move { fetch(s3, bucket, key, &etag, range).await }
+            let pin = pin.clone();
+            async move { fetch(s3, bucket, key, &pin, range).await }
         })
         .buffered(CONCURRENCY);
     let mut sent = 0u64;
+    let mut read = 0u64;
+    let mut receiving = true;
     while let Some(part) = parts.next().await {
         let part = part.map_err(RangedError::Failed)?;
         let len = part.len();
+        read += len as u64;
+        tap(&part, read, size, etag.as_deref());
         let mut offset = 0;
-        while offset < len {
+        while receiving && offset < len {
             let end = (offset + BATCH).min(len);
             if tx.send(Ok(part.slice(offset..end))).await.is_err() {
-                return Ok(sent);
+                receiving = false;
+                break;
             }
             sent += (end - offset) as u64;
             offset = end;
         }
-        progress(sent, size);
+        if !receiving && !drain {
+            break;
+        }
     }
-    Ok(sent)
+    Ok(Read {
+        sent,
+        read,
+        size,
+        etag,
+    })
 }
 
 #[cfg(test)]

@@ -15,10 +15,10 @@ use flate2::bufread::GzDecoder;
 use serde::Deserialize;
 
 use super::finding::{Finding, Findings};
-use super::stream::{self, Counting};
+use super::stream::{self, ChunkReader, Counting};
 
 /// Kubernetes caps objects at about 1.5 MiB in etcd; anything far larger is not an item.
-const MAX_ITEM_BYTES: u64 = 32 * 1024 * 1024;
+pub const MAX_ITEM_BYTES: u64 = 32 * 1024 * 1024;
 const CHUNK: usize = 256 * 1024;
 
 /// Marks an I/O error that came from reading S3, as opposed to bad data in the stream.
@@ -54,7 +54,7 @@ struct MetaHead {
 
 /// Where an entry sits in Velero's layout.
 #[derive(Debug, PartialEq, Eq)]
-enum Place<'a> {
+pub enum Place<'a> {
     /// `resources/<gr>/(cluster|namespaces/<ns>)/<name>.json`: the format-1.0 path.
     Unversioned {
         twin: String,
@@ -74,7 +74,7 @@ enum Place<'a> {
     },
 }
 
-fn classify(path: &str) -> Option<Place<'_>> {
+pub fn classify(path: &str) -> Option<Place<'_>> {
     let rest = path.strip_prefix("resources/")?;
     let parts: Vec<&str> = rest.split('/').collect();
     let (gr, version, scope) = match parts.first() {
@@ -108,7 +108,7 @@ fn classify(path: &str) -> Option<Place<'_>> {
 }
 
 /// Checks that a path cannot escape an extraction directory.
-fn safe_path(path: &Path) -> bool {
+pub fn safe_path(path: &Path) -> bool {
     !path.as_os_str().is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
@@ -349,7 +349,6 @@ pub fn check<R: Read + Send>(
     format_version: &str,
     findings: &mut Findings,
 ) -> TarSummary {
-    let (tx, tar_bytes) = stream::channel();
     let mut checker = Checker {
         key,
         findings,
@@ -357,6 +356,19 @@ pub fn check<R: Read + Send>(
         unversioned: HashMap::new(),
         preferred: HashMap::new(),
     };
+    inflate_beside(compressed, |tar_bytes| {
+        checker.run(tar_bytes, format_version)
+    });
+    checker.summary
+}
+
+/// Runs `consume` on the inflated bytes of `compressed`, with decompression on a thread of its
+/// own: the two heaviest stages of reading a tarball then use two cores.
+pub fn inflate_beside<R: Read + Send, T>(
+    compressed: R,
+    consume: impl FnOnce(ChunkReader) -> T,
+) -> T {
+    let (tx, tar_bytes) = stream::channel();
     std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut gz = GzDecoder::new(BufReader::with_capacity(CHUNK, compressed));
@@ -377,9 +389,8 @@ pub fn check<R: Read + Send>(
                 }
             }
         });
-        checker.run(tar_bytes, format_version);
-    });
-    checker.summary
+        consume(tar_bytes)
+    })
 }
 
 #[cfg(test)]
