@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Command;
 
+use eks_upgrade_core::types::glob::matches as glob;
 use serde_json::Value;
 
 use super::{cronjob_container, flag_value, read, tool_sources};
@@ -172,29 +173,6 @@ fn s3_action(operation: &str) -> (&'static str, bool) {
         "GetBucketLocation" => ("s3:GetBucketLocation", true),
         other => panic!("S3 {other}: add its IAM action to s3_action()"),
     }
-}
-
-/// IAM's wildcard match: `*` any run of characters, `?` one character.
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 fn strings(v: &Value) -> Vec<String> {

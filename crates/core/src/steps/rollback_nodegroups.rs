@@ -5,13 +5,12 @@
 //! an upgrade. Nodes no managed group owns (self-managed, hybrid, Fargate) cannot be moved by
 //! the tool: they are reported with what a person must do.
 
-use std::time::Duration;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
-use super::nodegroups::rollout::{self, Rollout, Unmanaged};
+use super::nodegroups::NodegroupOptions;
+use super::nodegroups::rollout::{self, Unmanaged};
 use super::restore::RECOVERY;
 use super::{StepCtx, StepError, StepResult};
 use crate::cloud::eks::{self, EksError, NodegroupInfo};
@@ -19,15 +18,12 @@ use crate::format::Validator;
 use crate::format::spanned::Spanned;
 use crate::format::text::DurationText;
 use crate::journal::Fact;
-use crate::types::{HumanDuration, Version};
+use crate::types::Version;
 
 /// `GROUP → VERSION` for each group moved back, in the order they finished.
 pub const ROLLED_BACK: Fact<Vec<String>> = Fact::new("rolledBack");
 /// Nodes newer than the rollback target that no managed node group owns.
 pub const LEFT_FOR_A_PERSON: Fact<Unmanaged> = Fact::new("leftForAPerson");
-
-/// How long to wait for each node group unless the step says.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90 * 60);
 
 /// Options for rolling managed node groups back.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -45,14 +41,7 @@ pub struct RawRollbackNodegroups {
 }
 
 /// A validated `rollbackNodegroups` step.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RollbackNodegroups {
-    pub nodegroups: Option<Vec<String>>,
-    pub max_parallel: u32,
-    pub force: bool,
-    pub timeout: HumanDuration,
-}
+pub type RollbackNodegroups = NodegroupOptions;
 
 pub struct RollbackNodegroupsKind;
 
@@ -73,23 +62,14 @@ impl Kind for RollbackNodegroupsKind {
         _: &BuildCx<'_>,
     ) -> Option<RollbackNodegroups> {
         let n = &raw.value;
-        if let Some(mp) = n.max_parallel.as_ref().filter(|m| m.value == 0) {
-            v.problem(
-                mp.loc,
-                "`maxParallel` must be at least 1",
-                "zero",
-                "use `maxParallel: 1` to roll back one node group at a time",
-            );
-        }
-        Some(RollbackNodegroups {
-            nodegroups: n
-                .nodegroups
-                .as_ref()
-                .map(|l| l.iter().map(|g| g.value.clone()).collect()),
-            max_parallel: n.max_parallel.as_ref().map_or(1, |m| m.value.max(1)),
-            force: n.force.unwrap_or(false),
-            timeout: v.positive("timeout", n.timeout.as_ref(), DEFAULT_TIMEOUT),
-        })
+        Some(NodegroupOptions::build(
+            n.nodegroups.as_ref(),
+            n.max_parallel.as_ref(),
+            n.force,
+            n.timeout.as_ref(),
+            v,
+            "roll back",
+        ))
     }
 
     async fn plan(step: &RollbackNodegroups, cx: &mut PlanCx<'_>) -> Result<Vec<String>, EksError> {
@@ -97,11 +77,7 @@ impl Kind for RollbackNodegroupsKind {
             .projection
             .nodegroups
             .iter()
-            .filter(|g| {
-                step.nodegroups
-                    .as_ref()
-                    .is_none_or(|names| names.contains(&g.name))
-            })
+            .filter(|g| step.selects(&g.name))
             .map(|g| g.name.as_str())
             .collect();
         Ok(vec![if groups.is_empty() {
@@ -131,35 +107,12 @@ async fn run(step: &RollbackNodegroups, ctx: &StepCtx<'_>) -> StepResult {
     };
     let cluster = ctx.cluster().to_string();
     let all = eks::nodegroups(&ctx.conn.eks, &cluster).await?;
-    if let Some(names) = &step.nodegroups {
-        for n in names {
-            if !all.iter().any(|g| &g.name == n) {
-                return Err(StepError::Failed(format!(
-                    "managed node group `{n}` does not exist in `{cluster}`"
-                )));
-            }
-        }
-    }
-    let todo: Vec<NodegroupInfo> = all
+    let todo: Vec<NodegroupInfo> = step
+        .chosen(all, &cluster)?
         .into_iter()
-        .filter(|g| {
-            step.nodegroups
-                .as_ref()
-                .is_none_or(|names| names.contains(&g.name))
-        })
         .filter(|g| g.version.is_some_and(|v| v > target))
         .collect();
-    let moved = rollout::move_groups(
-        ctx,
-        todo,
-        target,
-        &Rollout {
-            max_parallel: step.max_parallel,
-            force: step.force,
-            timeout: step.timeout,
-        },
-    )
-    .await;
+    let moved = rollout::move_groups(ctx, todo, target, &step.rollout()).await;
     if !moved.done.is_empty() {
         ctx.record(&ROLLED_BACK, &moved.done).await?;
     }

@@ -1,6 +1,7 @@
 //! Value types shared by the workflow format, the journal, the engine and the sandbox.
 
 pub mod duration;
+pub mod glob;
 pub mod names;
 pub mod phase;
 pub mod version;

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::scenario::{Subnet, is_subnet_id};
 use crate::world::{ACCESS_KEY, World};
+use eks_upgrade_core::types::glob::matches as glob;
 use request::Params;
 
 /// The API version every EC2 query request names.
@@ -292,29 +293,6 @@ fn describe_subnets(world: &World, params: &Params) -> Result<(String, Option<St
         Some(format!("subnets={}", ids.join(",")))
     };
     Ok((xml, detail))
-}
-
-/// EC2's filter wildcards: `*` any run of characters, `?` one character.
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 #[cfg(test)]

@@ -243,9 +243,11 @@ async fn apply(eks: Arc<Eks>, id: String, name: String, change: Change) {
     eks.sleep(eks.world.scenario.spec.timings.addon_update)
         .await;
     let cluster_version = eks.lock().cluster.version;
-    let failure = eks
-        .failure_for(&Target::Addon(name.clone()), Some(cluster_version))
-        .filter(|_| eks.addon_failure_applies(&name, &change.version));
+    let failure = eks.failure_for(
+        &Target::Addon(name.clone()),
+        Some(cluster_version),
+        Some(&change.version),
+    );
     let store = &eks.world.store;
     let degrades = eks
         .world

@@ -169,7 +169,7 @@ pub async fn run(eks: Arc<Eks>, id: String, target: Version, rollback: bool) {
     }
     eks.sleep(HumanDuration(total.0.saturating_sub(lag.0)))
         .await;
-    let failure = eks.failure_for(&Target::Cluster, Some(target));
+    let failure = eks.failure_for(&Target::Cluster, Some(target), None);
     if failure.is_none() {
         // The API server answers with the new version by the time EKS reports success.
         eks.world.set_control_plane_version(target);

@@ -133,7 +133,7 @@ async fn rollout(
     let per_node = eks.world.scenario.spec.timings.nodegroup_update_per_node;
     let store = eks.world.store.clone();
     let region = eks.world.scenario.spec.cluster.region.clone();
-    let mut failure = eks.failure_for(&Target::Nodegroup(name.clone()), Some(version));
+    let mut failure = eks.failure_for(&Target::Nodegroup(name.clone()), Some(version), None);
     if failure.is_some() {
         eks.sleep(per_node).await;
     } else {

@@ -412,23 +412,15 @@ impl Eks {
         }
     }
 
-    /// Whether the add-on failure for `addon` is limited to another add-on version than
-    /// `to`: `addonVersion` tells an add-on's upgrade from its rollback on the same cluster
-    /// version.
-    pub fn addon_failure_applies(&self, addon: &str, to: &str) -> bool {
-        let target = format!("addon/{addon}");
-        self.world
-            .scenario
-            .spec
-            .faults
-            .failed_updates
-            .iter()
-            .filter(|f| f.target == target)
-            .any(|f| f.addon_version.as_deref().is_none_or(|v| v == to))
-    }
-
-    /// The first `faults.failedUpdates` entry matching the target and version.
-    pub fn failure_for(&self, target: &Target, version: Option<Version>) -> Option<ErrorDetail> {
+    /// The first `faults.failedUpdates` entry matching the target and version, and for an add-on
+    /// the add-on version the update moves to (`addonVersion` tells an add-on's upgrade from its
+    /// rollback, which happen on the same cluster version).
+    pub fn failure_for(
+        &self,
+        target: &Target,
+        version: Option<Version>,
+        addon_version: Option<&str>,
+    ) -> Option<ErrorDetail> {
         let wanted = match target {
             Target::Cluster => "controlPlane".to_string(),
             Target::Nodegroup(n) => format!("nodegroup/{n}"),
@@ -440,7 +432,13 @@ impl Eks {
             .faults
             .failed_updates
             .iter()
-            .find(|f| f.target == wanted && (f.version.is_none() || f.version == version))
+            .find(|f| {
+                f.target == wanted
+                    && (f.version.is_none() || f.version == version)
+                    && f.addon_version
+                        .as_deref()
+                        .is_none_or(|v| addon_version == Some(v))
+            })
             .map(|f| ErrorDetail {
                 code: f.error_code.clone().unwrap_or_else(|| "Unknown".into()),
                 message: f

@@ -4,33 +4,10 @@
 
 use std::sync::Arc;
 
+pub use eks_upgrade_core::types::glob::matches as glob_match;
 use serde_json::Value;
 
 use crate::kube::store::ResourceType;
-
-/// Shell-style glob (`*`, `?`), which is what Velero's namespace and resource lists accept.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
 
 /// An include list and an exclude list. An empty include list or `*` includes everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -44,14 +44,78 @@ pub struct RawUpgradeNodegroups {
     pub timeout: Option<Spanned<DurationText>>,
 }
 
-/// A validated `upgradeNodegroups` step.
+/// A validated `upgradeNodegroups` or `rollbackNodegroups` step: the two move node groups the
+/// same way, one up to the hop and one back down.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UpgradeNodegroups {
+pub struct NodegroupOptions {
     pub nodegroups: Option<Vec<String>>,
     pub max_parallel: u32,
     pub force: bool,
     pub timeout: HumanDuration,
+}
+
+/// A validated `upgradeNodegroups` step.
+pub type UpgradeNodegroups = NodegroupOptions;
+
+impl NodegroupOptions {
+    /// Validates the options both kinds write alike; `verb` completes the hint for
+    /// `maxParallel: 0` ("upgrade", "roll back").
+    pub(crate) fn build(
+        nodegroups: Option<&Vec<Spanned<String>>>,
+        max_parallel: Option<&Spanned<u32>>,
+        force: Option<bool>,
+        timeout: Option<&Spanned<DurationText>>,
+        v: &mut Validator<'_>,
+        verb: &str,
+    ) -> Self {
+        if let Some(mp) = max_parallel.filter(|m| m.value == 0) {
+            v.problem(
+                mp.loc,
+                "`maxParallel` must be at least 1",
+                "zero",
+                format!("use `maxParallel: 1` to {verb} one node group at a time"),
+            );
+        }
+        NodegroupOptions {
+            nodegroups: nodegroups.map(|l| l.iter().map(|g| g.value.clone()).collect()),
+            max_parallel: max_parallel.map_or(1, |m| m.value.max(1)),
+            force: force.unwrap_or(false),
+            timeout: v.positive("timeout", timeout, DEFAULT_TIMEOUT),
+        }
+    }
+
+    /// Whether the step takes the node group `name` (all of them when it names none).
+    pub fn selects(&self, name: &str) -> bool {
+        self.nodegroups
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == name))
+    }
+
+    /// The groups of `all` the step takes, after checking that every group it names exists.
+    pub(crate) fn chosen(
+        &self,
+        all: Vec<NodegroupInfo>,
+        cluster: &str,
+    ) -> Result<Vec<NodegroupInfo>, StepError> {
+        for n in self.nodegroups.iter().flatten() {
+            if !all.iter().any(|g| &g.name == n) {
+                return Err(StepError::Failed(format!(
+                    "managed node group `{n}` does not exist in `{cluster}`"
+                )));
+            }
+        }
+        Ok(all.into_iter().filter(|g| self.selects(&g.name)).collect())
+    }
+
+    /// How the groups move.
+    pub(crate) fn rollout(&self) -> Rollout {
+        Rollout {
+            max_parallel: self.max_parallel,
+            force: self.force,
+            timeout: self.timeout,
+        }
+    }
 }
 
 pub struct UpgradeNodegroupsKind;
@@ -73,23 +137,14 @@ impl Kind for UpgradeNodegroupsKind {
         _: &BuildCx<'_>,
     ) -> Option<UpgradeNodegroups> {
         let n = &raw.value;
-        if let Some(mp) = n.max_parallel.as_ref().filter(|m| m.value == 0) {
-            v.problem(
-                mp.loc,
-                "`maxParallel` must be at least 1",
-                "zero",
-                "use `maxParallel: 1` to upgrade one node group at a time",
-            );
-        }
-        Some(UpgradeNodegroups {
-            nodegroups: n
-                .nodegroups
-                .as_ref()
-                .map(|l| l.iter().map(|g| g.value.clone()).collect()),
-            max_parallel: n.max_parallel.as_ref().map_or(1, |m| m.value.max(1)),
-            force: n.force.unwrap_or(false),
-            timeout: v.positive("timeout", n.timeout.as_ref(), DEFAULT_TIMEOUT),
-        })
+        Some(NodegroupOptions::build(
+            n.nodegroups.as_ref(),
+            n.max_parallel.as_ref(),
+            n.force,
+            n.timeout.as_ref(),
+            v,
+            "upgrade",
+        ))
     }
 
     async fn plan(step: &UpgradeNodegroups, cx: &mut PlanCx<'_>) -> Result<Vec<String>, EksError> {
@@ -98,11 +153,7 @@ impl Kind for UpgradeNodegroupsKind {
             .projection
             .nodegroups
             .iter()
-            .filter(|g| {
-                step.nodegroups
-                    .as_ref()
-                    .is_none_or(|names| names.contains(&g.name))
-            })
+            .filter(|g| step.selects(&g.name))
             .map(|g| {
                 format!(
                     "UpdateNodegroupVersion {} ({} nodes) → {hop}",
@@ -134,35 +185,12 @@ async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
     let hop = ctx.hop()?;
     let cluster = ctx.cluster().to_string();
     let all = eks::nodegroups(&ctx.conn.eks, &cluster).await?;
-    if let Some(names) = &step.nodegroups {
-        for n in names {
-            if !all.iter().any(|g| &g.name == n) {
-                return Err(StepError::Failed(format!(
-                    "managed node group `{n}` does not exist in `{cluster}`"
-                )));
-            }
-        }
-    }
-    let todo: Vec<NodegroupInfo> = all
+    let todo: Vec<NodegroupInfo> = step
+        .chosen(all, &cluster)?
         .into_iter()
-        .filter(|g| {
-            step.nodegroups
-                .as_ref()
-                .is_none_or(|names| names.contains(&g.name))
-        })
         .filter(|g| g.version.is_none_or(|v| v < hop))
         .collect();
-    let moved = rollout::move_groups(
-        ctx,
-        todo,
-        hop,
-        &Rollout {
-            max_parallel: step.max_parallel,
-            force: step.force,
-            timeout: step.timeout,
-        },
-    )
-    .await;
+    let moved = rollout::move_groups(ctx, todo, hop, &step.rollout()).await;
 
     let unmanaged = rollout::unmanaged_nodes(ctx.conn.kube.clone())
         .await

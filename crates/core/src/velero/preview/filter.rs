@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::types::glob::matches as glob;
+
 /// Velero's `nonRestorableResources`: never restored, whatever the Restore says.
 pub const NON_RESTORABLE: [&str; 9] = [
     "nodes",
@@ -20,29 +22,6 @@ pub const NON_RESTORABLE: [&str; 9] = [
     "volumeattachments.storage.k8s.io",
     "backuprepositories.velero.io",
 ];
-
-/// Shell-style glob (`*`, `?`), as Velero's lists accept.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
 
 /// An include list and an exclude list (`collections.IncludesExcludes`).
 #[derive(Debug, Clone, Default)]
