@@ -7,12 +7,14 @@
 pub mod fetch;
 pub mod finding;
 pub mod metadata;
+pub mod names;
 pub mod ranged;
 pub mod s3io;
 pub mod stream;
 pub mod tarball;
+pub mod twins;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -93,6 +95,28 @@ fn decode_sibling(
     json: bool,
     findings: &mut Findings,
 ) -> Option<serde_json::Value> {
+    let out = gunzip(key, data, findings)?;
+    if !json {
+        return None;
+    }
+    parse_json(key, &out, findings)
+}
+
+fn parse_json(key: &str, text: &[u8], findings: &mut Findings) -> Option<serde_json::Value> {
+    match serde_json::from_slice(text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            findings.push(Finding::error(
+                key,
+                format!("the file is not valid JSON: {e}"),
+            ));
+            None
+        }
+    }
+}
+
+/// Gunzips `data` completely, so that its CRC and length are checked.
+fn gunzip(key: &str, data: &[u8], findings: &mut Findings) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let mut gz = flate2::read::GzDecoder::new(data).take(MAX_SIBLING_BYTES);
     if let Err(e) = gz.read_to_end(&mut out) {
@@ -105,27 +129,21 @@ fn decode_sibling(
         findings.push(Finding::error(key, message));
         return None;
     }
-    if !json {
-        return None;
-    }
-    match serde_json::from_slice(&out) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            findings.push(Finding::error(
-                key,
-                format!("the file is not valid JSON: {e}"),
-            ));
-            None
-        }
-    }
+    Some(out)
 }
 
-/// Reads the resource list: `apiVersion/Kind` → names.
+/// Reads the resource list (`apiVersion/Kind` → names) straight into its compact form: a
+/// 400,000-item list parsed as a JSON tree first would cost twice the memory of the whole
+/// verification. Only a list of the wrong shape takes the slow path, to say what is wrong.
 fn resource_list(
     key: &str,
-    doc: &serde_json::Value,
+    text: &[u8],
     findings: &mut Findings,
-) -> Option<BTreeMap<String, BTreeSet<String>>> {
+) -> Option<BTreeMap<String, Vec<Box<str>>>> {
+    if let Ok(list) = serde_json::from_slice(text) {
+        return Some(list);
+    }
+    let doc = parse_json(key, text, findings)?;
     let Some(map) = doc.as_object() else {
         findings.push(Finding::error(
             key,
@@ -142,17 +160,13 @@ fn resource_list(
             ));
             continue;
         };
-        let set: BTreeSet<String> = names
+        let names = names
             .iter()
-            .filter_map(|n| n.as_str().map(str::to_string))
+            .filter_map(|n| n.as_str().map(Box::from))
             .collect();
-        list.insert(kind.clone(), set);
+        list.insert(kind.clone(), names);
     }
     Some(list)
-}
-
-fn count(list: &BTreeMap<String, BTreeSet<String>>) -> u64 {
-    list.values().map(|s| s.len() as u64).sum()
 }
 
 /// Progress of the tarball stream: bytes read so far and the object's size.
@@ -185,7 +199,7 @@ pub async fn verify(
         }
     };
 
-    let mut listed: Option<BTreeMap<String, BTreeSet<String>>> = None;
+    let mut listed: Option<BTreeMap<String, Vec<Box<str>>>> = None;
     for sibling in &SIBLINGS {
         let key = location.sibling_key(sibling);
         match present.get(&key) {
@@ -208,12 +222,12 @@ pub async fn verify(
                     continue;
                 };
                 files.push(digest::of_bytes(&key, &o.bytes, o.etag));
-                let doc = decode_sibling(&key, &o.bytes, sibling.json, &mut findings);
                 if sibling.suffix == "-resource-list.json.gz" {
-                    listed = doc
-                        .as_ref()
-                        .and_then(|d| resource_list(&key, d, &mut findings));
+                    listed = gunzip(&key, &o.bytes, &mut findings)
+                        .and_then(|text| resource_list(&key, &text, &mut findings));
+                    continue;
                 }
+                let doc = decode_sibling(&key, &o.bytes, sibling.json, &mut findings);
                 if sibling.suffix == "-results.gz"
                     && let Some(d) = &doc
                 {
@@ -222,7 +236,10 @@ pub async fn verify(
             }
         }
     }
-    let listed_count = listed.as_ref().map(count);
+    // The tarball's items are checked against the list as they stream, so the list is the only
+    // set of names held in memory.
+    let tally = names::Tally::new(listed);
+    let listed_count = tally.listed_count();
     if let (Some(n), Some(backed_up)) = (listed_count, facts.items_backed_up)
         && n != backed_up
     {
@@ -253,14 +270,26 @@ pub async fn verify(
             bucket,
             &tarball_key,
             tarball_size.unwrap_or(0),
-            &format_version,
+            Expected {
+                format_version,
+                tally,
+            },
             &mut findings,
             progress,
         )
         .await?;
         files.extend(file);
-        if let Some(listed) = &listed {
-            compare(&tarball_key, listed, &s.items, &mut findings);
+        for (kind, item, difference) in s.tally.differences() {
+            let message = match difference {
+                names::Difference::Missing => {
+                    "listed in the resource list but missing from the tarball"
+                }
+                names::Difference::Extra => "in the tarball but missing from the resource list",
+            };
+            findings.push(Finding::error(
+                format!("{tarball_key}:{kind} {item}"),
+                message,
+            ));
         }
         if let Some(backed_up) = facts.items_backed_up
             && s.item_count != backed_up
@@ -276,7 +305,7 @@ pub async fn verify(
         summary = Some(s);
     }
 
-    let item_list_sha256 = summary.as_ref().map(|s| item_list_digest(&s.items));
+    let item_list_sha256 = summary.as_ref().map(|s| s.tally.digest());
     Ok(Verification {
         uid: facts.uid.clone(),
         files,
@@ -318,48 +347,13 @@ fn results(key: &str, doc: &serde_json::Value, findings: &mut Findings) {
     }
 }
 
-/// Items in the resource list but not in the tarball, and the reverse.
-fn compare(
-    key: &str,
-    listed: &BTreeMap<String, BTreeSet<String>>,
-    found: &BTreeMap<String, BTreeSet<String>>,
-    findings: &mut Findings,
-) {
-    let empty = BTreeSet::new();
-    let kinds: BTreeSet<&String> = listed.keys().chain(found.keys()).collect();
-    for kind in kinds {
-        let l = listed.get(kind).unwrap_or(&empty);
-        let f = found.get(kind).unwrap_or(&empty);
-        for missing in l.difference(f) {
-            findings.push(Finding::error(
-                format!("{key}:{kind} {missing}"),
-                "listed in the resource list but missing from the tarball",
-            ));
-        }
-        for extra in f.difference(l) {
-            findings.push(Finding::error(
-                format!("{key}:{kind} {extra}"),
-                "in the tarball but missing from the resource list",
-            ));
-        }
-    }
-}
-
-/// SHA-256 of the item list: one `apiVersion/Kind namespace/name` line per item, sorted.
-pub fn item_list_digest(items: &BTreeMap<String, BTreeSet<String>>) -> String {
-    let mut text = String::new();
-    for (kind, names) in items {
-        for n in names {
-            text.push_str(kind);
-            text.push(' ');
-            text.push_str(n);
-            text.push('\n');
-        }
-    }
-    digest::sha256_hex(text.as_bytes())
-}
-
 const DISAPPEARED: &str = "the tarball disappeared while being verified";
+
+/// What the tarball is checked against: the format Velero says it wrote, and the resource list.
+struct Expected {
+    format_version: String,
+    tally: names::Tally,
+}
 
 /// Streams the tarball through the checker: the network on this task, decompression and
 /// parsing on blocking threads. Returns the tarball's digest when it was read whole.
@@ -368,15 +362,18 @@ async fn stream_tarball(
     bucket: &str,
     key: &str,
     size: u64,
-    format_version: &str,
+    expected: Expected,
     findings: &mut Findings,
     progress: Option<Progress<'_>>,
 ) -> Result<(tarball::TarSummary, Option<FileDigest>), VerifyError> {
     let key_owned = key.to_string();
-    let version = format_version.to_string();
     let streamed = fetch::stream(s3, bucket, key, size, false, progress, move |reader| {
         let mut local = Findings::default();
-        let summary = tarball::check(reader, &key_owned, &version, &mut local);
+        let Expected {
+            format_version,
+            tally,
+        } = expected;
+        let summary = tarball::check(reader, &key_owned, &format_version, tally, &mut local);
         (summary, local)
     })
     .await;
