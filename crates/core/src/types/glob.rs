@@ -39,5 +39,10 @@ mod tests {
         assert!(!matches("subnet-0?", "subnet-0ab"));
         assert!(matches("", ""));
         assert!(!matches("", "x"));
+        // EC2's `Filter` values (the sandbox's DescribeSubnets).
+        assert!(matches("us-east-1*", "us-east-1a"));
+        assert!(matches("subnet-0?", "subnet-0a"));
+        assert!(!matches("us-west-2*", "us-east-1a"));
+        assert!(matches("exact", "exact"));
     }
 }

@@ -294,16 +294,3 @@ fn describe_subnets(world: &World, params: &Params) -> Result<(String, Option<St
     };
     Ok((xml, detail))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::glob;
-
-    #[test]
-    fn filter_wildcards_match_as_ec2s_do() {
-        assert!(glob("us-east-1*", "us-east-1a"));
-        assert!(glob("subnet-0?", "subnet-0a"));
-        assert!(!glob("us-west-2*", "us-east-1a"));
-        assert!(glob("exact", "exact"));
-    }
-}

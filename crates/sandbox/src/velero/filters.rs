@@ -294,11 +294,8 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn globs_and_lists() {
-        assert!(glob_match("kube-*", "kube-system"));
-        assert!(glob_match("*", ""));
-        assert!(!glob_match("kube-?", "kube-system"));
-        assert!(glob_match("a*b*c", "axxbyyc"));
+    fn include_exclude_lists() {
+        // The glob itself is tested where it lives, `eks_upgrade_core::types::glob`.
         let ie = IncludesExcludes::new(vec![], vec!["kube-*".into()]);
         assert!(ie.should_include("shop"));
         assert!(!ie.should_include("kube-system"));

@@ -150,29 +150,25 @@ impl Tally {
     pub fn digest(&self) -> String {
         let mut sha = Sha256::new();
         for kind in self.kinds() {
-            let seen: Vec<&str> = self
-                .listed
-                .as_ref()
-                .and_then(|l| l.get(kind))
-                .map(|l| l.names().filter(|(_, s)| *s).map(|(n, _)| n).collect())
-                .unwrap_or_default();
-            let extra = self.extra.get(kind);
+            let mut seen = (self.listed.as_ref().and_then(|l| l.get(kind)).into_iter())
+                .flat_map(Listed::names)
+                .filter_map(|(name, seen)| seen.then_some(name))
+                .peekable();
+            let mut extra = (self.extra.get(kind).into_iter().flatten())
+                .map(String::as_str)
+                .peekable();
             // Both are sorted and disjoint: merge them.
-            let mut a = seen.into_iter().peekable();
-            let mut b = extra.into_iter().flatten().map(String::as_str).peekable();
             loop {
-                let next = match (a.peek(), b.peek()) {
-                    (Some(x), Some(y)) if x <= y => a.next(),
-                    (Some(_), Some(_)) | (None, Some(_)) => b.next(),
-                    (Some(_), None) => a.next(),
-                    (None, None) => break,
+                let next = match (seen.peek(), extra.peek()) {
+                    (Some(a), Some(b)) if a > b => extra.next(),
+                    (Some(_), _) => seen.next(),
+                    (None, _) => extra.next(),
                 };
-                if let Some(name) = next {
-                    sha.update(kind.as_bytes());
-                    sha.update(b" ");
-                    sha.update(name.as_bytes());
-                    sha.update(b"\n");
-                }
+                let Some(name) = next else { break };
+                sha.update(kind.as_bytes());
+                sha.update(b" ");
+                sha.update(name.as_bytes());
+                sha.update(b"\n");
             }
         }
         hex::encode(sha.finalize())

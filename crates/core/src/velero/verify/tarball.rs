@@ -151,10 +151,10 @@ impl Checker<'_> {
         self.findings.push(Finding::error(key, message));
     }
 
-    fn twins_differ(&mut self, twin: &str) {
+    fn twin_problem(&mut self, twin: &str, problem: Unpaired) {
         self.findings.push(Finding::error(
             format!("{}:resources/{twin}", self.key),
-            "the item and its `-preferredversion` copy differ",
+            problem.message(),
         ));
     }
 
@@ -235,7 +235,7 @@ impl Checker<'_> {
         match self.twins.meet(twin, side, content) {
             Pairing::Identical(kind) => self.count(place, &kind),
             Pairing::Differ => {
-                self.twins_differ(twin);
+                self.twin_problem(twin, Unpaired::Differ);
                 self.item(path, place, content);
             }
             Pairing::Matched => {
@@ -348,16 +348,8 @@ impl Checker<'_> {
                 "the tar archive has no end-of-archive marker: it was cut short",
             );
         }
-        for (twin, unpaired) in std::mem::take(&mut self.twins).finish() {
-            let message = match unpaired {
-                Unpaired::Differ => "the item and its `-preferredversion` copy differ",
-                Unpaired::NoPreferred => "the item has no `-preferredversion` copy",
-                Unpaired::NoUnversioned => "a `-preferredversion` item has no unversioned copy",
-            };
-            self.findings.push(Finding::error(
-                format!("{}:resources/{twin}", self.key),
-                message,
-            ));
+        for (twin, problem) in std::mem::take(&mut self.twins).finish() {
+            self.twin_problem(&twin, problem);
         }
     }
 

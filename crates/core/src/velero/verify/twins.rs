@@ -27,12 +27,22 @@ pub enum Pairing {
     First,
 }
 
-/// A pair that never met.
+/// What is wrong with a pair of copies.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Unpaired {
     Differ,
     NoPreferred,
     NoUnversioned,
+}
+
+impl Unpaired {
+    pub fn message(&self) -> &'static str {
+        match self {
+            Unpaired::Differ => "the item and its `-preferredversion` copy differ",
+            Unpaired::NoPreferred => "the item has no `-preferredversion` copy",
+            Unpaired::NoUnversioned => "a `-preferredversion` item has no unversioned copy",
+        }
+    }
 }
 
 struct Held {
