@@ -157,7 +157,7 @@ fn every_check_fires_on_the_scenario_made_to_trigger_it() {
     assert_eq!(objects(&report, "EKS003"), ["Nodegroup old"]);
     let kubelets = findings(&report, "EKS007");
     assert_eq!(kubelets.len(), 1, "{kubelets:?}");
-    assert_eq!(kubelets[0]["object"], "self-managed nodes");
+    assert_eq!(kubelets[0]["object"], "self-managed nodes in `legacy-asg`");
     assert!(
         kubelets[0]["message"]
             .as_str()

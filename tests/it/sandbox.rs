@@ -52,6 +52,13 @@ fn every_shipped_scenario_parses_and_seeds() {
                 .iter()
                 .map(|n| n.nodes)
                 .sum::<u32>()
+            + scenario
+                .spec
+                .karpenter
+                .iter()
+                .flat_map(|k| &k.node_pools)
+                .map(|p| p.nodes)
+                .sum::<u32>()
             // Fargate runs each pod of its namespaces on a node of its own.
             + scenario
                 .spec

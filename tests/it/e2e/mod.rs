@@ -8,6 +8,7 @@ mod extras;
 mod faults;
 mod interactive;
 mod journal;
+mod karpenter;
 mod manifest;
 mod preview;
 mod recovery;

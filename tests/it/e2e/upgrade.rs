@@ -162,7 +162,7 @@ fn default_addon_versions(sb: &External, kubernetes: &str) -> BTreeMap<String, S
     defaults
 }
 
-fn step<'a>(report: &'a Value, phase: &str, hop: Option<&str>, id: &str) -> &'a Value {
+pub(super) fn step<'a>(report: &'a Value, phase: &str, hop: Option<&str>, id: &str) -> &'a Value {
     report["steps"]
         .as_array()
         .and_then(|steps| {

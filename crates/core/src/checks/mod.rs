@@ -2,9 +2,10 @@
 //! changes. Each check has a stable code, a severity, the objects it concerns and the fix.
 
 pub mod addons;
+/// Paged listing lives with the clients; checks use it by this name.
+pub use crate::cloud::list;
 pub mod cluster;
 pub mod insights;
-pub mod list;
 pub mod policy;
 pub mod removed;
 pub mod skew;

@@ -7,23 +7,13 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Node};
-use kube::api::{Api, ListParams};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::Api;
 
-use super::{Facts, Finding, Severity, list};
+use super::{Facts, Finding, Severity};
+use crate::cloud::nodes::{self, Manager};
 use crate::types::Version;
-
-const NODEGROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
-const COMPUTE_TYPE_LABEL: &str = "eks.amazonaws.com/compute-type";
-
-/// `v1.32.3-eks-1b2c3d4` or `1.32` to a `Version`.
-pub fn minor_of(text: &str) -> Option<Version> {
-    let t = text.trim().trim_start_matches('v');
-    let mut parts = t.split(['.', '-', '+']);
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some(Version::new(major, minor))
-}
+pub use crate::types::version::minor_of;
 
 /// How many minor versions a kubelet or kube-proxy at `node` may trail the API server.
 fn allowed_lag(node: Version) -> u32 {
@@ -102,50 +92,41 @@ async fn ipvs(facts: &Facts<'_>) -> Vec<Finding> {
 }
 
 async fn kubelets(facts: &Facts<'_>) -> Vec<Finding> {
-    // (what the nodes are, kubelet version) → node names
-    let mut groups: BTreeMap<(String, Version), Vec<String>> = BTreeMap::new();
-    let listed = list::each(
-        &Api::<Node>::all(facts.conn.kube.clone()),
-        ListParams::default(),
-        |node| {
-            let labels = node.metadata.labels.unwrap_or_default();
-            let set = if let Some(ng) = labels.get(NODEGROUP_LABEL) {
-                format!("nodegroup:{ng}")
-            } else if labels.get(COMPUTE_TYPE_LABEL).map(String::as_str) == Some("fargate") {
-                "fargate".to_string()
-            } else {
-                "self-managed".to_string()
-            };
-            let version = node
-                .status
-                .and_then(|s| s.node_info)
-                .and_then(|i| minor_of(&i.kubelet_version));
-            if let Some(v) = version {
-                groups
-                    .entry((set, v))
-                    .or_default()
-                    .push(node.metadata.name.unwrap_or_default());
-            }
-        },
-    )
-    .await;
-    let mut out = Vec::new();
-    if let Err(e) = listed {
-        out.push(Finding::new(
-            "EKS007",
-            Severity::Error,
-            "API nodes",
-            format!(
-                "cannot list nodes to check kubelet versions: {}",
-                crate::errors::kube(&e)
-            ),
-            "grant `list` on `nodes` to the identity the tool runs as",
-        ));
-        return out;
+    let nodes = match nodes::inventory(facts.conn.kube.clone()).await {
+        Ok(nodes) => nodes,
+        Err(e) => {
+            return vec![Finding::new(
+                "EKS007",
+                Severity::Error,
+                "API nodes",
+                format!(
+                    "cannot list nodes to check kubelet versions: {}",
+                    crate::errors::kube(&e)
+                ),
+                "grant `list` on `nodes` to the identity the tool runs as",
+            )];
+        }
+    };
+    // (who moves the nodes, kubelet version) → node names
+    let mut groups: BTreeMap<(Manager, Version), Vec<String>> = BTreeMap::new();
+    for node in nodes {
+        if let Some(v) = node.version {
+            groups.entry((node.manager, v)).or_default().push(node.name);
+        }
     }
-    for ((set, version), names) in groups {
-        let moves_with_hops = set.starts_with("nodegroup:") && facts.coverage.nodegroups;
-        let hops = if moves_with_hops || set == "fargate" {
+    let mut out = Vec::new();
+    for ((manager, version), names) in groups {
+        // Node groups the workflow upgrades move with every hop and Fargate nodes take each
+        // hop's version as their pods restart: only the first hop can leave them behind. Every
+        // other node stays where it is unless something outside this run moves it (Karpenter
+        // drift and Auto Mode follow the control plane, but no step waits for them), so it must
+        // hold against every hop.
+        let moves_with_hops = match manager {
+            Manager::Nodegroup(_) => facts.coverage.nodegroups,
+            Manager::Fargate => true,
+            _ => false,
+        };
+        let hops = if moves_with_hops {
             &facts.hops[..facts.hops.len().min(1)]
         } else {
             facts.hops
@@ -153,34 +134,54 @@ async fn kubelets(facts: &Facts<'_>) -> Vec<Finding> {
         let Some(bad) = first_violation(version, hops) else {
             continue;
         };
-        let (object, remedy) = match set.split_once(':') {
-            Some((_, ng)) => (
+        let oldest = Version::new(bad.major, bad.minor.saturating_sub(allowed_lag(version)));
+        let (object, remedy) = match &manager {
+            Manager::Nodegroup(ng) => (
                 format!("Nodegroup {ng}"),
                 format!("upgrade node group `{ng}` to {} first", facts.current),
             ),
-            None if set == "fargate" => (
+            Manager::Fargate => (
                 "Fargate nodes".to_string(),
                 "restart the Fargate pods so they start on the current version".to_string(),
             ),
-            None => (
-                "self-managed nodes".to_string(),
+            Manager::Karpenter(pool) => (
+                format!("NodePool {pool}"),
                 format!(
-                    "replace these nodes with ones at {} or newer before the upgrade, or stop the run at an earlier target",
-                    Version::new(bad.major, bad.minor.saturating_sub(3))
+                    "let Karpenter replace NodePool `{pool}`'s nodes at {} first (its EC2NodeClass must select an AMI for that version, such as `alias: al2023@latest`), or stop the run at an earlier target",
+                    facts.current
+                ),
+            ),
+            Manager::AutoMode(pool) => (
+                format!("NodePool {pool}"),
+                format!(
+                    "let EKS Auto Mode replace NodePool `{pool}`'s nodes at {} first (its disruption budget must allow drift), or stop the run at an earlier target",
+                    facts.current
+                ),
+            ),
+            Manager::Hybrid | Manager::SelfManaged(_) => (
+                manager.to_string(),
+                format!(
+                    "replace these nodes with ones at {oldest} or newer before the upgrade, or stop the run at an earlier target"
                 ),
             ),
         };
         let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+        let last = hops.last().copied().unwrap_or(bad);
         out.push(Finding::new(
             "EKS007",
             Severity::Error,
             object,
             format!(
-                "kubelet {version} on {} node{} ({}{}) is not supported by a {bad} control plane: kubelets may trail the API server by {} minor versions at most",
+                "kubelet {version} on {} node{} ({}{}) is not supported by a {bad} control plane{}: kubelets may trail the API server by {} minor versions at most",
                 names.len(),
                 if names.len() == 1 { "" } else { "s" },
                 shown.join(", "),
                 if names.len() > shown.len() { ", …" } else { "" },
+                if last != bad && !moves_with_hops {
+                    format!(", and this run goes on to {last} without moving them")
+                } else {
+                    String::new()
+                },
                 allowed_lag(version)
             ),
             remedy,
@@ -215,7 +216,7 @@ async fn kube_proxy(facts: &Facts<'_>) -> Vec<Finding> {
         .and_then(|p| p.containers.into_iter().find(|c| c.name == "kube-proxy"))
         .and_then(|c| c.image)
         .unwrap_or_default();
-    let Some(version) = image.rsplit_once(':').and_then(|(_, tag)| minor_of(tag)) else {
+    let Some(version) = minor_of(&image) else {
         return Vec::new();
     };
     let managed = facts.addons.iter().any(|a| a.name == "kube-proxy") && facts.coverage.addons;
@@ -260,13 +261,6 @@ mod tests {
         ));
         assert!(selects_ipvs("mode: ipvs"));
         assert!(!selects_ipvs("mode: \"\"\nipvs:\n  scheduler: rr"));
-    }
-
-    #[test]
-    fn parses_kubelet_and_image_versions() {
-        assert_eq!(minor_of("v1.32.3-eks-1b2c3d4"), Some(Version::new(1, 32)));
-        assert_eq!(minor_of("v1.33.0-eksbuild.2"), Some(Version::new(1, 33)));
-        assert_eq!(minor_of("latest"), None);
     }
 
     #[test]

@@ -8,4 +8,6 @@ pub mod ec2;
 pub mod eks;
 pub mod insights;
 pub mod kubeclient;
+pub mod list;
+pub mod nodes;
 pub mod token;

@@ -8,17 +8,16 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::checks::list;
-use crate::checks::skew::{first_violation, minor_of};
+use crate::checks::skew::first_violation;
 use crate::cloud::connect::{Connection, describe_cluster};
 use crate::cloud::eks;
+use crate::cloud::nodes::{self, Manager};
 use crate::journal::Fact;
-use crate::types::Version;
+use crate::types::version::minor_of;
 
 /// The state recorded when a recovery ended, for the report.
 pub const FINAL_STATE: Fact<ClusterState> = Fact::new("finalState");
@@ -53,10 +52,24 @@ pub struct NamedVersion {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KubeletCount {
-    /// `node group general`, `Auto Mode`, `Fargate`, `self-managed`.
+    /// ``node group `general` ``, `Karpenter`, `Auto Mode`, `Fargate`, `hybrid nodes`,
+    /// `self-managed nodes` or ``self-managed nodes in `asg` ``.
     pub manager: String,
+    /// The NodePool of Karpenter and Auto Mode nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
     pub version: String,
     pub nodes: usize,
+}
+
+impl KubeletCount {
+    /// Who the nodes belong to, for a person: ``Karpenter NodePool `default` ``.
+    pub fn owner(&self) -> String {
+        match &self.pool {
+            Some(pool) => format!("{} NodePool `{pool}`", self.manager),
+            None => self.manager.clone(),
+        }
+    }
 }
 
 /// Reads the cluster and judges it. Reads that fail leave their part unknown and are named in
@@ -128,7 +141,7 @@ pub async fn cluster_state(conn: &Connection) -> ClusterState {
                 "{} {} of {} run kubelet {v}, {} the control plane's {cp}",
                 k.nodes,
                 if k.nodes == 1 { "node" } else { "nodes" },
-                k.manager,
+                k.owner(),
                 if v > cp {
                     "newer than"
                 } else {
@@ -162,34 +175,23 @@ pub async fn cluster_state(conn: &Connection) -> ClusterState {
 
 /// Nodes counted by manager and kubelet minor version.
 async fn kubelets(kube: kube::Client) -> Result<Vec<KubeletCount>, kube::Error> {
-    let api: Api<Node> = Api::all(kube);
-    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
-    list::each(&api, ListParams::default(), |node| {
-        let labels = node.metadata.labels.unwrap_or_default();
-        let manager = match (
-            labels.get("eks.amazonaws.com/nodegroup"),
-            labels
-                .get("eks.amazonaws.com/compute-type")
-                .map(String::as_str),
-        ) {
-            (Some(group), _) => format!("node group `{group}`"),
-            (None, Some("fargate")) => "Fargate".to_string(),
-            (None, Some("auto")) => "Auto Mode".to_string(),
-            (None, Some("hybrid")) => "hybrid nodes".to_string(),
-            _ => "self-managed nodes".to_string(),
+    let mut counts: BTreeMap<(String, Option<String>, String), usize> = BTreeMap::new();
+    for node in nodes::inventory(kube).await? {
+        let manager = match &node.manager {
+            Manager::Nodegroup(_) | Manager::SelfManaged(_) => node.manager.to_string(),
+            other => other.kind().to_string(),
         };
         let version = node
-            .status
-            .and_then(|s| s.node_info)
-            .and_then(|i| minor_of(&i.kubelet_version))
-            .map_or_else(|| "unknown".to_string(), |v: Version| v.to_string());
-        *counts.entry((manager, version)).or_default() += 1;
-    })
-    .await?;
+            .version
+            .map_or_else(|| "unknown".to_string(), |v| v.to_string());
+        let pool = node.manager.pool().map(str::to_string);
+        *counts.entry((manager, pool, version)).or_default() += 1;
+    }
     Ok(counts
         .into_iter()
-        .map(|((manager, version), nodes)| KubeletCount {
+        .map(|((manager, pool, version), nodes)| KubeletCount {
             manager,
+            pool,
             version,
             nodes,
         })

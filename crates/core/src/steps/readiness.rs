@@ -117,7 +117,7 @@ pub async fn restart_fargate_pods(
     ctx: &StepCtx<'_>,
     version: Version,
 ) -> Result<Vec<String>, StepError> {
-    let left = rollout::unmanaged_newer_than(ctx.conn.kube.clone(), Some(version))
+    let left = rollout::unmanaged_nodes(ctx.conn.kube.clone(), |v| v > version)
         .await
         .context(|| "cannot list the nodes".into())?;
     let nodes: BTreeSet<&str> = left.fargate.iter().map(String::as_str).collect();

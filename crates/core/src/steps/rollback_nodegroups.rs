@@ -116,7 +116,7 @@ async fn run(step: &RollbackNodegroups, ctx: &StepCtx<'_>) -> StepResult {
     if !moved.done.is_empty() {
         ctx.record(&ROLLED_BACK, &moved.done).await?;
     }
-    let left = rollout::unmanaged_newer_than(ctx.conn.kube.clone(), Some(target))
+    let left = rollout::unmanaged_nodes(ctx.conn.kube.clone(), |v| v > target)
         .await
         .unwrap_or_default();
     if left != Unmanaged::default() {
@@ -149,6 +149,18 @@ pub fn what_a_person_must_do(left: &Unmanaged, target: Version) -> Vec<String> {
         out.push(format!(
             "self-managed nodes in `{group}` run a kubelet newer than {target}: {}; replace them with nodes at {target} (their AMI or nodeadm) before the control plane can roll back",
             nodes.join(", ")
+        ));
+    }
+    for (pool, nodes) in &left.karpenter {
+        out.push(format!(
+            "Karpenter NodePool `{pool}` runs a kubelet newer than {target} on {}; point its EC2NodeClass at an AMI for {target} (`amiSelectorTerms` with that AMI's `id`), wait for Karpenter to replace the nodes, then run `eks-upgrade resume`",
+            nodes.join(", ")
+        ));
+    }
+    if !left.hybrid.is_empty() {
+        out.push(format!(
+            "hybrid nodes run a kubelet newer than {target}: {}; reinstall them at {target} with nodeadm before the control plane can roll back",
+            left.hybrid.join(", ")
         ));
     }
     if !left.fargate.is_empty() {

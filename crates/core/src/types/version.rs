@@ -64,6 +64,18 @@ impl Version {
     }
 }
 
+/// The minor version inside a kubelet, add-on or image version: `v1.32.3-eks-1b2c3d4`,
+/// `v1.33.0-eksbuild.2`, `1.32`, or an image reference whose tag is one
+/// (`registry:5000/kube-proxy:v1.31.0`). Lenient on purpose: these strings come from clusters,
+/// not from users, and only their minor version matters.
+pub fn minor_of(text: &str) -> Option<Version> {
+    let tag = text.trim().rsplit(':').next()?.trim_start_matches('v');
+    let mut parts = tag.split(['.', '-', '+']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some(Version::new(major, minor))
+}
+
 fn parse_number(s: &str) -> Option<u32> {
     // Reject signs, spaces and empty parts, which `u32::from_str` would partly accept.
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
@@ -117,6 +129,19 @@ impl<'de> Deserialize<'de> for Version {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_minor_in_kubelet_addon_and_image_versions() {
+        assert_eq!(minor_of("v1.32.3-eks-1b2c3d4"), Some(Version::new(1, 32)));
+        assert_eq!(minor_of("v1.33.0-eksbuild.2"), Some(Version::new(1, 33)));
+        assert_eq!(minor_of("1.34"), Some(Version::new(1, 34)));
+        assert_eq!(
+            minor_of("registry:5000/kube-proxy:v1.31.0-minimal-eksbuild.1"),
+            Some(Version::new(1, 31))
+        );
+        assert_eq!(minor_of("latest"), None);
+        assert_eq!(minor_of("registry/kube-proxy:latest"), None);
+    }
 
     #[test]
     fn compares_numerically() {

@@ -19,6 +19,7 @@ use super::state::{Eks, State, epoch_now};
 use crate::kube::selector::Selector;
 use crate::sim::nodes::{self, COMPUTE_TYPE_LABEL, DO_NOT_DISRUPT, NODEGROUP_LABEL};
 use eks_upgrade_core::types::Version;
+use eks_upgrade_core::types::version::minor_of;
 
 const CATEGORY: &str = "ROLLBACK_READINESS";
 /// How often EKS refreshes insights on its own (emulated time).
@@ -116,16 +117,6 @@ fn verdict(
         "EKS cluster version rollback": "https://docs.aws.amazon.com/eks/latest/userguide/rollback-cluster.html",
     }));
     i
-}
-
-/// The minor version in an add-on or image version such as `v1.34.3-eksbuild.2`.
-pub fn minor_of(text: &str) -> Option<Version> {
-    let core = text.rsplit(':').next()?.trim_start_matches('v');
-    let mut parts = core.split(['.', '-']);
-    Some(Version::new(
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-    ))
 }
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
@@ -459,26 +450,4 @@ fn disruption(eks: &Eks, target: Version) -> Insight {
         i.resources = resources;
     }
     i
-}
-
-#[cfg(test)]
-mod tests {
-    use super::minor_of;
-    use eks_upgrade_core::types::Version;
-
-    #[test]
-    fn minor_versions_come_from_add_on_versions_and_image_tags() {
-        assert_eq!(minor_of("v1.34.3-eksbuild.2"), Some(Version::new(1, 34)));
-        assert_eq!(
-            minor_of(
-                "602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/kube-proxy:v1.32.3-eksbuild.2"
-            ),
-            Some(Version::new(1, 32))
-        );
-        assert_eq!(
-            minor_of("registry:5000/kube-proxy:v1.31.0"),
-            Some(Version::new(1, 31))
-        );
-        assert_eq!(minor_of("latest"), None);
-    }
 }

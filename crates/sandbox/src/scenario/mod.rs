@@ -9,6 +9,7 @@ mod bulk;
 mod catalog;
 mod compute;
 pub mod faults;
+mod karpenter;
 mod network;
 mod specs;
 
@@ -16,6 +17,7 @@ pub use bulk::BulkSpec;
 pub use catalog::{builtin_addon_catalog, builtin_versions};
 pub use compute::{ComputeConfigSpec, FargateProfile, FargateProfileSpec, NodePoolSpec};
 pub use faults::{AddonDegrades, ApiFault, BreakAfter, BucketFault, FailedUpdate, Faults};
+pub use karpenter::{BudgetSpec, Ec2NodeClassSpec, KarpenterPoolSpec, KarpenterSpec};
 pub use network::{DEFAULT_FREE_IPS, Subnet, SubnetSpec, is_subnet_id};
 pub use specs::{
     AddonCatalogEntry, AddonSpec, AddonVersionSpec, ClusterIssueSpec, ClusterSpec,
@@ -76,6 +78,9 @@ pub struct ScenarioSpec {
     /// Auto Mode NodePools and their nodes (needs `cluster.computeConfig.enabled`).
     #[serde(default)]
     pub node_pools: Vec<NodePoolSpec>,
+    /// A Karpenter the cluster's owners installed, with its NodePools and their nodes.
+    #[serde(default)]
+    pub karpenter: Option<KarpenterSpec>,
     #[serde(default)]
     pub addons: Vec<AddonSpec>,
     /// Add-on versions EKS offers. Default: the built-in catalogue.
@@ -313,16 +318,18 @@ impl Scenario {
                     pool.name
                 )));
             }
-            let budget = pool.budget.trim_end_matches('%');
-            if budget.parse::<u32>().is_err() {
+            if !karpenter::valid_budget_nodes(&pool.budget) {
                 problems.push(
                     Problem::new(format!(
                         "NodePool `{}` has budget `{}`",
                         pool.name, pool.budget
                     ))
-                    .help("a budget is a node count or a percentage, such as `\"0\"` or `\"10%\"`"),
+                    .help("a budget is a node count or a percentage up to 100%, such as `\"0\"` or `\"10%\"`"),
                 );
             }
+        }
+        if let Some(k) = &spec.karpenter {
+            problems.extend(k.check(spec.cluster.version));
         }
         for w in &spec.workloads {
             if w.kind == "DaemonSet"

@@ -6,6 +6,7 @@ pub mod addons;
 pub mod automode;
 pub mod bulk;
 pub mod fargate;
+pub mod karpenter;
 pub mod names;
 pub mod nodes;
 pub mod seed;

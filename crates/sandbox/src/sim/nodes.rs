@@ -9,14 +9,10 @@ use crate::kube::selector::Selector;
 use crate::kube::store::{Store, StoreError, Subresource};
 use eks_upgrade_core::types::Version;
 
-/// The label EKS puts on nodes of a managed node group.
-pub const NODEGROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
-/// `auto` on EKS Auto Mode nodes, `fargate` on Fargate nodes, `hybrid` on hybrid nodes.
-pub const COMPUTE_TYPE_LABEL: &str = "eks.amazonaws.com/compute-type";
-/// The NodePool a Karpenter (Auto Mode) node belongs to.
-pub const NODEPOOL_LABEL: &str = "karpenter.sh/nodepool";
-/// On a pod or node: Karpenter (and so Auto Mode) must not disrupt it voluntarily.
-pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
+// The labels and annotation the sandbox writes are the ones the tool reads: one definition.
+pub use eks_upgrade_core::cloud::nodes::{
+    COMPUTE_TYPE_LABEL, DO_NOT_DISRUPT, NODEGROUP_LABEL, NODEPOOL_LABEL,
+};
 
 /// Where a node comes from, which decides its labels.
 #[derive(Debug, Clone)]
@@ -32,6 +28,12 @@ pub enum Origin<'a> {
     /// An EKS Auto Mode node of a NodePool.
     Auto {
         pool: &'a str,
+        instance_type: &'a str,
+    },
+    /// A node of a self-installed Karpenter's NodePool.
+    Karpenter {
+        pool: &'a str,
+        class: &'a str,
         instance_type: &'a str,
     },
     /// The node Fargate runs one pod on.
@@ -75,6 +77,18 @@ pub fn node_object(name: &str, version: Version, origin: &Origin, zone: &str) ->
             labels[COMPUTE_TYPE_LABEL] = json!("auto");
             labels[NODEPOOL_LABEL] = json!(pool);
             labels["eks.amazonaws.com/nodeclass"] = json!("default");
+            labels["karpenter.sh/capacity-type"] = json!("on-demand");
+            labels["karpenter.sh/registered"] = json!("true");
+            labels["karpenter.sh/initialized"] = json!("true");
+            *instance_type
+        }
+        Origin::Karpenter {
+            pool,
+            class,
+            instance_type,
+        } => {
+            labels[NODEPOOL_LABEL] = json!(pool);
+            labels["karpenter.k8s.aws/ec2nodeclass"] = json!(class);
             labels["karpenter.sh/capacity-type"] = json!("on-demand");
             labels["karpenter.sh/registered"] = json!("true");
             labels["karpenter.sh/initialized"] = json!("true");

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::{addons, automode, fargate, names, nodes, workloads};
+use super::{addons, automode, fargate, karpenter, names, nodes, workloads};
 use crate::kube::resources;
 use crate::kube::store::{ResourceType, Store, StoreError, Subresource};
 use crate::scenario::Scenario;
@@ -74,10 +74,8 @@ pub fn register_types(store: &Store, scenario: &Scenario) -> Result<(), StoreErr
     for rt in resources::builtin() {
         store.register(rt);
     }
-    if scenario.spec.cluster.auto_mode() {
-        for rt in automode::resource_types() {
-            store.register(rt);
-        }
+    for rt in custom_types(scenario) {
+        store.register(rt);
     }
     for r in &scenario.spec.resources {
         store.register(ResourceType::new(
@@ -89,6 +87,21 @@ pub fn register_types(store: &Store, scenario: &Scenario) -> Result<(), StoreErr
         ));
     }
     Ok(())
+}
+
+/// The custom resource types of Auto Mode and of a self-installed Karpenter, each once: both
+/// serve Karpenter's NodePools and NodeClaims.
+fn custom_types(scenario: &Scenario) -> Vec<ResourceType> {
+    let mut types = Vec::new();
+    if scenario.spec.cluster.auto_mode() {
+        types.extend(automode::resource_types());
+    }
+    if scenario.spec.karpenter.is_some() {
+        types.extend(karpenter::resource_types());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    types.retain(|t| seen.insert((t.group.clone(), t.plural.clone())));
+    types
 }
 
 /// Writes the scenario's cluster into the store. `s3_url` is where the BackupStorageLocation
@@ -117,11 +130,7 @@ pub fn seed(store: &Store, scenario: &Scenario, s3_url: &str) -> Result<(), Seed
     // CRDs for the scenario's custom resources (and Auto Mode's), so discovery-driven tools
     // see them as a real cluster would show them.
     let crd = resource_of(store, "CustomResourceDefinition")?;
-    let auto_types = if spec.cluster.auto_mode() {
-        automode::resource_types()
-    } else {
-        Vec::new()
-    };
+    let auto_types = custom_types(scenario);
     let custom = spec
         .resources
         .iter()
@@ -199,6 +208,7 @@ pub fn seed(store: &Store, scenario: &Scenario, s3_url: &str) -> Result<(), Seed
         }
     }
 
+    let n = karpenter::seed(store, scenario, n)?;
     automode::seed(store, scenario, n)?;
 
     for addon in &spec.addons {

@@ -127,7 +127,7 @@ pub fn markdown(r: &RunReport) -> String {
                 "- Kubelets: {} {} of {} at {}",
                 k.nodes,
                 if k.nodes == 1 { "node" } else { "nodes" },
-                k.manager,
+                k.owner(),
                 k.version
             );
         }

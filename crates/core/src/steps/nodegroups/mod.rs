@@ -19,7 +19,7 @@ use crate::format::Validator;
 use crate::format::spanned::Spanned;
 use crate::format::text::DurationText;
 use crate::journal::Fact;
-use crate::types::HumanDuration;
+use crate::types::{HumanDuration, Version};
 pub use rollout::{Rollout, Unmanaged};
 
 /// Nodes outside managed node groups, which need a person.
@@ -192,22 +192,13 @@ async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
         .collect();
     let moved = rollout::move_groups(ctx, todo, hop, &step.rollout()).await;
 
-    let unmanaged = rollout::unmanaged_nodes(ctx.conn.kube.clone())
+    let unmanaged = rollout::unmanaged_nodes(ctx.conn.kube.clone(), |v| v < hop)
         .await
         .unwrap_or_default();
     if unmanaged != Unmanaged::default() {
         ctx.record(&UNMANAGED, &unmanaged).await?;
-        for (group, nodes) in &unmanaged.self_managed {
-            ctx.warn(&format!(
-                "self-managed nodes in `{group}` need a manual upgrade to {hop}: {}",
-                nodes.join(", ")
-            ));
-        }
-        if !unmanaged.fargate.is_empty() {
-            ctx.warn(&format!(
-                "{} Fargate nodes keep their version until their pods are restarted",
-                unmanaged.fargate.len()
-            ));
+        for line in behind(&unmanaged, hop) {
+            ctx.warn(&line);
         }
     }
     if let Some(error) = moved.error() {
@@ -226,8 +217,40 @@ async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
     let manual = unmanaged.count();
     if manual > 0 {
         summary.push_str(&format!(
-            "; {manual} nodes outside managed node groups need manual action"
+            "; {manual} nodes outside managed node groups are still behind {hop}"
         ));
     }
     Ok(summary)
+}
+
+/// One warning per kind of node this step does not move and that is behind `hop`.
+fn behind(unmanaged: &Unmanaged, hop: Version) -> Vec<String> {
+    let mut out = Vec::new();
+    for (group, nodes) in &unmanaged.self_managed {
+        out.push(format!(
+            "self-managed nodes in `{group}` need a manual upgrade to {hop}: {}",
+            nodes.join(", ")
+        ));
+    }
+    for (pool, nodes) in &unmanaged.karpenter {
+        out.push(format!(
+            "Karpenter NodePool `{pool}` has {} node{} behind {hop}: {}; Karpenter replaces them only if their EC2NodeClass selects an AMI for {hop} (such as `alias: al2023@latest`), and no step of this workflow waits for it",
+            nodes.len(),
+            if nodes.len() == 1 { "" } else { "s" },
+            nodes.join(", ")
+        ));
+    }
+    if !unmanaged.hybrid.is_empty() {
+        out.push(format!(
+            "hybrid nodes need a manual upgrade to {hop} (nodeadm): {}",
+            unmanaged.hybrid.join(", ")
+        ));
+    }
+    if !unmanaged.fargate.is_empty() {
+        out.push(format!(
+            "{} Fargate nodes keep their version until their pods are restarted",
+            unmanaged.fargate.len()
+        ));
+    }
+    out
 }

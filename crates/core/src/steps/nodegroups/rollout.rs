@@ -10,11 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, ListParams};
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::eks::{self, NodegroupInfo, UpdateOf, eks_error};
+use crate::cloud::nodes::{self, Manager};
 use crate::journal::Fact;
 use crate::steps::{Context, StepCtx, StepError};
 use crate::types::{HumanDuration, Version};
@@ -244,76 +243,57 @@ async fn move_one(
     Ok(format!("{} → {version} (update {})", group.name, state.id))
 }
 
-/// Nodes that no managed node group owns, by what manages them.
+/// Nodes that no managed node group owns and that need something outside this step to move
+/// them, by what manages them. Auto Mode nodes are not listed: EKS moves them with the control
+/// plane.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Unmanaged {
-    /// Auto Scaling group (or "unknown") → node names with their kubelet versions.
+    /// Auto Scaling group (or "unknown") → `NODE (KUBELET)`.
     pub self_managed: BTreeMap<String, Vec<String>>,
     pub fargate: Vec<String>,
+    /// Karpenter NodePool → `NODE (KUBELET)`. Absent in journals written before Karpenter nodes
+    /// were told apart from self-managed ones.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub karpenter: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hybrid: Vec<String>,
 }
 
 impl Unmanaged {
     /// How many nodes need a person.
     pub fn count(&self) -> usize {
-        self.self_managed.values().map(Vec::len).sum::<usize>() + self.fargate.len()
+        self.self_managed.values().map(Vec::len).sum::<usize>()
+            + self.karpenter.values().map(Vec::len).sum::<usize>()
+            + self.fargate.len()
+            + self.hybrid.len()
     }
 }
 
-/// Finds nodes that belong to no managed node group. Auto Mode nodes belong to EKS, which moves
-/// them itself; they are not listed.
-pub async fn unmanaged_nodes(kube: kube::Client) -> Result<Unmanaged, kube::Error> {
-    unmanaged_newer_than(kube, None).await
-}
-
-/// [`unmanaged_nodes`], only those whose kubelet is newer than `version` when given.
-pub async fn unmanaged_newer_than(
+/// The nodes outside managed node groups (and Auto Mode) whose kubelet version `wanted` picks.
+/// A node that reports no kubelet version is not picked: no message about its version could be
+/// true, and the Fargate restart that uses this list must not delete pods on a guess.
+pub async fn unmanaged_nodes(
     kube: kube::Client,
-    version: Option<Version>,
+    wanted: impl Fn(Version) -> bool,
 ) -> Result<Unmanaged, kube::Error> {
-    let nodes: Api<Node> = Api::all(kube);
     let mut out = Unmanaged::default();
-    for node in nodes.list(&ListParams::default()).await?.items {
-        let labels = node.metadata.labels.clone().unwrap_or_default();
-        let name = node.metadata.name.clone().unwrap_or_default();
-        let kubelet = node
-            .status
-            .as_ref()
-            .and_then(|s| s.node_info.as_ref())
-            .map(|i| i.kubelet_version.clone())
-            .unwrap_or_default();
-        if let Some(limit) = version
-            && kubelet_minor(&kubelet).is_none_or(|v| v <= limit)
-        {
+    for node in nodes::inventory(kube).await? {
+        if !node.version.is_some_and(&wanted) {
             continue;
         }
-        let compute = labels
-            .get("eks.amazonaws.com/compute-type")
-            .map(String::as_str);
-        if compute == Some("fargate") {
-            out.fargate.push(name);
-        } else if compute == Some("auto") || labels.contains_key("eks.amazonaws.com/nodegroup") {
-            continue;
-        } else {
-            let group = labels
-                .get("aws:autoscaling:groupName")
-                .or_else(|| labels.get("alpha.eksctl.io/nodegroup-name"))
-                .cloned()
-                .unwrap_or_else(|| "unknown".into());
-            out.self_managed
-                .entry(group)
+        let shown = node.with_kubelet();
+        match node.manager {
+            Manager::Nodegroup(_) | Manager::AutoMode(_) => {}
+            Manager::Fargate => out.fargate.push(node.name),
+            Manager::Hybrid => out.hybrid.push(shown),
+            Manager::Karpenter(pool) => out.karpenter.entry(pool).or_default().push(shown),
+            Manager::SelfManaged(group) => out
+                .self_managed
+                .entry(group.unwrap_or_else(|| "unknown".into()))
                 .or_default()
-                .push(format!("{name} ({kubelet})"));
+                .push(shown),
         }
     }
     Ok(out)
-}
-
-/// `v1.34.2-eks-1234` → 1.34.
-pub fn kubelet_minor(kubelet: &str) -> Option<Version> {
-    let mut parts = kubelet.trim_start_matches('v').split(['.', '-', '+']);
-    Some(Version::new(
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-    ))
 }
