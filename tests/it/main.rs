@@ -5,6 +5,7 @@
 
 mod baseline;
 mod checks;
+mod checks_karpenter;
 mod checks_stale;
 mod checks_subnets;
 mod common;

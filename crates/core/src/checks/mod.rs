@@ -6,6 +6,8 @@ pub mod addons;
 pub use crate::cloud::list;
 pub mod cluster;
 pub mod insights;
+pub mod karpenter;
+pub mod karpenter_compat;
 pub mod policy;
 pub mod removed;
 pub mod skew;
@@ -60,6 +62,18 @@ pub const CATALOG: &[(&str, &str)] = &[
         "EKS014",
         "managed node groups' subnets have room for the nodes an update adds",
     ),
+    (
+        "EKS015",
+        "EC2NodeClasses in use select an AMI that exists for every hop (Karpenter drift)",
+    ),
+    (
+        "EKS016",
+        "the Karpenter controller's release supports every hop's Kubernetes version",
+    ),
+    (
+        "EKS017",
+        "Karpenter can launch nodes now: controller available, EC2NodeClasses and NodePools ready",
+    ),
     ("K8S001", "PodDisruptionBudgets that allow zero disruptions"),
     (
         "K8S002",
@@ -72,6 +86,14 @@ pub const CATALOG: &[(&str, &str)] = &[
     (
         "K8S004",
         "the retired community ingress-nginx controller, on hops to 1.35 and later",
+    ),
+    (
+        "K8S005",
+        "NodePools whose disruption budgets allow no drift in the next 24 hours",
+    ),
+    (
+        "K8S006",
+        "nodes and pods on NodePool nodes annotated `karpenter.sh/do-not-disrupt`",
     ),
     (
         "API001",
@@ -237,7 +259,7 @@ pub async fn run_all(facts: &Facts<'_>) -> Vec<Finding> {
     };
     // The checks only read, and most of their time is waiting on the network: run them
     // together.
-    let (a, b, c, d, e, f, g, h) = tokio::join!(
+    let (a, b, c, d, e, f, g, h, i) = tokio::join!(
         cluster::check(facts),
         velero::check(facts),
         skew::check(facts),
@@ -246,8 +268,9 @@ pub async fn run_all(facts: &Facts<'_>) -> Vec<Finding> {
         workloads::check(facts, &removals),
         removed::check(facts, &removals),
         subnets::check(facts),
+        karpenter::check(facts),
     );
-    for part in [a, b, c, d, e, f, g, h] {
+    for part in [a, b, c, d, e, f, g, h, i] {
         findings.extend(part);
     }
     findings.sort_by(|a, b| {

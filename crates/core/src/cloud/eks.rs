@@ -69,6 +69,9 @@ pub struct OfferedVersion {
     /// `STANDARD_SUPPORT`, `EXTENDED_SUPPORT` or `UNSUPPORTED`.
     pub status: String,
     pub end_of_standard_support: Option<String>,
+    /// When EKS released the version: AMIs for it exist only from this day on.
+    #[serde(skip)]
+    pub release_date: Option<chrono::NaiveDate>,
 }
 
 pub async fn offered_versions(eks: &aws_sdk_eks::Client) -> Result<Vec<OfferedVersion>, EksError> {
@@ -91,6 +94,10 @@ pub async fn offered_versions(eks: &aws_sdk_eks::Client) -> Result<Vec<OfferedVe
                 version,
                 status,
                 end_of_standard_support: v.end_of_standard_support_date().map(|d| d.to_string()),
+                release_date: v
+                    .release_date()
+                    .and_then(|d| chrono::DateTime::from_timestamp(d.secs(), 0))
+                    .map(|t| t.date_naive()),
             });
         }
     }

@@ -7,6 +7,8 @@ pub mod connect;
 pub mod ec2;
 pub mod eks;
 pub mod insights;
+pub mod karpenter;
+pub mod karpenter_budget;
 pub mod kubeclient;
 pub mod list;
 pub mod nodes;

@@ -1,5 +1,6 @@
 //! Value types shared by the workflow format, the journal, the engine and the sandbox.
 
+pub mod cron;
 pub mod duration;
 pub mod glob;
 pub mod names;

@@ -7,6 +7,7 @@
 //! replacement after a control-plane upgrade are not emulated yet: the nodes keep their version,
 //! as they would with the controller stopped (docs/sandbox.md).
 
+use chrono::NaiveDate;
 use serde_json::{Value, json};
 
 use super::nodes::{self, DO_NOT_DISRUPT};
@@ -28,16 +29,35 @@ pub fn resource_types() -> Vec<ResourceType> {
     ]
 }
 
-/// The AMIs a class selects for Kubernetes `version`: `(id, name)`.
-fn amis(class: &Ec2NodeClassSpec, version: Version) -> Vec<(String, String)> {
+/// What `@latest` resolves to in the sandbox: a release after every version it offers.
+const LATEST_RELEASE: &str = "v20260801";
+
+/// The AMIs a class selects for Kubernetes `version`, released on `released`: `(id, name)`.
+/// AWS publishes a release `vYYYYMMDD` of an EKS AMI for every Kubernetes version EKS offers
+/// on that day, so a pinned alias older than the version's release finds none. (The real
+/// calendar differs in detail: the sandbox does not know it, docs/sandbox.md.)
+fn amis(
+    class: &Ec2NodeClassSpec,
+    version: Version,
+    released: Option<NaiveDate>,
+) -> Vec<(String, String)> {
     match &class.alias {
         Some(alias) => {
             let (family, release) = alias.split_once('@').unwrap_or((alias.as_str(), "latest"));
             let release = if release == "latest" {
-                "v20260801"
+                LATEST_RELEASE
             } else {
                 release
             };
+            let published = release
+                .strip_prefix('v')
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok());
+            if release != LATEST_RELEASE
+                && let (Some(published), Some(released)) = (published, released)
+                && published < released
+            {
+                return Vec::new();
+            }
             let id = format!(
                 "ami-0{}",
                 names::suffix(&format!("{family}/{version}/{release}"), 16)
@@ -64,15 +84,47 @@ fn conditions(kinds: &[&str]) -> Value {
     Value::Array(kinds.iter().map(|k| condition(k)).collect())
 }
 
-fn class_object(class: &Ec2NodeClassSpec, cluster: &str, version: Version) -> Value {
+fn class_object(
+    class: &Ec2NodeClassSpec,
+    cluster: &str,
+    version: Version,
+    released: Option<NaiveDate>,
+) -> Value {
     let terms: Vec<Value> = match &class.alias {
         Some(alias) => vec![json!({ "alias": alias })],
         None => class.ami_ids.iter().map(|id| json!({ "id": id })).collect(),
     };
-    let amis: Vec<Value> = amis(class, version)
+    let amis: Vec<Value> = amis(class, version, released)
         .into_iter()
         .map(|(id, name)| json!({ "id": id, "name": name, "requirements": [] }))
         .collect();
+    let mut conditions = conditions(&[
+        "AMIsReady",
+        "SubnetsReady",
+        "SecurityGroupsReady",
+        "InstanceProfileReady",
+        "ValidationSucceeded",
+        "Ready",
+    ]);
+    if amis.is_empty() {
+        // Karpenter's own condition when its selector terms match no AMI: the class, and so
+        // every pool using it, launches nothing.
+        let message = format!(
+            "AMISelector did not match any AMIs for Kubernetes {version} ({})",
+            class.alias.as_deref().unwrap_or("amiSelectorTerms")
+        );
+        for c in conditions.as_array_mut().into_iter().flatten() {
+            if c["type"] == "AMIsReady" || c["type"] == "Ready" {
+                c["status"] = json!("False");
+                c["reason"] = json!(if c["type"] == "Ready" {
+                    "AMIsNotReady"
+                } else {
+                    "AMINotFound"
+                });
+                c["message"] = json!(message);
+            }
+        }
+    }
     let discovery = json!([ { "tags": { "karpenter.sh/discovery": cluster } } ]);
     json!({
         "metadata": { "name": class.name },
@@ -82,13 +134,7 @@ fn class_object(class: &Ec2NodeClassSpec, cluster: &str, version: Version) -> Va
             "subnetSelectorTerms": discovery,
             "securityGroupSelectorTerms": discovery,
         },
-        "status": {
-            "amis": amis,
-            "conditions": conditions(&[
-                "AMIsReady", "SubnetsReady", "SecurityGroupsReady", "InstanceProfileReady",
-                "ValidationSucceeded", "Ready",
-            ]),
-        },
+        "status": { "amis": amis, "conditions": conditions },
     })
 }
 
@@ -112,6 +158,11 @@ pub fn seed(store: &Store, scenario: &Scenario, zone_offset: usize) -> Result<us
     );
     let (node_rt, deployments) = (rt("", "nodes")?, rt("apps", "deployments")?);
     let cluster = &spec.cluster;
+    let released = scenario
+        .versions()
+        .iter()
+        .find(|v| v.version == cluster.version)
+        .and_then(|v| NaiveDate::parse_from_str(&v.release_date, "%Y-%m-%d").ok());
 
     let controller = workloads::workload_object(&workloads::Template {
         kind: "Deployment",
@@ -133,7 +184,7 @@ pub fn seed(store: &Store, scenario: &Scenario, zone_offset: usize) -> Result<us
         store.create(
             &classes,
             None,
-            class_object(class, &cluster.name, cluster.version),
+            class_object(class, &cluster.name, cluster.version, released),
         )?;
     }
 
@@ -187,7 +238,7 @@ pub fn seed(store: &Store, scenario: &Scenario, zone_offset: usize) -> Result<us
             .node_classes
             .iter()
             .find(|c| c.name == pool.node_class)
-            .and_then(|c| amis(c, version).into_iter().next())
+            .and_then(|c| amis(c, version, released).into_iter().next())
             .map(|(id, _)| id)
             .unwrap_or_default();
         for i in 0..pool.nodes {
