@@ -38,8 +38,11 @@ const POOL: &str = "{ name: default, nodes: 3 }";
 const WEB: &str =
     "{ kind: Deployment, namespace: shop, name: web, replicas: 2, pdbMinAvailable: 1 }";
 
-/// `(code, severity, object, message)` of the Karpenter findings of `check … --target 1.34`.
-fn karpenter_findings(text: &str) -> (Option<i32>, Vec<(String, String, String, String)>) {
+/// `(code, severity, object, message)` of one finding.
+type Row = (String, String, String, String);
+
+/// The Karpenter findings of `check … --target 1.34`, with the exit code.
+fn karpenter_findings(text: &str) -> (Option<i32>, Vec<Row>) {
     let sb = External::start(text);
     let (code, report, stderr) = check(&sb, "workflows/in-place.yaml", "1.34");
     let all = report["findings"].as_array().cloned().unwrap_or_default();
@@ -61,7 +64,7 @@ fn karpenter_findings(text: &str) -> (Option<i32>, Vec<(String, String, String, 
 }
 
 /// The findings without their messages, and whether each message contains its fragment.
-fn expect(found: &[(String, String, String, String)], want: &[(&str, &str, &str, &str)]) {
+fn expect(found: &[Row], want: &[(&str, &str, &str, &str)]) {
     let got: Vec<(&str, &str, &str)> = found
         .iter()
         .map(|(c, s, o, _)| (c.as_str(), s.as_str(), o.as_str()))

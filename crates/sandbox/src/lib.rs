@@ -156,6 +156,9 @@ impl Sandbox {
         if world.scenario.spec.velero.installed {
             tasks.push(velero::start(world.clone(), s3_client));
         }
+        if world.scenario.spec.karpenter.is_some() {
+            tasks.push(sim::karpenter::start(world.clone()));
+        }
         let sandbox = Sandbox {
             world,
             endpoints,

@@ -61,12 +61,22 @@ fn nodes_summary(report: &Value, hop: &str) -> String {
 }
 
 #[test]
-fn an_upgrade_of_a_mixed_cluster_says_which_nodes_it_left_and_who_moves_them() {
+fn an_upgrade_of_a_mixed_cluster_waits_for_karpenter_and_says_what_it_left() {
     let sb = example("mixed.yaml");
     let (out, report) = upgrade(&sb, "in-place.yaml", "demo", &[]);
     let out = out.code(0);
-    // The node group moved; 3 + 1 Karpenter nodes and the legacy node did not (no controller
-    // runs in this scenario), and Fargate's pods were not restarted.
+    // Karpenter drifted NodePool `default` to 1.34 and the step waited for it; `gpu` runs fixed
+    // AMI ids and stays, said but not waited for.
+    let converged = step(&report, "upgrade", Some("1.34"), "node-pools")["summary"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(
+        converged,
+        "NodePool `default` (Karpenter): 3/3 at 1.34; NodePool `gpu` (Karpenter) stays at 0/1 at 1.34 (EC2NodeClass `gpu` selects AMI id `ami-0123456789abcdef0`)"
+    );
+    // The node-group step named the nodes it does not move by their managers: the legacy
+    // group for a person, Karpenter's pools by name; none of them "self-managed" by mistake.
     let summary = nodes_summary(&report, "1.34");
     assert!(
         summary.contains("nodes outside managed node groups are still behind 1.34"),
@@ -78,11 +88,6 @@ fn an_upgrade_of_a_mixed_cluster_says_which_nodes_it_left_and_who_moves_them() {
         .and_then(|s| s.iter().find(|x| x["key"]["id"] == "nodes"))
         .map(|x| x["facts"]["unmanaged"].clone())
         .unwrap_or_else(|| panic!("no `nodes` step in {journal:#}"));
-    assert_eq!(
-        unmanaged["karpenter"]["default"].as_array().map(Vec::len),
-        Some(3),
-        "{unmanaged}"
-    );
     assert_eq!(
         unmanaged["karpenter"]["gpu"].as_array().map(Vec::len),
         Some(1),
@@ -97,8 +102,7 @@ fn an_upgrade_of_a_mixed_cluster_says_which_nodes_it_left_and_who_moves_them() {
     );
     assert!(
         out.stderr
-            .contains("Karpenter NodePool `default` has 3 nodes behind 1.34")
-            && out.stderr.contains("no step of this workflow waits for it"),
+            .contains("Karpenter NodePool `gpu` has 1 node behind 1.34"),
         "{}",
         out.stderr
     );
@@ -117,9 +121,14 @@ fn after_a_recovery_the_report_counts_karpenter_nodes_by_nodepool() {
         std::fs::read_to_string(repo().join("examples/sandbox/mixed.yaml")).expect("scenario");
     let fargate = "  fargateProfiles:\n    - { name: batch, namespaces: [jobs] }\n";
     assert_eq!(text.matches(fargate).count(), 1);
+    // The controller stopped: Karpenter's nodes stay at 1.33 whatever the timing.
+    let stopped = "    namespace: kube-system\n";
+    assert_eq!(text.matches(stopped).count(), 1);
     let scenario = format!(
         "{}\n  faults:\n    breakAfter:\n      - {{ version: \"1.34\", workload: shop/web }}\n",
-        text.replacen(fargate, "", 1).trim_end()
+        text.replacen(fargate, "", 1)
+            .replacen(stopped, "    namespace: kube-system\n    replicas: 0\n", 1)
+            .trim_end()
     );
     let sb = External::start(&scenario);
     let (out, report) = upgrade(&sb, "in-place.yaml", "demo", &[]);
@@ -153,5 +162,128 @@ fn after_a_recovery_the_report_counts_karpenter_nodes_by_nodepool() {
         report["clusterState"]["unsupported"],
         serde_json::json!([]),
         "{report:#}"
+    );
+}
+
+/// `karpenter.yaml` with `from` replaced by `to` (exactly once).
+fn karpenter_with(from: &str, to: &str) -> External {
+    let text =
+        std::fs::read_to_string(repo().join("examples/sandbox/karpenter.yaml")).expect("scenario");
+    assert_eq!(text.matches(from).count(), 1, "`{from}` in karpenter.yaml");
+    External::start(&text.replacen(from, to, 1))
+}
+
+#[test]
+fn a_karpenter_cluster_converges_within_its_budget() {
+    let sb = example("karpenter.yaml");
+    let (out, report) = upgrade(&sb, "in-place.yaml", "demo", &[]);
+    let out = out.code(0);
+    let pools = step(&report, "upgrade", Some("1.34"), "node-pools");
+    assert_eq!(pools["status"], "succeeded", "{pools:#}");
+    assert_eq!(
+        pools["summary"], "NodePool `default` (Karpenter): 10/10 at 1.34",
+        "{pools:#}"
+    );
+    // Progress was reported on the way, from the first look to the last.
+    assert!(
+        out.stderr
+            .contains("NodePool `default` (Karpenter): 10/10 at 1.34"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_zero_budget_times_out_naming_the_nodepool_and_recovery_runs() {
+    let sb = karpenter_with(
+        "budgets: [ { nodes: \"2\" } ]",
+        "budgets: [ { nodes: \"0\" } ]",
+    );
+    let wf = super::workflow(sb.dir.path(), "short.yaml", |text| {
+        text.replacen(
+            "convergeNodePools: { timeout: 90m }",
+            "convergeNodePools: { timeout: 20m, interval: 1m }",
+            1,
+        )
+    });
+    let report_path = sb.dir.path().join("report.json");
+    let out = sb
+        .eks_upgrade(&[
+            "run",
+            wf.to_str().unwrap_or(""),
+            "--cluster",
+            "demo",
+            "--yes",
+            "--time-scale",
+            "600",
+            "--ignore-window",
+            "--report",
+            report_path.to_str().unwrap_or(""),
+        ])
+        .run();
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(&report_path)
+            .unwrap_or_else(|e| panic!("no report ({e}): {}", out.stderr)),
+    )
+    .expect("JSON");
+    assert_eq!(
+        report["failedStep"], "upgrade[1.34].node-pools",
+        "{report:#}"
+    );
+    let failure = report["failure"].as_str().unwrap_or("");
+    assert!(
+        failure.contains(
+            "1 NodePool did not reach 1.34 within 2s: NodePool `default` (Karpenter): 0/10 at 1.34, held by its disruption budget budgets[0] `nodes: \"0\"`"
+        ) && failure.contains("hint: raise the NodePool's budget for `Drifted`"),
+        "{failure}"
+    );
+    // Nothing moved, so recovery could restore and roll the control plane back.
+    assert_eq!(
+        step(&report, "onFailure", Some("1.34"), "restore")["status"],
+        "succeeded"
+    );
+    assert_eq!(
+        step(&report, "onFailure", Some("1.34"), "rollback")["status"],
+        "succeeded"
+    );
+    assert_eq!(sb.cluster_version("demo"), "1.33");
+    out.code(4);
+}
+
+#[test]
+fn karpenter_nodes_that_reached_the_hop_block_the_rollback_and_the_report_says_why() {
+    // `web` breaks once the node groups run 1.34; by then Karpenter has drifted its nodes too,
+    // and EKS refuses a control-plane rollback while kubelets are newer than 1.33.
+    let text =
+        std::fs::read_to_string(repo().join("examples/sandbox/karpenter.yaml")).expect("scenario");
+    let sb = External::start(&format!(
+        "{}\n  faults:\n    breakAfter:\n      - {{ version: \"1.34\", workload: shop/web, after: nodegroups }}\n",
+        text.trim_end()
+    ));
+    let (out, report) = upgrade(&sb, "in-place.yaml", "demo", &[]);
+    let out = out.code(5);
+    assert_eq!(report["failedStep"], "upgrade[1.34].health", "{report:#}");
+    assert_eq!(sb.cluster_version("demo"), "1.34");
+    assert!(
+        out.stderr
+            .contains("Karpenter NodePool `default` runs a kubelet newer than 1.33")
+            && out
+                .stderr
+                .contains("point its EC2NodeClass at an AMI for 1.33"),
+        "{}",
+        out.stderr
+    );
+    let rollback = step(&report, "onFailure", Some("1.34"), "rollback");
+    assert_eq!(rollback["status"], "failed", "{rollback:#}");
+}
+
+#[test]
+fn an_auto_mode_cluster_waits_for_eks_to_replace_its_nodes() {
+    let sb = example("auto-mode.yaml");
+    let (out, report) = upgrade(&sb, "in-place.yaml", "auto", &[]);
+    out.code(0);
+    assert_eq!(
+        step(&report, "upgrade", Some("1.34"), "node-pools")["summary"],
+        "NodePool `general-purpose` (Auto Mode): 3/3 at 1.34; NodePool `system` (Auto Mode): 1/1 at 1.34"
     );
 }

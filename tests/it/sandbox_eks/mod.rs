@@ -15,6 +15,7 @@ mod clusters;
 mod fargate;
 mod faults;
 mod insights;
+mod karpenter;
 mod nodegroups;
 mod rollback;
 mod updates;

@@ -100,6 +100,9 @@ pub enum Role {
     UpgradesAddons,
     /// Moves nodes up to the control plane's version: after the control plane.
     UpgradesNodes,
+    /// Waits for nodes something else moves (Karpenter, Auto Mode) to reach the control plane's
+    /// version: after the control plane.
+    ConvergesNodes,
     /// Creates a Velero backup that later steps name.
     CreatesBackup,
     /// Verifies the backup it names.

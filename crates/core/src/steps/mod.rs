@@ -16,6 +16,7 @@ pub mod backup;
 pub mod control_plane;
 pub mod eksctl;
 pub mod health;
+pub mod node_pools;
 pub mod nodegroups;
 pub mod notify;
 pub mod preflight;
@@ -209,6 +210,7 @@ step_kinds! {
     UpgradeControlPlane(control_plane::UpgradeControlPlaneKind) = "upgradeControlPlane";
     UpgradeAddons(addons::UpgradeAddonsKind) = "upgradeAddons";
     UpgradeNodegroups(nodegroups::UpgradeNodegroupsKind) = "upgradeNodegroups";
+    ConvergeNodePools(node_pools::ConvergeNodePoolsKind) = "convergeNodePools";
     Eksctl(eksctl::EksctlKind) = "eksctl";
     HealthCheck(health::HealthCheckKind) = "healthCheck";
     Soak(soak::SoakKind) = "soak";

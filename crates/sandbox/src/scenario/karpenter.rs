@@ -15,7 +15,7 @@ pub struct KarpenterSpec {
     /// Where the controller's Deployment `karpenter` runs. Default: `kube-system`.
     #[serde(default = "default_namespace")]
     pub namespace: String,
-    /// Controller replicas; `0` is a controller that is down. Default: 2.
+    /// Controller replicas; `0` is a controller that is down: nothing drifts. Default: 2.
     #[serde(default = "default_replicas")]
     pub replicas: u32,
     #[serde(default)]

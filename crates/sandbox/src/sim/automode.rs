@@ -171,10 +171,15 @@ fn annotated(obj: &Value) -> bool {
         == Some("true")
 }
 
-/// Why a node cannot be disrupted now, if it cannot.
-fn held(store: &Store, node: &Value, name: &str) -> Option<String> {
+/// Why a node cannot be disrupted now, if it cannot. With `pods_count` false (a NodePool with
+/// a `terminationGracePeriod`), only the node's own annotation holds it: Karpenter then drains
+/// the node past its pods' annotations and PodDisruptionBudgets once the period ends.
+pub(crate) fn held(store: &Store, node: &Value, name: &str, pods_count: bool) -> Option<String> {
     if annotated(node) {
         return Some(format!("node {name} is annotated {DO_NOT_DISRUPT}"));
+    }
+    if !pods_count {
+        return None;
     }
     let prt = store.resource("", "v1", "pods")?;
     let field = Selector::parse(None, Some(&format!("spec.nodeName={name}"))).unwrap_or_default();
@@ -248,7 +253,7 @@ pub fn drift_round(store: &Store, placement: &Placement, target: Version) -> Rou
             }
             // Pods of nodes replaced earlier in the round have moved by now.
             let _ = workloads::reconcile_all(store, placement);
-            if let Some(why) = held(store, &node, &name) {
+            if let Some(why) = held(store, &node, &name, true) {
                 round.held.push((name, why));
                 continue;
             }

@@ -88,7 +88,7 @@ pub fn node_object(name: &str, version: Version, origin: &Origin, zone: &str) ->
             instance_type,
         } => {
             labels[NODEPOOL_LABEL] = json!(pool);
-            labels["karpenter.k8s.aws/ec2nodeclass"] = json!(class);
+            labels[super::karpenter::CLASS_LABEL] = json!(class);
             labels["karpenter.sh/capacity-type"] = json!("on-demand");
             labels["karpenter.sh/registered"] = json!("true");
             labels["karpenter.sh/initialized"] = json!("true");

@@ -234,7 +234,7 @@ fn behind(unmanaged: &Unmanaged, hop: Version) -> Vec<String> {
     }
     for (pool, nodes) in &unmanaged.karpenter {
         out.push(format!(
-            "Karpenter NodePool `{pool}` has {} node{} behind {hop}: {}; Karpenter replaces them only if their EC2NodeClass selects an AMI for {hop} (such as `alias: al2023@latest`), and no step of this workflow waits for it",
+            "Karpenter NodePool `{pool}` has {} node{} behind {hop}: {}; Karpenter replaces them only if their EC2NodeClass selects an AMI for {hop} (such as `alias: al2023@latest`); a `convergeNodePools` step waits for that",
             nodes.len(),
             if nodes.len() == 1 { "" } else { "s" },
             nodes.join(", ")

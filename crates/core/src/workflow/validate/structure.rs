@@ -48,7 +48,10 @@ pub(super) fn check_structure(
         .position(|(_, s)| has(s, Role::MovesControlPlane))
     {
         for (loc, step) in &upgrade[..first_mover] {
-            if has(step, Role::UpgradesAddons) || has(step, Role::UpgradesNodes) {
+            if has(step, Role::UpgradesAddons)
+                || has(step, Role::UpgradesNodes)
+                || has(step, Role::ConvergesNodes)
+            {
                 v.problem(*loc, format!("`{}` runs before the control plane is upgraded", step.id), "too early", "EKS upgrades node groups and add-ons only up to the control plane's version; move this step after the control-plane step");
             }
         }

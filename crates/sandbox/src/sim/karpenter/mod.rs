@@ -1,11 +1,11 @@
-//! A self-installed Karpenter (v1 APIs), as it stands when the scenario starts: the controller's
-//! Deployment, EC2NodeClasses with the AMIs they resolved, NodePools with their budgets, and one
-//! NodeClaim per node, each with its Node.
-//!
-//! What is seeded is what Karpenter would have written on a settled cluster: classes `Ready`,
-//! claims `Launched`/`Registered`/`Initialized`, pool status counting its nodes. Drift and
-//! replacement after a control-plane upgrade are not emulated yet: the nodes keep their version,
-//! as they would with the controller stopped (docs/sandbox.md).
+//! A self-installed Karpenter (v1 APIs): the controller's Deployment, EC2NodeClasses with the
+//! AMIs they resolve, NodePools with their budgets, and one NodeClaim per node, each with its
+//! Node, seeded as a settled cluster would have them; `drift` is the controller that replaces
+//! nodes after the control plane (or a class) changes.
+
+pub mod drift;
+
+pub use drift::start;
 
 use chrono::NaiveDate;
 use serde_json::{Value, json};
@@ -18,6 +18,8 @@ use eks_upgrade_core::types::Version;
 
 /// The API group of Karpenter's AWS provider (EC2NodeClass).
 pub const AWS_GROUP: &str = "karpenter.k8s.aws";
+/// The label naming a node's (and NodeClaim's) EC2NodeClass.
+pub const CLASS_LABEL: &str = "karpenter.k8s.aws/ec2nodeclass";
 
 /// The resource types a cluster with Karpenter serves. NodePools and NodeClaims are the same
 /// types Auto Mode serves; EC2NodeClass is the AWS provider's.
@@ -32,45 +34,53 @@ pub fn resource_types() -> Vec<ResourceType> {
 /// What `@latest` resolves to in the sandbox: a release after every version it offers.
 const LATEST_RELEASE: &str = "v20260801";
 
-/// The AMIs a class selects for Kubernetes `version`, released on `released`: `(id, name)`.
-/// AWS publishes a release `vYYYYMMDD` of an EKS AMI for every Kubernetes version EKS offers
-/// on that day, so a pinned alias older than the version's release finds none. (The real
-/// calendar differs in detail: the sandbox does not know it, docs/sandbox.md.)
-fn amis(
-    class: &Ec2NodeClassSpec,
-    version: Version,
-    released: Option<NaiveDate>,
-) -> Vec<(String, String)> {
-    match &class.alias {
-        Some(alias) => {
-            let (family, release) = alias.split_once('@').unwrap_or((alias.as_str(), "latest"));
-            let release = if release == "latest" {
-                LATEST_RELEASE
-            } else {
-                release
-            };
-            let published = release
-                .strip_prefix('v')
-                .and_then(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok());
-            if release != LATEST_RELEASE
-                && let (Some(published), Some(released)) = (published, released)
-                && published < released
-            {
-                return Vec::new();
-            }
-            let id = format!(
-                "ami-0{}",
-                names::suffix(&format!("{family}/{version}/{release}"), 16)
-            );
-            let name = format!("amazon-eks-node-{family}-x86_64-standard-{version}-{release}");
-            vec![(id, name)]
+/// The AMIs `amiSelectorTerms` select for Kubernetes `version`, released on `released`:
+/// `(id, name)`. AWS publishes a release `vYYYYMMDD` of an EKS AMI for every Kubernetes version
+/// EKS offers on that day, so a pinned alias older than the version's release finds none. (The
+/// real calendar differs in detail: the sandbox does not know it, docs/sandbox.md.) `id` terms
+/// select themselves, whatever the version.
+pub fn amis(terms: &Value, version: Version, released: Option<NaiveDate>) -> Vec<(String, String)> {
+    let terms = terms.as_array().map(Vec::as_slice).unwrap_or_default();
+    if let Some(alias) = terms
+        .iter()
+        .find_map(|t| t.get("alias").and_then(Value::as_str))
+    {
+        let (family, release) = alias.split_once('@').unwrap_or((alias, "latest"));
+        let release = if release == "latest" {
+            LATEST_RELEASE
+        } else {
+            release
+        };
+        let published = release
+            .strip_prefix('v')
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y%m%d").ok());
+        if release != LATEST_RELEASE
+            && let (Some(published), Some(released)) = (published, released)
+            && published < released
+        {
+            return Vec::new();
         }
-        None => class
-            .ami_ids
-            .iter()
-            .map(|id| (id.clone(), format!("custom-{id}")))
-            .collect(),
+        let id = format!(
+            "ami-0{}",
+            names::suffix(&format!("{family}/{version}/{release}"), 16)
+        );
+        let name = format!("amazon-eks-node-{family}-x86_64-standard-{version}-{release}");
+        return vec![(id, name)];
     }
+    terms
+        .iter()
+        .filter_map(|t| t.get("id").and_then(Value::as_str))
+        .map(|id| (id.to_string(), format!("custom-{id}")))
+        .collect()
+}
+
+/// When EKS released `version`, from the scenario's catalogue.
+pub fn released(scenario: &Scenario, version: Version) -> Option<NaiveDate> {
+    scenario
+        .versions()
+        .iter()
+        .find(|v| v.version == version)
+        .and_then(|v| NaiveDate::parse_from_str(&v.release_date, "%Y-%m-%d").ok())
 }
 
 fn condition(kind: &str) -> Value {
@@ -84,17 +94,10 @@ fn conditions(kinds: &[&str]) -> Value {
     Value::Array(kinds.iter().map(|k| condition(k)).collect())
 }
 
-fn class_object(
-    class: &Ec2NodeClassSpec,
-    cluster: &str,
-    version: Version,
-    released: Option<NaiveDate>,
-) -> Value {
-    let terms: Vec<Value> = match &class.alias {
-        Some(alias) => vec![json!({ "alias": alias })],
-        None => class.ami_ids.iter().map(|id| json!({ "id": id })).collect(),
-    };
-    let amis: Vec<Value> = amis(class, version, released)
+/// An EC2NodeClass's `status` for the control plane at `version`: the AMIs its terms resolve
+/// and its conditions, `AMIsReady` and `Ready` False (Karpenter's `AMINotFound`) when none does.
+pub fn class_status(terms: &Value, version: Version, released: Option<NaiveDate>) -> Value {
+    let amis: Vec<Value> = amis(terms, version, released)
         .into_iter()
         .map(|(id, name)| json!({ "id": id, "name": name, "requirements": [] }))
         .collect();
@@ -107,12 +110,16 @@ fn class_object(
         "Ready",
     ]);
     if amis.is_empty() {
-        // Karpenter's own condition when its selector terms match no AMI: the class, and so
-        // every pool using it, launches nothing.
-        let message = format!(
-            "AMISelector did not match any AMIs for Kubernetes {version} ({})",
-            class.alias.as_deref().unwrap_or("amiSelectorTerms")
-        );
+        // The class, and so every pool using it, launches nothing.
+        let alias = terms
+            .as_array()
+            .and_then(|t| {
+                t.iter()
+                    .find_map(|t| t.get("alias").and_then(Value::as_str))
+            })
+            .unwrap_or("amiSelectorTerms");
+        let message =
+            format!("AMISelector did not match any AMIs for Kubernetes {version} ({alias})");
         for c in conditions.as_array_mut().into_iter().flatten() {
             if c["type"] == "AMIsReady" || c["type"] == "Ready" {
                 c["status"] = json!("False");
@@ -125,6 +132,23 @@ fn class_object(
             }
         }
     }
+    json!({ "amis": amis, "conditions": conditions })
+}
+
+fn terms_of(class: &Ec2NodeClassSpec) -> Value {
+    match &class.alias {
+        Some(alias) => json!([ { "alias": alias } ]),
+        None => Value::Array(class.ami_ids.iter().map(|id| json!({ "id": id })).collect()),
+    }
+}
+
+fn class_object(
+    class: &Ec2NodeClassSpec,
+    cluster: &str,
+    version: Version,
+    released: Option<NaiveDate>,
+) -> Value {
+    let terms = terms_of(class);
     let discovery = json!([ { "tags": { "karpenter.sh/discovery": cluster } } ]);
     json!({
         "metadata": { "name": class.name },
@@ -134,7 +158,48 @@ fn class_object(
             "subnetSelectorTerms": discovery,
             "securityGroupSelectorTerms": discovery,
         },
-        "status": { "amis": amis, "conditions": conditions },
+        "status": class_status(&terms, version, released),
+    })
+}
+
+/// The NodeClaim Karpenter keeps for `node` (a Node object) of `pool`, launched from `image`.
+pub fn claim_object(
+    node: &Value,
+    pool: &str,
+    pool_uid: &Value,
+    class_ref: &Value,
+    image: &str,
+) -> Value {
+    let name = node
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let label = |k: &str| {
+        node.pointer("/metadata/labels")
+            .and_then(|l| l.get(k))
+            .cloned()
+    };
+    json!({
+        "metadata": {
+            "name": format!("{pool}-{}", names::suffix(name, 5)),
+            "labels": {
+                nodes::NODEPOOL_LABEL: pool,
+                CLASS_LABEL: label(CLASS_LABEL),
+                "node.kubernetes.io/instance-type": label("node.kubernetes.io/instance-type"),
+                "topology.kubernetes.io/zone": label("topology.kubernetes.io/zone"),
+            },
+            "ownerReferences": [ {
+                "apiVersion": "karpenter.sh/v1", "kind": "NodePool", "name": pool,
+                "uid": pool_uid, "blockOwnerDeletion": true,
+            } ],
+        },
+        "spec": { "nodeClassRef": class_ref },
+        "status": {
+            "providerID": node.pointer("/spec/providerID").cloned(),
+            "imageID": image,
+            "nodeName": name,
+            "conditions": conditions(&["Launched", "Registered", "Initialized", "Ready"]),
+        },
     })
 }
 
@@ -158,11 +223,7 @@ pub fn seed(store: &Store, scenario: &Scenario, zone_offset: usize) -> Result<us
     );
     let (node_rt, deployments) = (rt("", "nodes")?, rt("apps", "deployments")?);
     let cluster = &spec.cluster;
-    let released = scenario
-        .versions()
-        .iter()
-        .find(|v| v.version == cluster.version)
-        .and_then(|v| NaiveDate::parse_from_str(&v.release_date, "%Y-%m-%d").ok());
+    let released = released(scenario, cluster.version);
 
     let controller = workloads::workload_object(&workloads::Template {
         kind: "Deployment",
@@ -234,11 +295,17 @@ pub fn seed(store: &Store, scenario: &Scenario, zone_offset: usize) -> Result<us
             .pointer("/metadata/uid")
             .cloned()
             .unwrap_or_default();
+        // A settled cluster: each claim runs the AMI its class resolves now, so the controller
+        // drifts only what changes after the start (a control-plane upgrade, an edited class).
         let image = k
             .node_classes
             .iter()
             .find(|c| c.name == pool.node_class)
-            .and_then(|c| amis(c, version, released).into_iter().next())
+            .and_then(|c| {
+                amis(&terms_of(c), cluster.version, released)
+                    .into_iter()
+                    .next()
+            })
             .map(|(id, _)| id)
             .unwrap_or_default();
         for i in 0..pool.nodes {
@@ -255,35 +322,9 @@ pub fn seed(store: &Store, scenario: &Scenario, zone_offset: usize) -> Result<us
             if pool.do_not_disrupt {
                 node["metadata"]["annotations"] = json!({ DO_NOT_DISRUPT: "true" });
             }
-            let provider_id = node["spec"]["providerID"].clone();
+            let claim = claim_object(&node, &pool.name, &pool_uid, &class_ref, &image);
             store.create(&node_rt, None, node)?;
-            let claim = format!("{}-{}", pool.name, names::suffix(&seed, 5));
-            store.create(
-                &claims,
-                None,
-                json!({
-                    "metadata": {
-                        "name": claim,
-                        "labels": {
-                            nodes::NODEPOOL_LABEL: pool.name,
-                            "karpenter.k8s.aws/ec2nodeclass": pool.node_class,
-                            "node.kubernetes.io/instance-type": pool.instance_type,
-                            "topology.kubernetes.io/zone": zone,
-                        },
-                        "ownerReferences": [ {
-                            "apiVersion": "karpenter.sh/v1", "kind": "NodePool", "name": pool.name,
-                            "uid": pool_uid, "blockOwnerDeletion": true,
-                        } ],
-                    },
-                    "spec": { "nodeClassRef": class_ref },
-                    "status": {
-                        "providerID": provider_id,
-                        "imageID": image,
-                        "nodeName": name,
-                        "conditions": conditions(&["Launched", "Registered", "Initialized", "Ready"]),
-                    },
-                }),
-            )?;
+            store.create(&claims, None, claim)?;
         }
     }
     Ok(n)

@@ -1,0 +1,273 @@
+//! What holds NodePool nodes back from the hop's version, worked out from objects (the
+//! controller's Deployment, EC2NodeClass status, budgets, annotations) rather than Events, so a
+//! real cluster and the sandbox give the same answer.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Utc;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+
+use super::{Look, PoolLook};
+use crate::cloud::karpenter::failing;
+use crate::cloud::karpenter_budget::allowed;
+use crate::cloud::list;
+use crate::cloud::nodes::DO_NOT_DISRUPT;
+use crate::steps::StepCtx;
+use crate::types::{HumanDuration, Version};
+
+/// One reason nodes of a pool wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocker {
+    /// The Karpenter controller has no available replica.
+    ControllerDown {
+        deployment: String,
+    },
+    /// The pool's EC2NodeClass resolves no AMI: nothing launches.
+    NoAmi {
+        class: String,
+        why: String,
+    },
+    /// The pool's budgets allow no disruption for drift now.
+    BudgetZero {
+        budget: String,
+    },
+    NodesDoNotDisrupt {
+        nodes: Vec<String>,
+    },
+    PodsDoNotDisrupt {
+        pods: Vec<String>,
+    },
+}
+
+impl Blocker {
+    fn text(&self) -> String {
+        match self {
+            Blocker::ControllerDown { deployment } => {
+                format!("the Karpenter controller `{deployment}` has no available replica")
+            }
+            Blocker::NoAmi { class, why } => {
+                format!("EC2NodeClass `{class}` resolves no AMI ({why})")
+            }
+            Blocker::BudgetZero { budget } => {
+                format!("held by its disruption budget {budget}")
+            }
+            Blocker::NodesDoNotDisrupt { nodes } => {
+                format!("do-not-disrupt nodes {}", names(nodes))
+            }
+            Blocker::PodsDoNotDisrupt { pods } => format!("do-not-disrupt pods {}", names(pods)),
+        }
+    }
+
+    fn hint(&self) -> &'static str {
+        match self {
+            Blocker::ControllerDown { .. } => {
+                "bring the Karpenter controller back (`kubectl get pods -A -l app.kubernetes.io/name=karpenter`)"
+            }
+            Blocker::NoAmi { .. } => {
+                "point the EC2NodeClass at an AMI for this version (`alias: al2023@latest`) and check `kubectl get ec2nodeclasses`"
+            }
+            Blocker::BudgetZero { .. } => {
+                "raise the NodePool's budget for `Drifted` (such as `{ nodes: \"10%\", reasons: [Drifted] }`) or wait for its schedule to open"
+            }
+            Blocker::NodesDoNotDisrupt { .. } | Blocker::PodsDoNotDisrupt { .. } => {
+                "remove the `karpenter.sh/do-not-disrupt` annotation, or set `terminationGracePeriod` on the NodePool"
+            }
+        }
+    }
+}
+
+fn names(items: &[String]) -> String {
+    let mut text = items
+        .iter()
+        .take(5)
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > 5 {
+        text.push_str(&format!(" and {} more", items.len() - 5));
+    }
+    text
+}
+
+/// Karpenter pools in `scope` whose class resolves no AMI.
+pub fn without_ami(found: &Look, scope: &[&PoolLook]) -> Vec<(String, Blocker)> {
+    scope
+        .iter()
+        .filter(|p| !p.auto_mode)
+        .filter_map(|p| {
+            let pool = found.karpenter.pools.iter().find(|x| x.name == p.name)?;
+            let class = found.karpenter.class(&pool.class.name)?;
+            let why = match failing(&class.conditions, "AMIsReady") {
+                Some(c) => format!("AMIsReady False, {}", c.reason),
+                None if class.amis.is_empty() => "no AMI in its status".to_string(),
+                None => return None,
+            };
+            Some((
+                p.name.clone(),
+                Blocker::NoAmi {
+                    class: class.name.clone(),
+                    why,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Every blocker of the pools in `scope` that are not at `hop`.
+pub async fn diagnose(
+    ctx: &StepCtx<'_>,
+    found: &Look,
+    scope: &[&PoolLook],
+    hop: Version,
+) -> Vec<(String, Blocker)> {
+    let lagging: Vec<&PoolLook> = scope.iter().copied().filter(|p| !p.done(hop)).collect();
+    let mut out = without_ami(found, &lagging);
+    if let Some(c) = found
+        .karpenter
+        .controller
+        .as_ref()
+        .filter(|c| c.available == 0)
+    {
+        for p in lagging.iter().filter(|p| !p.auto_mode) {
+            out.push((
+                p.name.clone(),
+                Blocker::ControllerDown {
+                    deployment: format!("{}/{}", c.namespace, c.name),
+                },
+            ));
+        }
+    }
+    // Node → pool, for the lagging nodes whose pods' annotations count.
+    let mut watched: BTreeMap<String, String> = BTreeMap::new();
+    for p in &lagging {
+        let object = found.karpenter.pools.iter().find(|x| x.name == p.name);
+        if let Some(pool) = object {
+            let behind = p.nodes.iter().filter(|n| n.version != Some(hop)).count();
+            let not_ready = p.nodes.iter().filter(|n| !n.ready || n.replacing).count();
+            let a = allowed(
+                &pool.budgets,
+                "Drifted",
+                p.nodes.len(),
+                not_ready,
+                Utc::now(),
+            );
+            if a.nodes == 0 && behind > 0 {
+                let budget = match (
+                    &a.invalid,
+                    a.limiting.and_then(|i| pool.budgets.get(i).map(|b| (i, b))),
+                ) {
+                    (Some((i, why)), _) => format!("budgets[{i}], which is invalid ({why})"),
+                    (None, Some((i, b))) => format!(
+                        "budgets[{i}] `nodes: \"{}\"`{}",
+                        b.nodes,
+                        b.schedule
+                            .as_ref()
+                            .map(|s| format!(" (schedule `{s}`)"))
+                            .unwrap_or_default()
+                    ),
+                    (None, None) => "(nodes being replaced use all it allows)".to_string(),
+                };
+                out.push((p.name.clone(), Blocker::BudgetZero { budget }));
+            }
+        }
+        let held: Vec<String> = p
+            .nodes
+            .iter()
+            .filter(|n| n.version != Some(hop) && n.do_not_disrupt)
+            .map(|n| n.name.clone())
+            .collect();
+        if !held.is_empty() {
+            out.push((p.name.clone(), Blocker::NodesDoNotDisrupt { nodes: held }));
+        }
+        if object.is_none_or(|o| o.termination_grace_period.is_none()) {
+            for n in p.nodes.iter().filter(|n| n.version != Some(hop)) {
+                watched.insert(n.name.clone(), p.name.clone());
+            }
+        }
+    }
+    if !watched.is_empty() {
+        let mut pods: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        // A failed list leaves this blocker out; the others still stand.
+        let _ = list::each(
+            &Api::<Pod>::all(ctx.conn.kube.clone()),
+            ListParams::default(),
+            |pod| {
+                let held = pod
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(DO_NOT_DISRUPT))
+                    .is_some_and(|v| v != "false");
+                let on = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+                if let (true, Some(pool)) = (held, on.and_then(|n| watched.get(n))) {
+                    pods.entry(pool.clone()).or_default().insert(format!(
+                        "{}/{}",
+                        pod.metadata.namespace.as_deref().unwrap_or(""),
+                        pod.metadata.name.as_deref().unwrap_or("")
+                    ));
+                }
+            },
+        )
+        .await;
+        for (pool, held) in pods {
+            out.push((
+                pool,
+                Blocker::PodsDoNotDisrupt {
+                    pods: held.into_iter().collect(),
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// The step's failure: each lagging pool with what holds it, then one `hint:` per kind of
+/// blocker. `timeout` is `None` when the step gives up early because waiting cannot help.
+pub fn message(
+    blockers: &[(String, Blocker)],
+    scope: &[&PoolLook],
+    hop: Version,
+    timeout: Option<HumanDuration>,
+) -> String {
+    let lagging: Vec<&&PoolLook> = scope.iter().filter(|p| !p.done(hop)).collect();
+    let parts: Vec<String> = lagging
+        .iter()
+        .map(|p| {
+            let why: Vec<String> = blockers
+                .iter()
+                .filter(|(pool, _)| *pool == p.name)
+                .map(|(_, b)| b.text())
+                .collect();
+            if why.is_empty() {
+                format!(
+                    "{} (nothing holds it: replacements are slower than the timeout allows)",
+                    p.line(hop)
+                )
+            } else {
+                format!("{}, {}", p.line(hop), why.join(", "))
+            }
+        })
+        .collect();
+    let count = lagging.len();
+    let head = format!(
+        "{count} NodePool{} did not reach {hop}{}",
+        if count == 1 { "" } else { "s" },
+        match timeout {
+            Some(t) => format!(" within {t}"),
+            None => " and cannot".to_string(),
+        }
+    );
+    let mut out = format!("{head}: {}", parts.join("; "));
+    let mut hints: Vec<&str> = blockers.iter().map(|(_, b)| b.hint()).collect();
+    if blockers.is_empty() {
+        hints.push("give the step a longer `timeout`, or check `kubectl get nodeclaims` and the NodePools' conditions");
+    }
+    let mut seen = BTreeSet::new();
+    for h in hints {
+        if seen.insert(h) {
+            out.push_str(&format!("\nhint: {h}"));
+        }
+    }
+    out
+}
