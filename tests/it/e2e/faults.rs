@@ -211,6 +211,20 @@ matrix! {
         flow: Flow::InPlace(&[("upgradeNodegroups: { maxParallel: 1 }", "upgradeNodegroups: { maxParallel: 1, timeout: 1m }")]),
         expect: Ok(Expect { exit: 5, result: "needsHuman", failed_step: None, line: "`nodes` is still waiting on AWS" }),
     };
+    // convergeNodePools: reads the nodes and Karpenter's objects, changes nothing. A failed read
+    // is a failed look, asked again until the step's timeout.
+    node_pools_kubernetes_flaky: Row {
+        kind: "convergeNodePools", fault: "the Kubernetes API answers NodePool lists with 503 three times",
+        faults: &["api: [ { service: kubernetes, operation: GET /apis/karpenter.sh/v1/nodepools, fault: unavailable, count: 3 } ]"],
+        flow: NO_EDIT,
+        expect: Ok(Expect { exit: 0, result: "succeeded", failed_step: None, line: "the cluster is at 1.34" }),
+    };
+    node_pools_kubernetes_unavailable: Row {
+        kind: "convergeNodePools", fault: "the Kubernetes API answers NodePool lists with 500 every time",
+        faults: &["api: [ { service: kubernetes, operation: GET /apis/karpenter.sh/v1/nodepools, fault: internal, count: 100000 } ]"],
+        flow: NO_EDIT,
+        expect: Ok(Expect { exit: 4, result: "restored", failed_step: Some("upgrade[1.34].node-pools"), line: "the last look failed" }),
+    };
     // eksctl
     eksctl_fails: Row {
         kind: "eksctl", fault: "eksctl exits 1",

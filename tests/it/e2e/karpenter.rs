@@ -208,18 +208,7 @@ fn a_zero_budget_times_out_naming_the_nodepool_and_recovery_runs() {
     });
     let report_path = sb.dir.path().join("report.json");
     let out = sb
-        .eks_upgrade(&[
-            "run",
-            wf.to_str().unwrap_or(""),
-            "--cluster",
-            "demo",
-            "--yes",
-            "--time-scale",
-            "600",
-            "--ignore-window",
-            "--report",
-            report_path.to_str().unwrap_or(""),
-        ])
+        .run_workflow(&wf, &["--report", report_path.to_str().unwrap_or("")])
         .run();
     let report: Value = serde_json::from_str(
         &std::fs::read_to_string(&report_path)

@@ -5,19 +5,19 @@
 //! wrong leaves nodes behind (or, with a pinned alias, no node launchable at all), which the
 //! operator must learn before the first change, not from a stuck run.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams};
 
-use super::{Facts, Finding, Severity, karpenter_compat as compat, list};
+use super::{Facts, Finding, Severity, karpenter_compat as compat};
 use crate::cloud::eks;
 use crate::cloud::karpenter::{self as k, AmiTerm, Karpenter, Read, Release, failing};
 use crate::cloud::karpenter_budget::allowed;
 use crate::cloud::nodes::{self, DO_NOT_DISRUPT, Manager, NodeInfo};
 use crate::types::Version;
 
+/// How long pre-flight waits for Karpenter's objects.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// How far ahead a budget is looked at: a run, its soak and its recovery fit in a day.
 const LOOKAHEAD_HOURS: i64 = 24;
 /// Budgets with schedules change at cron minutes; a look every few minutes finds every span
@@ -26,7 +26,14 @@ const SAMPLE_MINUTES: i64 = 5;
 
 pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
     let kube = facts.conn.kube.clone();
-    let (read, inventory) = tokio::join!(k::read(&kube), nodes::inventory(kube.clone()));
+    // Bounded: kube's client retries 429 and 503 with backoff, minutes in all, and pre-flight
+    // must not hang on one kind of object.
+    let read = async {
+        tokio::time::timeout(READ_TIMEOUT, k::read(&kube))
+            .await
+            .unwrap_or_else(|_| Ok(Read::Unanswered))
+    };
+    let (read, inventory) = tokio::join!(read, nodes::inventory(kube.clone()));
     let inventory = inventory.unwrap_or_default();
     let labelled = inventory.iter().any(|n| n.manager.pool().is_some());
     let karpenter = match read {
@@ -38,6 +45,12 @@ pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
             ))];
         }
         Ok(Read::Forbidden(_)) => return Vec::new(),
+        Ok(Read::Unanswered) => {
+            return vec![read_problem(format!(
+                "the API server did not answer the lists of Karpenter's objects within {}s",
+                READ_TIMEOUT.as_secs()
+            ))];
+        }
         Err(e) => {
             return vec![read_problem(format!(
                 "cannot read Karpenter's objects: {}",
@@ -424,39 +437,18 @@ async fn do_not_disrupt(
     }
     // Node → pool, for the pools whose pods' annotations count: past a termination grace
     // period Karpenter drains a node whatever its pods say.
-    let mut counted: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut counted: BTreeMap<String, String> = BTreeMap::new();
     for (pool, nodes) in &by_pool {
         let grace = karpenter
             .pools
             .iter()
             .any(|p| p.name == *pool && p.termination_grace_period.is_some());
         if !grace {
-            counted.extend(nodes.iter().map(|n| (n.name.as_str(), *pool)));
+            counted.extend(nodes.iter().map(|n| (n.name.clone(), pool.to_string())));
         }
     }
-    let mut pods: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    let listed = list::each(
-        &Api::<Pod>::all(kube.clone()),
-        ListParams::default(),
-        |pod| {
-            let held = pod
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(DO_NOT_DISRUPT))
-                .is_some_and(|v| v != "false");
-            let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-            let on = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
-            if let (true, true, Some(pool)) = (held, running, on.and_then(|n| counted.get(n))) {
-                pods.entry(pool).or_default().insert(format!(
-                    "{}/{}",
-                    pod.metadata.namespace.as_deref().unwrap_or(""),
-                    pod.metadata.name.as_deref().unwrap_or("")
-                ));
-            }
-        },
-    )
-    .await;
+    let listed = k::do_not_disrupt_pods(kube, &counted).await;
+    let mut pods = listed.as_ref().cloned().unwrap_or_default();
     let mut out = Vec::new();
     for (pool, nodes) in &by_pool {
         let held_nodes: Vec<&str> = nodes
@@ -464,7 +456,7 @@ async fn do_not_disrupt(
             .filter(|n| n.do_not_disrupt)
             .map(|n| n.name.as_str())
             .collect();
-        let held_pods = pods.remove(pool).unwrap_or_default();
+        let held_pods = pods.remove(*pool).unwrap_or_default();
         if held_nodes.is_empty() && held_pods.is_empty() {
             continue;
         }

@@ -33,6 +33,8 @@ pub enum Read {
     NotInstalled,
     /// The tool may not list them; the text is the API server's answer.
     Forbidden(String),
+    /// No answer in the time the caller gave (set by callers that bound the read).
+    Unanswered,
     Found(Karpenter),
 }
 
@@ -360,6 +362,38 @@ pub async fn read(kube: &kube::Client) -> Result<Read, kube::Error> {
             .collect(),
         controller: controller?,
     }))
+}
+
+/// The running pods annotated `karpenter.sh/do-not-disrupt` on the nodes of `on` (node → pool),
+/// as `NAMESPACE/NAME` by pool. Read a page at a time: every pod of the cluster is looked at.
+pub async fn do_not_disrupt_pods(
+    kube: &kube::Client,
+    on: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, std::collections::BTreeSet<String>>, kube::Error> {
+    let mut pods: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    list::each(
+        &Api::<k8s_openapi::api::core::v1::Pod>::all(kube.clone()),
+        ListParams::default(),
+        |pod| {
+            let held = pod
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(super::nodes::DO_NOT_DISRUPT))
+                .is_some_and(|v| v != "false");
+            let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+            let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+            if let (true, true, Some(pool)) = (held, running, node.and_then(|n| on.get(n))) {
+                pods.entry(pool.clone()).or_default().insert(format!(
+                    "{}/{}",
+                    pod.metadata.namespace.as_deref().unwrap_or(""),
+                    pod.metadata.name.as_deref().unwrap_or("")
+                ));
+            }
+        },
+    )
+    .await?;
+    Ok(pods)
 }
 
 /// The controller's Deployment, found by the label its Helm chart sets, in any namespace.

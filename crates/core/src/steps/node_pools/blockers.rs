@@ -5,14 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams};
 
 use super::{Look, PoolLook};
-use crate::cloud::karpenter::failing;
+use crate::cloud::karpenter::{self, failing};
 use crate::cloud::karpenter_budget::allowed;
-use crate::cloud::list;
-use crate::cloud::nodes::DO_NOT_DISRUPT;
 use crate::steps::StepCtx;
 use crate::types::{HumanDuration, Version};
 
@@ -187,29 +183,10 @@ pub async fn diagnose(
         }
     }
     if !watched.is_empty() {
-        let mut pods: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         // A failed list leaves this blocker out; the others still stand.
-        let _ = list::each(
-            &Api::<Pod>::all(ctx.conn.kube.clone()),
-            ListParams::default(),
-            |pod| {
-                let held = pod
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(DO_NOT_DISRUPT))
-                    .is_some_and(|v| v != "false");
-                let on = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
-                if let (true, Some(pool)) = (held, on.and_then(|n| watched.get(n))) {
-                    pods.entry(pool.clone()).or_default().insert(format!(
-                        "{}/{}",
-                        pod.metadata.namespace.as_deref().unwrap_or(""),
-                        pod.metadata.name.as_deref().unwrap_or("")
-                    ));
-                }
-            },
-        )
-        .await;
+        let pods = karpenter::do_not_disrupt_pods(&ctx.conn.kube, &watched)
+            .await
+            .unwrap_or_default();
         for (pool, held) in pods {
             out.push((
                 pool,

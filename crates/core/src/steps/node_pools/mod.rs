@@ -19,11 +19,13 @@ use super::kind::{BuildCx, Kind, PlanCx, Role, TimeScale};
 use super::{StepCtx, StepError, StepResult};
 use crate::cloud::eks::EksError;
 use crate::cloud::karpenter::{self, AmiTerm, Karpenter, Read};
+use crate::cloud::karpenter_budget::allowed;
 use crate::cloud::nodes::{self, Manager, NodeInfo};
 use crate::format::Validator;
 use crate::format::spanned::Spanned;
 use crate::format::text::DurationText;
 use crate::journal::Fact;
+use crate::steps::health::LOOK_AT_LEAST;
 use crate::types::{HumanDuration, Version};
 
 /// One line per NodePool once they converged: `NodePool default (Karpenter): 3/3 at 1.34`.
@@ -120,18 +122,53 @@ impl Kind for ConvergeNodePoolsKind {
 
     async fn plan(step: &ConvergeNodePools, cx: &mut PlanCx<'_>) -> Result<Vec<String>, EksError> {
         let hop = cx.hop.unwrap_or(cx.before);
-        let scope = match &step.node_pools {
-            Some(names) => names
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            None => "every Karpenter and Auto Mode NodePool that follows the control plane".into(),
-        };
-        Ok(vec![format!(
-            "waits up to {} for the nodes of {scope} to run {hop} (Karpenter drift, Auto Mode replacement); changes nothing",
+        let head = format!(
+            "waits up to {} for NodePool nodes to run {hop} (Karpenter drift, Auto Mode replacement); changes nothing",
             step.timeout
-        )])
+        );
+        // A read that fails is one line of the plan, not a failed plan; nor does a plan wait on
+        // an API server that keeps answering 503 (kube's client retries those with backoff).
+        let found = match tokio::time::timeout(LOOK_AT_LEAST, look(&cx.conn.kube)).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => return Ok(vec![head, format!("cannot tell which NodePools now: {e}")]),
+            Err(_) => {
+                return Ok(vec![
+                    head,
+                    format!(
+                        "cannot tell which NodePools now: no answer within {}",
+                        HumanDuration(LOOK_AT_LEAST)
+                    ),
+                ]);
+            }
+        };
+        let mut lines = vec![head];
+        let waited = match scope(step, &found) {
+            Ok(s) => s,
+            Err(e) => return Ok(vec![lines.remove(0), e.to_string()]),
+        };
+        for p in &waited {
+            let budgets = found
+                .karpenter
+                .pools
+                .iter()
+                .find(|x| x.name == p.name)
+                .map(|x| x.budgets.as_slice())
+                .unwrap_or_default();
+            let pace = allowed(budgets, "Drifted", p.nodes.len(), 0, chrono::Utc::now()).nodes;
+            lines.push(format!(
+                "{}: {} node{}, its budget allows {pace} at a time now",
+                p.label(),
+                p.nodes.len(),
+                if p.nodes.len() == 1 { "" } else { "s" }
+            ));
+        }
+        if let Some(left) = left_alone(&found, hop) {
+            lines.push(left);
+        }
+        if lines.len() == 1 {
+            lines.push("no Karpenter or Auto Mode NodePool has nodes: nothing to wait for".into());
+        }
+        Ok(lines)
     }
 
     async fn run(step: &ConvergeNodePools, ctx: &StepCtx<'_>) -> StepResult {
@@ -204,14 +241,14 @@ pub struct Look {
 }
 
 /// Reads the nodes and Karpenter's objects, grouped by NodePool.
-async fn look(ctx: &StepCtx<'_>) -> Result<Look, String> {
-    let kube = ctx.conn.kube.clone();
-    let (inventory, read) = tokio::join!(nodes::inventory(kube.clone()), karpenter::read(&kube));
+async fn look(kube: &kube::Client) -> Result<Look, String> {
+    let (inventory, read) = tokio::join!(nodes::inventory(kube.clone()), karpenter::read(kube));
     let inventory =
         inventory.map_err(|e| format!("cannot list the nodes: {}", crate::errors::kube(&e)))?;
     let karpenter = match read {
         Ok(Read::Found(k)) => k,
         Ok(Read::NotInstalled) => Karpenter::default(),
+        Ok(Read::Unanswered) => return Err("the API server did not answer".into()),
         Ok(Read::Forbidden(why)) => {
             if inventory.iter().any(|n| n.manager.pool().is_some()) {
                 return Err(format!(
@@ -268,7 +305,15 @@ async fn run(step: &ConvergeNodePools, ctx: &StepCtx<'_>) -> StepResult {
     let mut last_error: Option<String>;
     let mut last_look = None;
     loop {
-        match look(ctx).await {
+        // A look is bounded by what is left of the timeout (but gets at least a while): kube's
+        // client retries 429 and 503 with backoff, minutes in all.
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(LOOK_AT_LEAST);
+        let attempt = tokio::time::timeout(left, look(&ctx.conn.kube))
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {}", HumanDuration(left))));
+        match attempt {
             Ok(found) => {
                 last_error = None;
                 let scope = scope(step, &found)?;
