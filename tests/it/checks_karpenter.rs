@@ -128,7 +128,7 @@ fn an_alias_with_no_ami_now_is_also_a_class_that_cannot_launch() {
                 "EKS017",
                 "warning",
                 "EC2NodeClass default",
-                "Karpenter cannot launch nodes of this class now: AMIsReady False (AMINotFound)",
+                "Karpenter cannot launch nodes of this class now: `AMIsReady` `False` (`AMINotFound`)",
             ),
         ],
     );
@@ -153,6 +153,28 @@ fn fixed_ami_ids_leave_the_pool_behind_as_a_warning() {
         )],
     );
     assert_eq!(code, Some(0));
+}
+
+#[test]
+fn fixed_ami_ids_that_leave_kubelets_unsupported_are_an_error() {
+    // 1.30 kubelets on fixed AMIs stay there; a 1.34 control plane does not support them.
+    let (code, found) = karpenter_findings(&scenario(
+        "1.6.2",
+        2,
+        &["{ name: default, amiIds: [ami-0123456789abcdef0] }"],
+        &["{ name: default, nodes: 3, version: \"1.30\" }"],
+        &[WEB],
+    ));
+    expect(
+        &found,
+        &[(
+            "EKS015",
+            "error",
+            "EC2NodeClass default",
+            "NodePool `default` keeps its nodes at 1.30, which a 1.34 control plane does not support",
+        )],
+    );
+    assert_eq!(code, Some(3));
 }
 
 #[test]
@@ -206,15 +228,21 @@ fn budgets_that_allow_no_drift_are_found_always_or_at_times() {
                 "K8S005",
                 "warning",
                 "NodePool default",
-                "allows no drift for the next 24 hours (budgets[0] `nodes: \"0\"`): Karpenter replaces none of its 3 nodes",
+                "allows no drift for the next 24 hours (`budgets[0]` `nodes: \"0\"`): Karpenter replaces none of its 3 nodes",
             ),
             (
                 "K8S005",
                 "warning",
                 "NodePool nightly",
-                "allows no drift at times in the next 24 hours",
+                // The schedule's budget is named, not the 50% one that is in force outside it.
+                "allows no drift for part of the next 24 hours, first from",
             ),
         ],
+    );
+    let nightly = &found[1].3;
+    assert!(
+        nightly.contains("(`budgets[1]` `nodes: \"0\"` (schedule `0 0 * * *`)): its 2 nodes wait"),
+        "{nightly}"
     );
 }
 

@@ -222,7 +222,7 @@ fn a_zero_budget_times_out_naming_the_nodepool_and_recovery_runs() {
     let failure = report["failure"].as_str().unwrap_or("");
     assert!(
         failure.contains(
-            "1 NodePool did not reach 1.34 within 2s: NodePool `default` (Karpenter): 0/10 at 1.34, held by its disruption budget budgets[0] `nodes: \"0\"`"
+            "1 NodePool did not reach 1.34 within 2s: NodePool `default` (Karpenter): 0/10 at 1.34, held by its disruption budget `budgets[0]` `nodes: \"0\"`"
         ) && failure.contains("hint: raise the NodePool's budget for `Drifted`"),
         "{failure}"
     );

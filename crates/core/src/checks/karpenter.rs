@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Facts, Finding, Severity, karpenter_compat as compat};
+use crate::checks::skew::first_violation;
 use crate::cloud::eks;
 use crate::cloud::karpenter::{self as k, AmiTerm, Karpenter, Read, Release, failing};
-use crate::cloud::karpenter_budget::allowed;
+use crate::cloud::karpenter_budget::{Allowance, allowed};
 use crate::cloud::nodes::{self, DO_NOT_DISRUPT, Manager, NodeInfo};
 use crate::types::Version;
 
@@ -250,17 +251,41 @@ async fn ami_selection(
                     format!("selects {term}, whose release the tool cannot read; it cannot tell whether an AMI exists for {last}"),
                     "use `alias: FAMILY@latest` or `FAMILY@vYYYYMMDD`",
                 )),
-                AmiTerm::Id(_) | AmiTerm::Fixed(_) => Some(Finding::new(
-                    "EKS015",
-                    Severity::Warning,
-                    &object,
-                    format!(
-                        "selects {term}, which does not follow the control plane: NodePool {pools_text} keeps its {count} nodes at their version through this run, and Karpenter replaces them only when the class changes"
-                    ),
-                    format!(
-                        "after the run, point `amiSelectorTerms` at AMIs for {last} (or use `alias: al2023@latest`); until then the nodes must stay within the kubelet skew (EKS007)"
-                    ),
-                )),
+                AmiTerm::Id(_) | AmiTerm::Fixed(_) => {
+                    // These nodes stay at their version through every hop: the kubelet skew
+                    // must hold against all of them.
+                    let broken = pools
+                        .iter()
+                        .flat_map(|p| by_pool.get(p).into_iter().flatten())
+                        .filter_map(|n| n.version)
+                        .filter_map(|v| first_violation(v, facts.hops).map(|h| (v, h)))
+                        .min_by_key(|(_, h)| *h);
+                    Some(match broken {
+                        Some((v, hop)) => Finding::new(
+                            "EKS015",
+                            Severity::Error,
+                            &object,
+                            format!(
+                                "selects {term}, which does not follow the control plane: NodePool {pools_text} keeps its nodes at {v}, which a {hop} control plane does not support"
+                            ),
+                            format!(
+                                "point `amiSelectorTerms` at AMIs for {} (or use `alias: al2023@latest`) and let Karpenter replace the nodes before the run, or stop the run at an earlier target",
+                                facts.current
+                            ),
+                        ),
+                        None => Finding::new(
+                            "EKS015",
+                            Severity::Warning,
+                            &object,
+                            format!(
+                                "selects {term}, which does not follow the control plane: NodePool {pools_text} keeps its {count} nodes at their version through this run, and Karpenter replaces them only when the class changes"
+                            ),
+                            format!(
+                                "after the run, point `amiSelectorTerms` at AMIs for {last} (or use `alias: al2023@latest`)"
+                            ),
+                        ),
+                    })
+                }
                 AmiTerm::Ssm(_) => Some(Finding::new(
                     "EKS015",
                     Severity::Warning,
@@ -307,7 +332,7 @@ fn readiness(karpenter: &Karpenter) -> Vec<Finding> {
                 Severity::Warning,
                 format!("EC2NodeClass {}", class.name),
                 format!(
-                    "Karpenter cannot launch nodes of this class now: {} False ({}){}",
+                    "Karpenter cannot launch nodes of this class now: `{}` `False` (`{}`){}",
                     cause.kind,
                     cause.reason,
                     if cause.message.is_empty() {
@@ -329,7 +354,7 @@ fn readiness(karpenter: &Karpenter) -> Vec<Finding> {
                 Severity::Warning,
                 format!("NodePool {}", pool.name),
                 format!(
-                    "Karpenter reports the pool {} False ({}){}",
+                    "Karpenter reports the pool `{}` `False` (`{}`){}",
                     c.kind,
                     c.reason,
                     if c.message.is_empty() {
@@ -356,61 +381,40 @@ fn budgets(karpenter: &Karpenter, inventory: &[NodeInfo], now: DateTime<Utc>) ->
         if nodes.is_empty() {
             continue;
         }
-        let replacing = nodes.iter().filter(|n| n.replacing || !n.ready).count();
+        // The budgets alone: nodes being replaced now use part of the allowance, but that
+        // passes and is no finding.
         let samples = LOOKAHEAD_HOURS * 60 / SAMPLE_MINUTES;
-        let mut zero: Vec<DateTime<Utc>> = Vec::new();
-        let mut first = None;
-        for i in 0..=samples {
-            let at = now + Duration::minutes(i * SAMPLE_MINUTES);
-            let a = allowed(&pool.budgets, "Drifted", nodes.len(), replacing, at);
-            if first.is_none() {
-                first = Some(a.clone());
-            }
-            if a.nodes == 0 {
-                zero.push(at);
-            }
-        }
-        if zero.is_empty() {
+        let looks: Vec<(DateTime<Utc>, Allowance)> = (0..=samples)
+            .map(|i| {
+                let at = now + Duration::minutes(i * SAMPLE_MINUTES);
+                (at, allowed(&pool.budgets, "Drifted", nodes.len(), 0, at))
+            })
+            .collect();
+        let Some(first_zero) = looks.iter().position(|(_, a)| a.nodes == 0) else {
             continue;
-        }
+        };
         let who = if pool.auto_mode() {
             "EKS Auto Mode"
         } else {
             "Karpenter"
         };
-        let budget_text = first
-            .as_ref()
-            .and_then(|a| {
-                a.invalid.as_ref().map(|(i, why)| {
-                    format!("budgets[{i}] is invalid ({why}), and Karpenter then allows none")
-                })
-            })
-            .unwrap_or_else(|| {
-                let i = first.as_ref().and_then(|a| a.limiting).unwrap_or(0);
-                match pool.budgets.get(i) {
-                    Some(b) => format!(
-                        "budgets[{i}] `nodes: \"{}\"`{}",
-                        b.nodes,
-                        b.schedule
-                            .as_ref()
-                            .map(|s| format!(" (schedule `{s}`)"))
-                            .unwrap_or_default()
-                    ),
-                    None => "its budgets".to_string(),
-                }
-            });
-        let always = zero.len() as i64 == samples + 1;
-        let message = if always {
+        let budget_text = looks[first_zero].1.describe(&pool.budgets);
+        let message = if looks.iter().all(|(_, a)| a.nodes == 0) {
             format!(
                 "allows no drift for the next {LOOKAHEAD_HOURS} hours ({budget_text}): {who} replaces none of its {} nodes after the control plane moves",
                 nodes.len()
             )
         } else {
-            let (from, to) = (zero[0], zero[zero.len() - 1]);
+            // The first span without drift, to the sample precision.
+            let end = looks[first_zero..]
+                .iter()
+                .find(|(_, a)| a.nodes > 0)
+                .map(|(at, _)| *at);
             format!(
-                "allows no drift at times in the next {LOOKAHEAD_HOURS} hours, from {} to {} UTC at the latest ({budget_text}): its {} nodes wait while it lasts",
-                from.format("%a %H:%M"),
-                to.format("%a %H:%M"),
+                "allows no drift for part of the next {LOOKAHEAD_HOURS} hours, first from {} UTC{} ({budget_text}): its {} nodes wait while that lasts",
+                looks[first_zero].0.format("%a %H:%M"),
+                end.map(|e| format!(" until about {}", e.format("%a %H:%M")))
+                    .unwrap_or_default(),
                 nodes.len()
             )
         };

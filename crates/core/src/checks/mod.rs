@@ -201,6 +201,8 @@ pub struct Coverage {
     pub addons: bool,
     /// Managed node groups are upgraded after each hop.
     pub nodegroups: bool,
+    /// Karpenter's and Auto Mode's NodePools are waited for after each hop.
+    pub node_pools: bool,
 }
 
 /// Gathers what the checks share: the node groups and add-ons EKS reports, and what the

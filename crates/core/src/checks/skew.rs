@@ -116,15 +116,16 @@ async fn kubelets(facts: &Facts<'_>) -> Vec<Finding> {
     }
     let mut out = Vec::new();
     for ((manager, version), names) in groups {
-        // Node groups the workflow upgrades move with every hop and Fargate nodes take each
-        // hop's version as their pods restart: only the first hop can leave them behind. Every
-        // other node stays where it is unless something outside this run moves it (Karpenter
-        // drift and Auto Mode follow the control plane, but no step waits for them), so it must
-        // hold against every hop.
+        // Node groups the workflow upgrades move with every hop, Fargate nodes take each hop's
+        // version as their pods restart, and NodePools the workflow waits for reach each hop
+        // before the next: only the first hop can leave them behind. (A Karpenter pool on fixed
+        // AMIs does not move; EKS015 judges it against every hop.) Every other node stays where
+        // it is, so it must hold against every hop.
         let moves_with_hops = match manager {
             Manager::Nodegroup(_) => facts.coverage.nodegroups,
             Manager::Fargate => true,
-            _ => false,
+            Manager::Karpenter(_) | Manager::AutoMode(_) => facts.coverage.node_pools,
+            Manager::Hybrid | Manager::SelfManaged(_) => false,
         };
         let hops = if moves_with_hops {
             &facts.hops[..facts.hops.len().min(1)]

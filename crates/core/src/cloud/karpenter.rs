@@ -360,7 +360,9 @@ pub async fn read(kube: &kube::Client) -> Result<Read, kube::Error> {
                 conditions: o.status.conditions,
             })
             .collect(),
-        controller: controller?,
+        // Only pre-flight's version check and a diagnosis need the controller: a read that
+        // fails leaves it unknown rather than failing the whole read.
+        controller: controller.ok().flatten(),
     }))
 }
 
@@ -380,7 +382,7 @@ pub async fn do_not_disrupt_pods(
                 .annotations
                 .as_ref()
                 .and_then(|a| a.get(super::nodes::DO_NOT_DISRUPT))
-                .is_some_and(|v| v != "false");
+                .is_some_and(|v| v == "true");
             let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
             let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
             if let (true, true, Some(pool)) = (held, running, node.and_then(|n| on.get(n))) {

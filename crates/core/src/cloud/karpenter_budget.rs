@@ -163,6 +163,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, BudgetError> {
         .ok_or_else(bad)
 }
 
+impl Allowance {
+    /// The budget that set this allowance, for a person: ``budgets[0] `nodes: "0"` `` (with its
+    /// schedule), or why none could be read.
+    pub fn describe(&self, budgets: &[Budget]) -> String {
+        if let Some((i, why)) = &self.invalid {
+            return format!("`budgets[{i}]` is invalid ({why}), and Karpenter then allows none");
+        }
+        match self.limiting.and_then(|i| budgets.get(i).map(|b| (i, b))) {
+            Some((i, b)) => format!(
+                "`budgets[{i}]` `nodes: \"{}\"`{}",
+                b.nodes,
+                b.schedule
+                    .as_ref()
+                    .map(|s| format!(" (schedule `{s}`)"))
+                    .unwrap_or_default()
+            ),
+            None if budgets.is_empty() => "the default budget `nodes: \"10%\"`".to_string(),
+            None => "its budgets, with the nodes already being replaced".to_string(),
+        }
+    }
+}
+
 /// The disruptions Karpenter allows for `reason` in a pool of `num_nodes` of which `disrupting`
 /// are already NotReady or being deleted. An empty `budgets` means the CRD default (`10%`),
 /// which is what an absent field becomes; Karpenter itself reads a list stored empty as no limit.

@@ -29,11 +29,10 @@ pub const DO_NOT_DISRUPT: &str = "karpenter.sh/do-not-disrupt";
 pub const DISRUPTED_TAINT: &str = "karpenter.sh/disrupted";
 /// Karpenter taints a node that has not registered yet.
 pub const UNREGISTERED_TAINT: &str = "karpenter.sh/unregistered";
-/// Labels naming a self-managed node's Auto Scaling group (the ASG's tag, or eksctl's).
-const GROUP_LABELS: [&str; 2] = [
-    "aws:autoscaling:groupName",
-    "alpha.eksctl.io/nodegroup-name",
-];
+/// The label eksctl puts on the nodes of its self-managed node groups. (The Auto Scaling group's
+/// own `aws:autoscaling:groupName` is an EC2 tag; a colon is not allowed in a label key, so no
+/// node carries it as a label.)
+const GROUP_LABEL: &str = "alpha.eksctl.io/nodegroup-name";
 
 /// Who moves a node to a new Kubernetes version.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -71,7 +70,7 @@ impl Manager {
         if let Some(pool) = pool {
             return Manager::Karpenter(pool);
         }
-        Manager::SelfManaged(GROUP_LABELS.iter().find_map(|l| labels.get(*l).cloned()))
+        Manager::SelfManaged(labels.get(GROUP_LABEL).cloned())
     }
 
     /// The kind of manager, without its name: `node group`, `Karpenter`, `Auto Mode`, `Fargate`,
@@ -190,7 +189,7 @@ mod tests {
 
     #[test]
     fn each_manager_is_told_by_its_labels() {
-        let cases: [(&[(&str, &str)], Manager); 8] = [
+        let cases: [(&[(&str, &str)], Manager); 7] = [
             (
                 &[(NODEGROUP_LABEL, "general"), (NODEPOOL_LABEL, "odd")],
                 Manager::Nodegroup("general".into()),
@@ -211,10 +210,6 @@ mod tests {
             ),
             (&[(COMPUTE_TYPE_LABEL, "fargate")], Manager::Fargate),
             (&[(COMPUTE_TYPE_LABEL, "hybrid")], Manager::Hybrid),
-            (
-                &[("aws:autoscaling:groupName", "legacy-asg")],
-                Manager::SelfManaged(Some("legacy-asg".into())),
-            ),
             (
                 &[("alpha.eksctl.io/nodegroup-name", "ng-1")],
                 Manager::SelfManaged(Some("ng-1".into())),

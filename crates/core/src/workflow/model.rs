@@ -111,6 +111,7 @@ impl Workflow {
         Coverage {
             addons: has(Role::UpgradesAddons),
             nodegroups: has(Role::UpgradesNodes),
+            node_pools: has(Role::ConvergesNodes),
         }
     }
 }

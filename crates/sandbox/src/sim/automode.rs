@@ -18,6 +18,7 @@ use super::{names, workloads};
 use crate::kube::selector::Selector;
 use crate::kube::store::{ResourceType, Store, StoreError};
 use crate::scenario::Scenario;
+use eks_upgrade_core::cloud::karpenter_budget::{self, Budget};
 use eks_upgrade_core::types::Version;
 
 /// The resource types an Auto Mode cluster serves: NodePools and NodeClaims (Karpenter's) and
@@ -131,37 +132,16 @@ pub fn drifted(store: &Store, target: Version) -> Vec<String> {
         .collect()
 }
 
-/// How many nodes of a pool the active budgets let Karpenter disrupt for drift at once:
-/// the smallest of them, percentages of the pool's size rounded up. Budgets with a `schedule`
-/// are taken as inactive (the sandbox keeps no cron clock).
+/// How many nodes of a pool the active budgets let Karpenter disrupt for drift at once, by
+/// Karpenter's rules (`karpenter_budget`: the smallest active budget, percentages rounded up,
+/// schedules on the wall clock, an invalid budget allowing none).
 fn allowed(store: &Store, pool: &str, size: usize) -> usize {
-    let budgets = nodepools(store)
+    let budgets: Vec<Budget> = nodepools(store)
         .and_then(|rt| store.get(&rt, None, pool).ok())
         .and_then(|p| p.pointer("/spec/disruption/budgets").cloned())
-        .and_then(|b| b.as_array().cloned())
-        .unwrap_or_else(|| vec![json!({ "nodes": "10%" })]);
-    budgets
-        .iter()
-        .filter(|b| b.get("schedule").is_none_or(Value::is_null))
-        .filter(|b| {
-            b.get("reasons")
-                .and_then(Value::as_array)
-                .is_none_or(|r| r.iter().any(|x| x == "Drifted"))
-        })
-        .map(|b| {
-            let text = match b.get("nodes") {
-                Some(Value::String(s)) => s.clone(),
-                Some(v) => v.to_string(),
-                None => "10%".into(),
-            };
-            match text.strip_suffix('%').map(str::parse::<usize>) {
-                Some(Ok(p)) => (size * p).div_ceil(100),
-                Some(Err(_)) => 0,
-                None => text.parse().unwrap_or(0),
-            }
-        })
-        .min()
-        .unwrap_or(size)
+        .and_then(|b| serde_json::from_value(b).ok())
+        .unwrap_or_default();
+    karpenter_budget::allowed(&budgets, "Drifted", size, 0, chrono::Utc::now()).nodes
 }
 
 fn annotated(obj: &Value) -> bool {
@@ -292,6 +272,8 @@ mod tests {
 
     #[test]
     fn budgets_allow_the_smallest_active_share_rounded_up() {
+        // Schedules are the shared budget code's (cloud/karpenter_budget_cases.json); these
+        // cases check the pool's budgets are read from its object.
         let allowed_with =
             |budgets: Value, size| allowed(&store_with(budgets), "general-purpose", size);
         assert_eq!(allowed_with(json!([{ "nodes": "10%" }]), 2), 1);
@@ -301,20 +283,13 @@ mod tests {
             allowed_with(json!([{ "nodes": "3" }, { "nodes": "20%" }]), 10),
             2
         );
-        // A budget for other reasons, or one on a schedule, does not hold drift back.
+        // A budget for other reasons does not hold drift back.
         assert_eq!(
             allowed_with(
                 json!([{ "nodes": "0", "reasons": ["Empty"] }, { "nodes": "2" }]),
                 10
             ),
             2
-        );
-        assert_eq!(
-            allowed_with(
-                json!([{ "nodes": "0", "schedule": "0 9 * * *", "duration": "8h" }, { "nodes": "1" }]),
-                10
-            ),
-            1
         );
         // No NodePool object: Karpenter's default of 10%.
         assert_eq!(allowed(&store_with(json!([])), "other", 20), 2);

@@ -67,7 +67,6 @@ pub fn node_object(name: &str, version: Version, origin: &Origin, zone: &str) ->
         }
         Origin::SelfManaged { asg } => {
             labels["alpha.eksctl.io/nodegroup-name"] = json!(asg);
-            labels["aws:autoscaling:groupName"] = json!(asg);
             "m5.large"
         }
         Origin::Auto {

@@ -66,8 +66,11 @@ impl Blocker {
             Blocker::BudgetZero { .. } => {
                 "raise the NodePool's budget for `Drifted` (such as `{ nodes: \"10%\", reasons: [Drifted] }`) or wait for its schedule to open"
             }
-            Blocker::NodesDoNotDisrupt { .. } | Blocker::PodsDoNotDisrupt { .. } => {
-                "remove the `karpenter.sh/do-not-disrupt` annotation, or set `terminationGracePeriod` on the NodePool"
+            Blocker::NodesDoNotDisrupt { .. } => {
+                "remove the `karpenter.sh/do-not-disrupt` annotation from the nodes: it holds a node whatever the NodePool says"
+            }
+            Blocker::PodsDoNotDisrupt { .. } => {
+                "remove the `karpenter.sh/do-not-disrupt` annotation from the pods, or set `terminationGracePeriod` on the NodePool"
             }
         }
     }
@@ -95,7 +98,7 @@ pub fn without_ami(found: &Look, scope: &[&PoolLook]) -> Vec<(String, Blocker)> 
             let pool = found.karpenter.pools.iter().find(|x| x.name == p.name)?;
             let class = found.karpenter.class(&pool.class.name)?;
             let why = match failing(&class.conditions, "AMIsReady") {
-                Some(c) => format!("AMIsReady False, {}", c.reason),
+                Some(c) => format!("`AMIsReady` `False`, `{}`", c.reason),
                 None if class.amis.is_empty() => "no AMI in its status".to_string(),
                 None => return None,
             };
@@ -149,21 +152,7 @@ pub async fn diagnose(
                 Utc::now(),
             );
             if a.nodes == 0 && behind > 0 {
-                let budget = match (
-                    &a.invalid,
-                    a.limiting.and_then(|i| pool.budgets.get(i).map(|b| (i, b))),
-                ) {
-                    (Some((i, why)), _) => format!("budgets[{i}], which is invalid ({why})"),
-                    (None, Some((i, b))) => format!(
-                        "budgets[{i}] `nodes: \"{}\"`{}",
-                        b.nodes,
-                        b.schedule
-                            .as_ref()
-                            .map(|s| format!(" (schedule `{s}`)"))
-                            .unwrap_or_default()
-                    ),
-                    (None, None) => "(nodes being replaced use all it allows)".to_string(),
-                };
+                let budget = a.describe(&pool.budgets);
                 out.push((p.name.clone(), Blocker::BudgetZero { budget }));
             }
         }
@@ -184,9 +173,14 @@ pub async fn diagnose(
     }
     if !watched.is_empty() {
         // A failed list leaves this blocker out; the others still stand.
-        let pods = karpenter::do_not_disrupt_pods(&ctx.conn.kube, &watched)
-            .await
-            .unwrap_or_default();
+        let pods = tokio::time::timeout(
+            crate::steps::health::LOOK_AT_LEAST,
+            karpenter::do_not_disrupt_pods(&ctx.conn.kube, &watched),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
         for (pool, held) in pods {
             out.push((
                 pool,
@@ -218,7 +212,7 @@ pub fn message(
                 .collect();
             if why.is_empty() {
                 format!(
-                    "{} (nothing holds it: replacements are slower than the timeout allows)",
+                    "{} (no blocker the tool can see: PodDisruptionBudgets that allow no eviction, or replacements slower than the timeout)",
                     p.line(hop)
                 )
             } else {
@@ -238,7 +232,7 @@ pub fn message(
     let mut out = format!("{head}: {}", parts.join("; "));
     let mut hints: Vec<&str> = blockers.iter().map(|(_, b)| b.hint()).collect();
     if blockers.is_empty() {
-        hints.push("give the step a longer `timeout`, or check `kubectl get nodeclaims` and the NodePools' conditions");
+        hints.push("check the PodDisruptionBudgets of the pods on those nodes, `kubectl get nodeclaims` and the NodePools' conditions; or give the step a longer `timeout`");
     }
     let mut seen = BTreeSet::new();
     for h in hints {

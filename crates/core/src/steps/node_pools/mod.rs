@@ -204,8 +204,10 @@ impl PoolLook {
         self.nodes.iter().filter(|n| n.replacing).count()
     }
 
+    /// Every node runs the hop's version. A node someone cordoned at that version does not
+    /// hold the step: only the version counts.
     fn done(&self, hop: Version) -> bool {
-        self.at(hop) == self.nodes.len() && self.replacing() == 0
+        self.at(hop) == self.nodes.len()
     }
 
     fn label(&self) -> String {
@@ -240,6 +242,9 @@ pub struct Look {
     pub karpenter: Karpenter,
 }
 
+/// The start of the error for a refused read: looking again cannot help.
+const FORBIDDEN: &str = "the tool may not list Karpenter's NodePools";
+
 /// Reads the nodes and Karpenter's objects, grouped by NodePool.
 async fn look(kube: &kube::Client) -> Result<Look, String> {
     let (inventory, read) = tokio::join!(nodes::inventory(kube.clone()), karpenter::read(kube));
@@ -251,9 +256,7 @@ async fn look(kube: &kube::Client) -> Result<Look, String> {
         Ok(Read::Unanswered) => return Err("the API server did not answer".into()),
         Ok(Read::Forbidden(why)) => {
             if inventory.iter().any(|n| n.manager.pool().is_some()) {
-                return Err(format!(
-                    "cannot list Karpenter's NodePools: {why}\nhint: grant `list` on `nodepools` and `nodeclaims` (`karpenter.sh`) and `ec2nodeclasses` (`karpenter.k8s.aws`), as examples/kubernetes/clusterrole.yaml does"
-                ));
+                return Err(format!("{FORBIDDEN}: {why}"));
             }
             Karpenter::default()
         }
@@ -303,6 +306,7 @@ async fn run(step: &ConvergeNodePools, ctx: &StepCtx<'_>) -> StepResult {
     let deadline = Instant::now() + step.timeout.0;
     let mut last_lines: BTreeMap<String, String> = BTreeMap::new();
     let mut last_error: Option<String>;
+    let mut stuck_before = false;
     let mut last_look = None;
     loop {
         // A look is bounded by what is left of the timeout (but gets at least a while): kube's
@@ -345,16 +349,25 @@ async fn run(step: &ConvergeNodePools, ctx: &StepCtx<'_>) -> StepResult {
                     }
                     return Ok(summary);
                 }
-                // A class that resolves no AMI launches nothing: waiting cannot help.
-                let stuck = blockers::without_ami(&found, &scope);
-                if !stuck.is_empty() {
+                // A class that resolves no AMI launches nothing: waiting cannot help. Two looks
+                // in a row must say so, so that a status being rewritten does not end the step.
+                let lagging: Vec<&PoolLook> =
+                    scope.iter().copied().filter(|p| !p.done(hop)).collect();
+                let stuck = blockers::without_ami(&found, &lagging);
+                if !stuck.is_empty() && stuck_before {
                     return Err(StepError::Failed(blockers::message(
                         &stuck, &scope, hop, None,
                     )));
                 }
+                stuck_before = !stuck.is_empty();
                 last_look = Some(found);
             }
-            // A failed read is a failed look, retried until the timeout.
+            Err(e) if e.starts_with(FORBIDDEN) => {
+                return Err(StepError::Failed(format!(
+                    "{e}\nhint: grant `list` on `nodepools` and `nodeclaims` (`karpenter.sh`) and `ec2nodeclasses` (`karpenter.k8s.aws`), as `examples/kubernetes/clusterrole.yaml` does"
+                )));
+            }
+            // Any other failed read is a failed look, retried until the timeout.
             Err(e) => last_error = Some(e),
         }
         let now = Instant::now();

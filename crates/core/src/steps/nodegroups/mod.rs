@@ -200,6 +200,16 @@ async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
         for line in behind(&unmanaged, hop) {
             ctx.warn(&line);
         }
+        // Karpenter's nodes lagging now is the normal course of drift, which has only just
+        // begun: said, not warned.
+        for (pool, nodes) in &unmanaged.karpenter {
+            ctx.log(&format!(
+                "Karpenter NodePool `{pool}` has {} node{} behind {hop}: {}; Karpenter replaces them only if their EC2NodeClass selects an AMI for {hop} (such as `alias: al2023@latest`); a `convergeNodePools` step waits for that",
+                nodes.len(),
+                if nodes.len() == 1 { "" } else { "s" },
+                nodes.join(", ")
+            ));
+        }
     }
     if let Some(error) = moved.error() {
         // What this step changed before failing stays changed until recovery moves it back:
@@ -214,7 +224,7 @@ async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
     } else {
         format!("upgraded {}", moved.done.join(", "))
     };
-    let manual = unmanaged.count();
+    let manual = unmanaged.count() - unmanaged.karpenter.values().map(Vec::len).sum::<usize>();
     if manual > 0 {
         summary.push_str(&format!(
             "; {manual} nodes outside managed node groups are still behind {hop}"
@@ -223,20 +233,13 @@ async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {
     Ok(summary)
 }
 
-/// One warning per kind of node this step does not move and that is behind `hop`.
+/// One warning per kind of node this step does not move, that is behind `hop` and that nothing
+/// else moves by itself (Karpenter's are logged apart).
 fn behind(unmanaged: &Unmanaged, hop: Version) -> Vec<String> {
     let mut out = Vec::new();
     for (group, nodes) in &unmanaged.self_managed {
         out.push(format!(
             "self-managed nodes in `{group}` need a manual upgrade to {hop}: {}",
-            nodes.join(", ")
-        ));
-    }
-    for (pool, nodes) in &unmanaged.karpenter {
-        out.push(format!(
-            "Karpenter NodePool `{pool}` has {} node{} behind {hop}: {}; Karpenter replaces them only if their EC2NodeClass selects an AMI for {hop} (such as `alias: al2023@latest`); a `convergeNodePools` step waits for that",
-            nodes.len(),
-            if nodes.len() == 1 { "" } else { "s" },
             nodes.join(", ")
         ));
     }

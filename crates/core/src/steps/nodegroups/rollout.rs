@@ -261,7 +261,7 @@ pub struct Unmanaged {
 }
 
 impl Unmanaged {
-    /// How many nodes need a person.
+    /// How many nodes are listed, of every kind (Karpenter's included, which move by drift).
     pub fn count(&self) -> usize {
         self.self_managed.values().map(Vec::len).sum::<usize>()
             + self.karpenter.values().map(Vec::len).sum::<usize>()
