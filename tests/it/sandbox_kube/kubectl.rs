@@ -393,3 +393,77 @@ fn kubectl_reads_metrics_and_refuses_a_bad_token() {
         bad.stderr
     );
 }
+
+/// The cells of the row of `table` (kubectl's plain output) whose first column is `name`.
+fn row<'a>(table: &'a str, name: &str) -> Vec<&'a str> {
+    table
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cells| cells.first() == Some(&name))
+        .unwrap_or_else(|| panic!("no row `{name}` in:\n{table}"))
+}
+
+#[test]
+fn kubectl_lists_karpenter_objects_with_their_crd_columns_and_category() {
+    let text = std::fs::read_to_string(crate::common::repo().join("examples/sandbox/mixed.yaml"))
+        .expect("mixed.yaml");
+    let sb = TestSandbox::start(Some(&text));
+    let k = Kubectl::new(&sb);
+
+    let pools = k.ok(&["get", "nodepools"]);
+    assert_eq!(
+        row(&pools, "NAME"),
+        ["NAME", "NODECLASS", "NODES", "READY", "AGE"]
+    );
+    assert_eq!(
+        row(&pools, "default")[..4],
+        ["default", "default", "3", "True"]
+    );
+
+    let claims = k.ok(&["get", "nodeclaims", "-o", "wide"]);
+    assert_eq!(
+        row(&claims, "NAME"),
+        [
+            "NAME",
+            "TYPE",
+            "CAPACITY",
+            "ZONE",
+            "NODE",
+            "READY",
+            "AGE",
+            "IMAGEID",
+            "ID",
+            "NODEPOOL",
+            "NODECLASS",
+            "DRIFTED"
+        ]
+    );
+    let gpu = claims
+        .lines()
+        .find(|l| l.starts_with("gpu-"))
+        .unwrap_or_else(|| panic!("no gpu claim in:\n{claims}"));
+    for cell in [
+        "g5.xlarge",
+        "on-demand",
+        "True",
+        "ami-0123456789abcdef0",
+        " gpu ",
+    ] {
+        assert!(gpu.contains(cell), "`{cell}` not in: {gpu}");
+    }
+
+    let classes = k.ok(&["get", "ec2nc", "-o", "wide"]);
+    assert_eq!(row(&classes, "NAME"), ["NAME", "READY", "AGE", "ROLE"]);
+    let default = row(&classes, "default");
+    assert_eq!((default[1], default[3]), ("True", "KarpenterNodeRole-demo"));
+
+    // The `karpenter` category lists all three kinds.
+    let all = k.ok(&["get", "karpenter"]);
+    for object in [
+        "nodepool.karpenter.sh/default",
+        "nodeclaim.karpenter.sh/gpu-",
+        "ec2nodeclass.karpenter.k8s.aws/gpu",
+    ] {
+        assert!(all.contains(object), "`{object}` not in:\n{all}");
+    }
+}

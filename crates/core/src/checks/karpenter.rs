@@ -439,17 +439,16 @@ async fn do_not_disrupt(
     if by_pool.is_empty() {
         return Vec::new();
     }
-    // Node → pool, for the pools whose pods' annotations count: past a termination grace
-    // period Karpenter drains a node whatever its pods say.
+    // Node → pool, for the nodes whose pods' annotations count: past a termination grace
+    // period on its NodeClaim Karpenter drains a node whatever its pods say.
     let mut counted: BTreeMap<String, String> = BTreeMap::new();
     for (pool, nodes) in &by_pool {
-        let grace = karpenter
-            .pools
-            .iter()
-            .any(|p| p.name == *pool && p.termination_grace_period.is_some());
-        if !grace {
-            counted.extend(nodes.iter().map(|n| (n.name.clone(), pool.to_string())));
-        }
+        counted.extend(
+            nodes
+                .iter()
+                .filter(|n| karpenter.pods_hold(&n.name))
+                .map(|n| (n.name.clone(), pool.to_string())),
+        );
     }
     let listed = k::do_not_disrupt_pods(kube, &counted).await;
     let mut pods = listed.as_ref().cloned().unwrap_or_default();

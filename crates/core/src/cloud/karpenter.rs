@@ -53,6 +53,16 @@ impl Karpenter {
     pub fn class(&self, name: &str) -> Option<&Ec2NodeClass> {
         self.classes.iter().find(|c| c.name == name)
     }
+
+    /// Whether Karpenter weighs the pods of `node` before disrupting it for drift: not when the
+    /// node's NodeClaim carries a `terminationGracePeriod` (Karpenter's `NewCandidate` ignores
+    /// pod-level blocks for eventual disruption then).
+    pub fn pods_hold(&self, node: &str) -> bool {
+        !self
+            .claims
+            .iter()
+            .any(|c| c.node.as_deref() == Some(node) && c.termination_grace_period.is_some())
+    }
 }
 
 /// A status condition, as Karpenter writes them.
@@ -149,6 +159,9 @@ pub struct Ec2NodeClass {
 #[derive(Debug, Clone)]
 pub struct NodeClaim {
     pub name: String,
+    /// Copied from the NodePool when the node launched: past it Karpenter drains the node
+    /// whatever its pods' annotations and budgets say, so they do not hold drift back.
+    pub termination_grace_period: Option<String>,
     pub pool: Option<String>,
     pub node: Option<String>,
     pub image_id: Option<String>,
@@ -355,6 +368,11 @@ pub async fn read(kube: &kube::Client) -> Result<Read, kube::Error> {
             .map(|(name, o)| NodeClaim {
                 name,
                 pool: o.labels.get(super::nodes::NODEPOOL_LABEL).cloned(),
+                termination_grace_period: o
+                    .spec
+                    .get("terminationGracePeriod")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string),
                 node: o.status.node_name,
                 image_id: o.status.image_id,
                 conditions: o.status.conditions,

@@ -25,8 +25,8 @@ use eks_upgrade_core::types::Version;
 /// NodeClasses (EKS's).
 pub fn resource_types() -> Vec<ResourceType> {
     vec![
-        ResourceType::new("karpenter.sh", "v1", "NodePool", "nodepools", false).with_status(),
-        ResourceType::new("karpenter.sh", "v1", "NodeClaim", "nodeclaims", false).with_status(),
+        super::karpenter::nodepool_type(),
+        super::karpenter::nodeclaim_type(),
         ResourceType::new("eks.amazonaws.com", "v1", "NodeClass", "nodeclasses", false)
             .with_status(),
     ]

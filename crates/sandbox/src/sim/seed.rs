@@ -134,33 +134,36 @@ pub fn seed(store: &Store, scenario: &Scenario, s3_url: &str) -> Result<(), Seed
     let custom = spec
         .resources
         .iter()
-        .map(|r| {
-            (
-                r.group.as_str(),
-                r.version.as_str(),
-                r.kind.as_str(),
-                r.plural.as_str(),
-                r.namespaced,
-            )
-        })
-        .chain(auto_types.iter().map(|t| {
-            (
-                t.group.as_str(),
-                t.version.as_str(),
-                t.kind.as_str(),
-                t.plural.as_str(),
-                t.namespaced,
-            )
-        }));
-    for (group, version, kind, plural, namespaced) in custom {
-        let name = format!("{plural}.{group}");
+        .map(|r| ResourceType::new(&r.group, &r.version, &r.kind, &r.plural, r.namespaced))
+        .chain(auto_types);
+    for t in custom {
+        let name = format!("{}.{}", t.plural, t.group);
+        let columns: Vec<Value> = t
+            .columns
+            .iter()
+            .map(|c| json!({ "name": c.name, "type": c.ty, "priority": c.priority, "jsonPath": c.json_path }))
+            .collect();
+        let mut names = json!({ "kind": t.kind, "plural": t.plural, "singular": t.singular, "listKind": format!("{}List", t.kind) });
+        if !t.short_names.is_empty() {
+            names["shortNames"] = json!(t.short_names);
+        }
+        if !t.categories.is_empty() {
+            names["categories"] = json!(t.categories);
+        }
+        let mut version = json!({ "name": t.version, "served": true, "storage": true, "schema": { "openAPIV3Schema": { "type": "object", "x-kubernetes-preserve-unknown-fields": true } } });
+        if !columns.is_empty() {
+            version["additionalPrinterColumns"] = json!(columns);
+        }
+        if t.status_subresource {
+            version["subresources"] = json!({ "status": {} });
+        }
         let obj = json!({
             "metadata": { "name": name },
             "spec": {
-                "group": group,
-                "names": { "kind": kind, "plural": plural, "singular": kind.to_ascii_lowercase(), "listKind": format!("{kind}List") },
-                "scope": if namespaced { "Namespaced" } else { "Cluster" },
-                "versions": [ { "name": version, "served": true, "storage": true, "schema": { "openAPIV3Schema": { "type": "object", "x-kubernetes-preserve-unknown-fields": true } } } ],
+                "group": t.group,
+                "names": names,
+                "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
+                "versions": [ version ],
             },
         });
         match store.create(&crd, None, obj) {

@@ -165,10 +165,12 @@ pub async fn diagnose(
         if !held.is_empty() {
             out.push((p.name.clone(), Blocker::NodesDoNotDisrupt { nodes: held }));
         }
-        if object.is_none_or(|o| o.termination_grace_period.is_none()) {
-            for n in p.nodes.iter().filter(|n| n.version != Some(hop)) {
-                watched.insert(n.name.clone(), p.name.clone());
-            }
+        for n in p
+            .nodes
+            .iter()
+            .filter(|n| n.version != Some(hop) && found.karpenter.pods_hold(&n.name))
+        {
+            watched.insert(n.name.clone(), p.name.clone());
         }
     }
     if !watched.is_empty() {

@@ -225,7 +225,7 @@ pub fn group(world: &World, group: &str) -> ApiResult {
 }
 
 /// Categories kubectl expands `get all` to.
-fn categories(t: &ResourceType) -> Option<Vec<&'static str>> {
+fn categories(t: &ResourceType) -> Option<Vec<String>> {
     let all = matches!(
         (t.group.as_str(), t.plural.as_str()),
         ("", "pods" | "services" | "replicationcontrollers")
@@ -236,7 +236,9 @@ fn categories(t: &ResourceType) -> Option<Vec<&'static str>> {
             | ("batch", "jobs" | "cronjobs")
             | ("autoscaling", "horizontalpodautoscalers")
     );
-    all.then(|| vec!["all"])
+    let mut out: Vec<String> = if all { vec!["all".into()] } else { Vec::new() };
+    out.extend(t.categories.iter().cloned());
+    (!out.is_empty()).then_some(out)
 }
 
 /// The `APIResourceList` entries of one resource type: itself and its `/status`.

@@ -26,6 +26,7 @@
 pub mod auth;
 mod crud;
 mod discovery;
+mod jsonpath;
 mod list;
 mod metrics;
 mod openapi;

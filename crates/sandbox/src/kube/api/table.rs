@@ -2,9 +2,9 @@
 //! application/json;as=Table;v=v1;g=meta.k8s.io`) to print the columns a real cluster prints
 //! (`READY`, `STATUS`, `VERSION`, …) instead of only `NAME` and `AGE`.
 //!
-//! Columns are those of the API server's printers for the kinds the sandbox populates; other
-//! kinds (custom resources included) get `Name` and `Age`, as CRDs without
-//! `additionalPrinterColumns` do. Rows carry the object as `includeObject` asks: metadata only
+//! Columns are those of the API server's printers for the kinds the sandbox populates, and a
+//! CRD's `additionalPrinterColumns` where the sandbox gives a type some (Karpenter's); other
+//! kinds get `Name` and `Age`, as CRDs without printer columns do. Rows carry the object as `includeObject` asks: metadata only
 //! by default, the whole object with `Object`, nothing with `None`.
 
 use axum::http::HeaderMap;
@@ -53,6 +53,10 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
     let i = |n: &str| col(n, "integer", 0);
     let wide = |n: &str| col(n, "string", 1);
     let mut c = vec![s("Name")];
+    if !rt.columns.is_empty() {
+        c.extend(rt.columns.iter().map(|p| col(&p.name, &p.ty, p.priority)));
+        return c;
+    }
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Pod") => c.extend([
             s("Ready"),
@@ -193,8 +197,29 @@ fn containers(obj: &Value, field: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A CRD's printer column's cell: dates as ages, absent values empty.
+fn custom_cell(column: &crate::kube::store::PrinterColumn, o: &Value) -> Value {
+    match super::jsonpath::find(o, &column.json_path) {
+        Some(Value::String(t)) if column.ty == "date" => json!(
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|t| human_age(
+                    (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds()
+                ))
+                .unwrap_or_else(|_| "<invalid>".into())
+        ),
+        Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => v.clone(),
+        Some(v) => json!(v.to_string()),
+        None => Value::Null,
+    }
+}
+
 fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
     let name = json!(text(o, "/metadata/name"));
+    if !rt.columns.is_empty() {
+        let mut row = vec![name];
+        row.extend(rt.columns.iter().map(|c| custom_cell(c, o)));
+        return row;
+    }
     let rest: Vec<Value> = match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Pod") => {
             let statuses = o

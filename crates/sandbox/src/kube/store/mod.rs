@@ -10,7 +10,9 @@ mod tests;
 mod types;
 mod write;
 
-pub use types::{Change, ChangeKind, ListPage, ResourceType, StoreError, Subresource};
+pub use types::{
+    Change, ChangeKind, ListPage, PrinterColumn, ResourceType, StoreError, Subresource,
+};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;

@@ -17,6 +17,33 @@ pub struct ResourceType {
     pub short_names: Vec<String>,
     /// Whether `/status` is a separate subresource (writes to the main resource keep `status`).
     pub status_subresource: bool,
+    /// Discovery categories (`kubectl get karpenter`), besides the built-in `all`.
+    pub categories: Vec<String>,
+    /// A CRD's `additionalPrinterColumns`; empty for built-in kinds (the table printer knows
+    /// them) and for CRDs without any (`Name` and `Age`).
+    pub columns: Vec<PrinterColumn>,
+}
+
+/// One of a CRD's `additionalPrinterColumns`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrinterColumn {
+    pub name: String,
+    /// `string`, `integer` or `date`.
+    pub ty: String,
+    /// 0 shows always, 1 only with `-o wide`.
+    pub priority: u8,
+    pub json_path: String,
+}
+
+impl PrinterColumn {
+    pub fn new(name: &str, ty: &str, priority: u8, json_path: &str) -> Self {
+        PrinterColumn {
+            name: name.into(),
+            ty: ty.into(),
+            priority,
+            json_path: json_path.into(),
+        }
+    }
 }
 
 impl ResourceType {
@@ -30,11 +57,23 @@ impl ResourceType {
             namespaced,
             short_names: Vec::new(),
             status_subresource: false,
+            categories: Vec::new(),
+            columns: Vec::new(),
         }
     }
 
     pub fn short(mut self, names: &[&str]) -> Self {
         self.short_names = names.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    pub fn with_categories(mut self, categories: &[&str]) -> Self {
+        self.categories = categories.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    pub fn with_columns(mut self, columns: Vec<PrinterColumn>) -> Self {
+        self.columns = columns;
         self
     }
 

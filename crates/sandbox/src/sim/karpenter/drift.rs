@@ -145,9 +145,6 @@ fn pool_round(
         .cloned()
         .and_then(|b| serde_json::from_value(b).ok())
         .unwrap_or_default();
-    let grace = pool
-        .pointer("/spec/template/spec/terminationGracePeriod")
-        .is_some_and(|v| !v.is_null());
     let not_ready = members
         .iter()
         .filter(|c| {
@@ -175,6 +172,11 @@ fn pool_round(
         };
         // Pods of nodes replaced earlier in the round have moved by now.
         let _ = workloads::reconcile_all(store, &placement(world));
+        // Past a grace period set on the claim at launch, Karpenter drains whatever the pods
+        // say; only the node's own annotation still holds it.
+        let grace = claim
+            .pointer("/spec/terminationGracePeriod")
+            .is_some_and(|v| !v.is_null());
         if automode::held(store, &node, &old, !grace).is_some() {
             continue;
         }
@@ -191,16 +193,7 @@ fn pool_round(
             .unwrap_or_default();
         let fresh = nodes::replace(store, &world.scenario.spec.cluster.region, &old, kubelet)?;
         let new_node = store.get(&node_rt, None, &fresh)?;
-        let pool_uid = pool.pointer("/metadata/uid").cloned().unwrap_or_default();
-        let class_ref = pool
-            .pointer("/spec/template/spec/nodeClassRef")
-            .cloned()
-            .unwrap_or_default();
-        store.create(
-            &claims,
-            None,
-            claim_object(&new_node, name, &pool_uid, &class_ref, &image),
-        )?;
+        store.create(&claims, None, claim_object(&new_node, pool, &image))?;
         store.delete(&claims, None, &claim_name)?;
         allowance -= 1;
         replaced.push((old, fresh));

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::nodes::{self, DO_NOT_DISRUPT};
 use super::{names, workloads};
-use crate::kube::store::{ResourceType, Store, StoreError};
+use crate::kube::store::{PrinterColumn, ResourceType, Store, StoreError};
 use crate::scenario::{Ec2NodeClassSpec, Scenario};
 use eks_upgrade_core::types::Version;
 
@@ -21,13 +21,94 @@ pub const AWS_GROUP: &str = "karpenter.k8s.aws";
 /// The label naming a node's (and NodeClaim's) EC2NodeClass.
 pub const CLASS_LABEL: &str = "karpenter.k8s.aws/ec2nodeclass";
 
+const READY: &str = r#".status.conditions[?(@.type=="Ready")].status"#;
+const AGE: &str = ".metadata.creationTimestamp";
+
+/// `karpenter.sh/v1` NodePool, with the printer columns and category of Karpenter's CRD (Auto
+/// Mode serves the same type).
+pub fn nodepool_type() -> ResourceType {
+    let c = PrinterColumn::new;
+    ResourceType::new("karpenter.sh", "v1", "NodePool", "nodepools", false)
+        .with_status()
+        .with_categories(&["karpenter"])
+        .with_columns(vec![
+            c(
+                "NodeClass",
+                "string",
+                0,
+                ".spec.template.spec.nodeClassRef.name",
+            ),
+            c("Nodes", "string", 0, ".status.nodes"),
+            c("Ready", "string", 0, READY),
+            c("Age", "date", 0, AGE),
+            c("Weight", "integer", 1, ".spec.weight"),
+            c("CPU", "string", 1, ".status.resources.cpu"),
+            c("Memory", "string", 1, ".status.resources.memory"),
+        ])
+}
+
+/// `karpenter.sh/v1` NodeClaim, with its CRD's printer columns.
+pub fn nodeclaim_type() -> ResourceType {
+    let c = PrinterColumn::new;
+    ResourceType::new("karpenter.sh", "v1", "NodeClaim", "nodeclaims", false)
+        .with_status()
+        .with_categories(&["karpenter"])
+        .with_columns(vec![
+            c(
+                "Type",
+                "string",
+                0,
+                r".metadata.labels.node\.kubernetes\.io/instance-type",
+            ),
+            c(
+                "Capacity",
+                "string",
+                0,
+                r".metadata.labels.karpenter\.sh/capacity-type",
+            ),
+            c(
+                "Zone",
+                "string",
+                0,
+                r".metadata.labels.topology\.kubernetes\.io/zone",
+            ),
+            c("Node", "string", 0, ".status.nodeName"),
+            c("Ready", "string", 0, READY),
+            c("Age", "date", 0, AGE),
+            c("ImageID", "string", 1, ".status.imageID"),
+            c("ID", "string", 1, ".status.providerID"),
+            c(
+                "NodePool",
+                "string",
+                1,
+                r".metadata.labels.karpenter\.sh/nodepool",
+            ),
+            c("NodeClass", "string", 1, ".spec.nodeClassRef.name"),
+            c(
+                "Drifted",
+                "string",
+                1,
+                r#".status.conditions[?(@.type=="Drifted")].status"#,
+            ),
+        ])
+}
+
 /// The resource types a cluster with Karpenter serves. NodePools and NodeClaims are the same
 /// types Auto Mode serves; EC2NodeClass is the AWS provider's.
 pub fn resource_types() -> Vec<ResourceType> {
+    let c = PrinterColumn::new;
     vec![
-        ResourceType::new("karpenter.sh", "v1", "NodePool", "nodepools", false).with_status(),
-        ResourceType::new("karpenter.sh", "v1", "NodeClaim", "nodeclaims", false).with_status(),
-        ResourceType::new(AWS_GROUP, "v1", "EC2NodeClass", "ec2nodeclasses", false).with_status(),
+        nodepool_type(),
+        nodeclaim_type(),
+        ResourceType::new(AWS_GROUP, "v1", "EC2NodeClass", "ec2nodeclasses", false)
+            .with_status()
+            .short(&["ec2nc", "ec2ncs"])
+            .with_categories(&["karpenter"])
+            .with_columns(vec![
+                c("Ready", "string", 0, READY),
+                c("Age", "date", 0, AGE),
+                c("Role", "string", 1, ".spec.role"),
+            ]),
     ]
 }
 
@@ -162,14 +243,20 @@ fn class_object(
     })
 }
 
-/// The NodeClaim Karpenter keeps for `node` (a Node object) of `pool`, launched from `image`.
-pub fn claim_object(
-    node: &Value,
-    pool: &str,
-    pool_uid: &Value,
-    class_ref: &Value,
-    image: &str,
-) -> Value {
+/// The NodeClaim Karpenter keeps for `node` (a Node object) launched from `image` for `pool` (the
+/// NodePool object): the pool's `terminationGracePeriod` is copied at launch, and later changes
+/// to the pool do not reach it, as in Karpenter.
+pub fn claim_object(node: &Value, pool: &Value, image: &str) -> Value {
+    let pool_name = pool
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let template = |k: &str| pool.pointer(&format!("/spec/template/spec/{k}")).cloned();
+    let mut spec = json!({ "nodeClassRef": template("nodeClassRef") });
+    if let Some(tgp) = template("terminationGracePeriod").filter(|v| !v.is_null()) {
+        spec["terminationGracePeriod"] = tgp;
+    }
+    let (pool, pool_uid) = (pool_name, pool.pointer("/metadata/uid").cloned());
     let name = node
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -187,13 +274,14 @@ pub fn claim_object(
                 CLASS_LABEL: label(CLASS_LABEL),
                 "node.kubernetes.io/instance-type": label("node.kubernetes.io/instance-type"),
                 "topology.kubernetes.io/zone": label("topology.kubernetes.io/zone"),
+                "karpenter.sh/capacity-type": label("karpenter.sh/capacity-type"),
             },
             "ownerReferences": [ {
                 "apiVersion": "karpenter.sh/v1", "kind": "NodePool", "name": pool,
                 "uid": pool_uid, "blockOwnerDeletion": true,
             } ],
         },
-        "spec": { "nodeClassRef": class_ref },
+        "spec": spec,
         "status": {
             "providerID": node.pointer("/spec/providerID").cloned(),
             "imageID": image,
@@ -291,10 +379,6 @@ pub fn seed(store: &Store, scenario: &Scenario, zone_offset: usize) -> Result<us
                 },
             }),
         )?;
-        let pool_uid = created
-            .pointer("/metadata/uid")
-            .cloned()
-            .unwrap_or_default();
         // A settled cluster: each claim runs the AMI its class resolves now, so the controller
         // drifts only what changes after the start (a control-plane upgrade, an edited class).
         let image = k
@@ -322,7 +406,7 @@ pub fn seed(store: &Store, scenario: &Scenario, zone_offset: usize) -> Result<us
             if pool.do_not_disrupt {
                 node["metadata"]["annotations"] = json!({ DO_NOT_DISRUPT: "true" });
             }
-            let claim = claim_object(&node, &pool.name, &pool_uid, &class_ref, &image);
+            let claim = claim_object(&node, &created, &image);
             store.create(&node_rt, None, node)?;
             store.create(&claims, None, claim)?;
         }
