@@ -10,18 +10,23 @@ use super::upgrade::{example, step, upgrade};
 use crate::checks::{check, findings};
 use crate::common::repo;
 
-/// `mixed.yaml` with `from` replaced by `to` (exactly once).
-fn mixed_with(from: &str, to: &str) -> External {
-    let text =
-        std::fs::read_to_string(repo().join("examples/sandbox/mixed.yaml")).expect("scenario");
-    assert_eq!(text.matches(from).count(), 1, "`{from}` in mixed.yaml");
+/// A scenario of `examples/sandbox/`.
+fn example_text(name: &str) -> String {
+    std::fs::read_to_string(repo().join("examples/sandbox").join(name)).expect("scenario")
+}
+
+/// The example `name` with `from` replaced by `to` (which must occur exactly once), started.
+fn example_with(name: &str, from: &str, to: &str) -> External {
+    let text = example_text(name);
+    assert_eq!(text.matches(from).count(), 1, "`{from}` in {name}");
     External::start(&text.replacen(from, to, 1))
 }
 
 #[test]
 fn preflight_names_karpenter_nodes_by_their_nodepool_with_a_karpenter_remedy() {
     // NodePool `default` runs 1.30 and the legacy group 1.30: both are too far behind 1.34.
-    let sb = mixed_with(
+    let sb = example_with(
+        "mixed.yaml",
         "{ name: default, nodeClass: default, nodes: 3,",
         "{ name: default, nodeClass: default, nodes: 3, version: \"1.30\",",
     );
@@ -41,7 +46,8 @@ fn preflight_names_karpenter_nodes_by_their_nodepool_with_a_karpenter_remedy() {
 
     // The same skew on the Auto Scaling group is a self-managed finding, named by its group.
     drop(sb);
-    let sb = mixed_with(
+    let sb = example_with(
+        "mixed.yaml",
         "{ name: legacy, nodes: 1, version: \"1.31\" }",
         "{ name: legacy, nodes: 1, version: \"1.30\" }",
     );
@@ -117,8 +123,7 @@ fn an_upgrade_of_a_mixed_cluster_waits_for_karpenter_and_says_what_it_left() {
 fn after_a_recovery_the_report_counts_karpenter_nodes_by_nodepool() {
     // Without Fargate, whose restarted pods would hold the rollback back (another test's
     // subject), and with a workload that breaks at 1.34.
-    let text =
-        std::fs::read_to_string(repo().join("examples/sandbox/mixed.yaml")).expect("scenario");
+    let text = example_text("mixed.yaml");
     let fargate = "  fargateProfiles:\n    - { name: batch, namespaces: [jobs] }\n";
     assert_eq!(text.matches(fargate).count(), 1);
     // The controller stopped: Karpenter's nodes stay at 1.33 whatever the timing.
@@ -165,14 +170,6 @@ fn after_a_recovery_the_report_counts_karpenter_nodes_by_nodepool() {
     );
 }
 
-/// `karpenter.yaml` with `from` replaced by `to` (exactly once).
-fn karpenter_with(from: &str, to: &str) -> External {
-    let text =
-        std::fs::read_to_string(repo().join("examples/sandbox/karpenter.yaml")).expect("scenario");
-    assert_eq!(text.matches(from).count(), 1, "`{from}` in karpenter.yaml");
-    External::start(&text.replacen(from, to, 1))
-}
-
 #[test]
 fn a_karpenter_cluster_converges_within_its_budget() {
     let sb = example("karpenter.yaml");
@@ -195,7 +192,8 @@ fn a_karpenter_cluster_converges_within_its_budget() {
 
 #[test]
 fn a_zero_budget_times_out_naming_the_nodepool_and_recovery_runs() {
-    let sb = karpenter_with(
+    let sb = example_with(
+        "karpenter.yaml",
         "budgets: [ { nodes: \"2\" } ]",
         "budgets: [ { nodes: \"0\" } ]",
     );
@@ -243,8 +241,7 @@ fn a_zero_budget_times_out_naming_the_nodepool_and_recovery_runs() {
 fn karpenter_nodes_that_reached_the_hop_block_the_rollback_and_the_report_says_why() {
     // `web` breaks once the node groups run 1.34; by then Karpenter has drifted its nodes too,
     // and EKS refuses a control-plane rollback while kubelets are newer than 1.33.
-    let text =
-        std::fs::read_to_string(repo().join("examples/sandbox/karpenter.yaml")).expect("scenario");
+    let text = example_text("karpenter.yaml");
     let sb = External::start(&format!(
         "{}\n  faults:\n    breakAfter:\n      - {{ version: \"1.34\", workload: shop/web, after: nodegroups }}\n",
         text.trim_end()

@@ -74,7 +74,7 @@ pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
             .at(None, &ng.name),
         );
     }
-    match eks::offered_versions(&conn.eks).await {
+    match facts.offered_versions().await {
         Ok(offered) => {
             for hop in facts.hops {
                 if !offered.iter().any(|o| o.version == *hop) {

@@ -11,10 +11,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{Facts, Finding, Severity, karpenter_compat as compat};
 use crate::checks::skew::first_violation;
-use crate::cloud::eks;
 use crate::cloud::karpenter::{self as k, AmiTerm, Karpenter, Read, Release, failing};
 use crate::cloud::karpenter_budget::{Allowance, allowed};
-use crate::cloud::nodes::{self, DO_NOT_DISRUPT, Manager, NodeInfo};
+use crate::cloud::nodes::{DO_NOT_DISRUPT, Manager, NodeInfo};
 use crate::types::Version;
 
 /// How long pre-flight waits for Karpenter's objects.
@@ -29,14 +28,19 @@ pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
     let kube = facts.conn.kube.clone();
     // Bounded: kube's client retries 429 and 503 with backoff, minutes in all, and pre-flight
     // must not hang on one kind of object.
-    let read = async {
-        tokio::time::timeout(READ_TIMEOUT, k::read(&kube))
-            .await
-            .unwrap_or_else(|_| Ok(Read::Unanswered))
-    };
-    let (read, inventory) = tokio::join!(read, nodes::inventory(kube.clone()));
-    let inventory = inventory.unwrap_or_default();
+    let (read, inventory) = tokio::join!(
+        tokio::time::timeout(READ_TIMEOUT, k::read(&kube)),
+        facts.nodes()
+    );
+    // A node list that failed is EKS007's finding; these checks then have no nodes to judge.
+    let inventory = inventory.unwrap_or(&[]);
     let labelled = inventory.iter().any(|n| n.manager.pool().is_some());
+    let Ok(read) = read else {
+        return vec![read_problem(format!(
+            "the API server did not answer the lists of Karpenter's objects within {}s",
+            READ_TIMEOUT.as_secs()
+        ))];
+    };
     let karpenter = match read {
         Ok(Read::Found(found)) => found,
         Ok(Read::NotInstalled) => return Vec::new(),
@@ -46,12 +50,6 @@ pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
             ))];
         }
         Ok(Read::Forbidden(_)) => return Vec::new(),
-        Ok(Read::Unanswered) => {
-            return vec![read_problem(format!(
-                "the API server did not answer the lists of Karpenter's objects within {}s",
-                READ_TIMEOUT.as_secs()
-            ))];
-        }
         Err(e) => {
             return vec![read_problem(format!(
                 "cannot read Karpenter's objects: {}",
@@ -61,10 +59,10 @@ pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
     };
     let mut out = Vec::new();
     out.extend(controller(facts, &karpenter));
-    out.extend(ami_selection(facts, &karpenter, &inventory).await);
+    out.extend(ami_selection(facts, &karpenter, inventory).await);
     out.extend(readiness(&karpenter));
-    out.extend(budgets(&karpenter, &inventory, Utc::now()));
-    out.extend(do_not_disrupt(&kube, &karpenter, &inventory).await);
+    out.extend(budgets(&karpenter, inventory, Utc::now()));
+    out.extend(do_not_disrupt(&kube, &karpenter, inventory).await);
     out
 }
 
@@ -188,10 +186,11 @@ async fn ami_selection(
     });
     // Release dates are read only when a pinned alias needs them.
     let released: BTreeMap<Version, chrono::NaiveDate> = if pinned {
-        eks::offered_versions(&facts.conn.eks)
+        facts
+            .offered_versions()
             .await
-            .unwrap_or_default()
-            .into_iter()
+            .unwrap_or(&[])
+            .iter()
             .filter_map(|v| Some((v.version, v.release_date?)))
             .collect()
     } else {

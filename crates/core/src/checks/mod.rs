@@ -18,7 +18,10 @@ pub mod workloads;
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::connect::Connection;
-use crate::cloud::eks::{self, AddonInfo, EksError, NodegroupInfo};
+use tokio::sync::OnceCell;
+
+use crate::cloud::eks::{self, AddonInfo, EksError, NodegroupInfo, OfferedVersion};
+use crate::cloud::nodes::{self, NodeInfo};
 use crate::types::Version;
 use crate::velero::Settings as VeleroSettings;
 
@@ -191,6 +194,10 @@ pub struct Facts<'a> {
     pub storage_location: &'a str,
     /// What the workflow does after each control-plane hop.
     pub coverage: Coverage,
+    /// Read once, by the first check that asks (`nodes`, `offered_versions`): several checks
+    /// judge the same nodes and versions, and a large cluster's node list is pages of requests.
+    nodes: OnceCell<Result<Vec<NodeInfo>, String>>,
+    offered: OnceCell<Result<Vec<OfferedVersion>, String>>,
 }
 
 /// What a workflow's hops move besides the control plane: the checks warn about what is left
@@ -239,7 +246,40 @@ impl<'a> Facts<'a> {
             velero_namespace: &velero.namespace,
             storage_location: &velero.storage_location,
             coverage,
+            nodes: OnceCell::new(),
+            offered: OnceCell::new(),
         }
+    }
+}
+
+impl Facts<'_> {
+    /// Every node, listed once for all checks; the error is the API server's answer, for a
+    /// finding.
+    pub async fn nodes(&self) -> Result<&[NodeInfo], &str> {
+        self.nodes
+            .get_or_init(|| async {
+                nodes::inventory(self.conn.kube.clone())
+                    .await
+                    .map_err(|e| crate::errors::kube(&e))
+            })
+            .await
+            .as_ref()
+            .map(Vec::as_slice)
+            .map_err(String::as_str)
+    }
+
+    /// The versions EKS offers, read once for all checks.
+    pub async fn offered_versions(&self) -> Result<&[OfferedVersion], &str> {
+        self.offered
+            .get_or_init(|| async {
+                eks::offered_versions(&self.conn.eks)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .as_ref()
+            .map(Vec::as_slice)
+            .map_err(String::as_str)
     }
 }
 

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 
 use super::{Facts, Finding, Severity};
-use crate::cloud::nodes::{self, Manager};
+use crate::cloud::nodes::Manager;
 use crate::types::Version;
 pub use crate::types::version::minor_of;
 
@@ -92,17 +92,14 @@ async fn ipvs(facts: &Facts<'_>) -> Vec<Finding> {
 }
 
 async fn kubelets(facts: &Facts<'_>) -> Vec<Finding> {
-    let nodes = match nodes::inventory(facts.conn.kube.clone()).await {
+    let nodes = match facts.nodes().await {
         Ok(nodes) => nodes,
         Err(e) => {
             return vec![Finding::new(
                 "EKS007",
                 Severity::Error,
                 "API nodes",
-                format!(
-                    "cannot list nodes to check kubelet versions: {}",
-                    crate::errors::kube(&e)
-                ),
+                format!("cannot list nodes to check kubelet versions: {e}"),
                 "grant `list` on `nodes` to the identity the tool runs as",
             )];
         }
@@ -111,7 +108,10 @@ async fn kubelets(facts: &Facts<'_>) -> Vec<Finding> {
     let mut groups: BTreeMap<(Manager, Version), Vec<String>> = BTreeMap::new();
     for node in nodes {
         if let Some(v) = node.version {
-            groups.entry((node.manager, v)).or_default().push(node.name);
+            groups
+                .entry((node.manager.clone(), v))
+                .or_default()
+                .push(node.name.clone());
         }
     }
     let mut out = Vec::new();

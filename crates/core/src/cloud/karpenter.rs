@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -33,8 +34,6 @@ pub enum Read {
     NotInstalled,
     /// The tool may not list them; the text is the API server's answer.
     Forbidden(String),
-    /// No answer in the time the caller gave (set by callers that bound the read).
-    Unanswered,
     Found(Karpenter),
 }
 
@@ -286,34 +285,29 @@ fn resource(group: &str, kind: &str, plural: &str) -> ApiResource {
     }
 }
 
-/// Every object of a kind, each as its name and its JSON read into `T`. An object whose JSON
-/// does not fit is read as `T::default()`: one odd object must not hide the others.
+/// Every object of a kind, each as its metadata and the rest of its JSON read into `T`. An
+/// object whose JSON does not fit is read as `T::default()`: one odd object must not hide the
+/// others.
 async fn all<T: DeserializeOwned + Default>(
     kube: &kube::Client,
     ar: &ApiResource,
-) -> Result<Vec<(String, T)>, kube::Error> {
+) -> Result<Vec<(ObjectMeta, T)>, kube::Error> {
     let api: Api<DynamicObject> = Api::all_with(kube.clone(), ar);
     let mut out = Vec::new();
     list::each(&api, ListParams::default(), |obj| {
-        let name = obj.metadata.name.clone().unwrap_or_default();
-        let labels = obj.metadata.labels.clone().unwrap_or_default();
-        let mut data = obj.data;
-        if let Some(map) = data.as_object_mut() {
-            // NodeClaims name their pool only in a label.
-            map.insert("labels".into(), serde_json::json!(labels));
-        }
-        out.push((name, serde_json::from_value(data).unwrap_or_default()));
+        out.push((
+            obj.metadata,
+            serde_json::from_value(obj.data).unwrap_or_default(),
+        ));
     })
     .await?;
     Ok(out)
 }
 
 #[derive(Deserialize, Default)]
-#[serde(default)]
-struct Labelled<S, T> {
-    labels: BTreeMap<String, String>,
-    spec: S,
-    status: T,
+#[serde(default, rename_all = "camelCase")]
+struct ClaimSpec {
+    termination_grace_period: Option<String>,
 }
 
 /// Reads Karpenter's objects and controller. The three kinds are always all asked for, at once:
@@ -322,7 +316,7 @@ pub async fn read(kube: &kube::Client) -> Result<Read, kube::Error> {
     let pool_type = resource(GROUP, "NodePool", "nodepools");
     let pools = all::<Object<PoolSpec, Conditions>>(kube, &pool_type);
     let claim_type = resource(GROUP, "NodeClaim", "nodeclaims");
-    let claims = all::<Labelled<serde_json::Value, ClaimStatus>>(kube, &claim_type);
+    let claims = all::<Object<ClaimSpec, ClaimStatus>>(kube, &claim_type);
     let classes = async {
         // Auto Mode alone serves no EC2NodeClass.
         match all::<Object<ClassSpec, ClassStatus>>(
@@ -346,8 +340,8 @@ pub async fn read(kube: &kube::Client) -> Result<Read, kube::Error> {
     Ok(Read::Found(Karpenter {
         pools: pools
             .into_iter()
-            .map(|(name, o)| NodePool {
-                name,
+            .map(|(meta, o)| NodePool {
+                name: meta.name.unwrap_or_default(),
                 class: o.spec.template.spec.node_class_ref,
                 budgets: o.spec.disruption.budgets,
                 termination_grace_period: o.spec.template.spec.termination_grace_period,
@@ -356,8 +350,8 @@ pub async fn read(kube: &kube::Client) -> Result<Read, kube::Error> {
             .collect(),
         classes: classes?
             .into_iter()
-            .map(|(name, o)| Ec2NodeClass {
-                name,
+            .map(|(meta, o)| Ec2NodeClass {
+                name: meta.name.unwrap_or_default(),
                 terms: o.spec.ami_selector_terms.iter().map(ami_term).collect(),
                 amis: o.status.amis.into_iter().map(|a| a.id).collect(),
                 conditions: o.status.conditions,
@@ -365,14 +359,15 @@ pub async fn read(kube: &kube::Client) -> Result<Read, kube::Error> {
             .collect(),
         claims: claims?
             .into_iter()
-            .map(|(name, o)| NodeClaim {
-                name,
-                pool: o.labels.get(super::nodes::NODEPOOL_LABEL).cloned(),
-                termination_grace_period: o
-                    .spec
-                    .get("terminationGracePeriod")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string),
+            .map(|(meta, o)| NodeClaim {
+                // NodeClaims name their pool only in a label.
+                pool: meta
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(super::nodes::NODEPOOL_LABEL))
+                    .cloned(),
+                name: meta.name.unwrap_or_default(),
+                termination_grace_period: o.spec.termination_grace_period,
                 node: o.status.node_name,
                 image_id: o.status.image_id,
                 conditions: o.status.conditions,

@@ -18,7 +18,7 @@ use super::{names, workloads};
 use crate::kube::selector::Selector;
 use crate::kube::store::{ResourceType, Store, StoreError};
 use crate::scenario::Scenario;
-use eks_upgrade_core::cloud::karpenter_budget::{self, Budget};
+use eks_upgrade_core::cloud::karpenter_budget;
 use eks_upgrade_core::types::Version;
 
 /// The resource types an Auto Mode cluster serves: NodePools and NodeClaims (Karpenter's) and
@@ -136,10 +136,9 @@ pub fn drifted(store: &Store, target: Version) -> Vec<String> {
 /// Karpenter's rules (`karpenter_budget`: the smallest active budget, percentages rounded up,
 /// schedules on the wall clock, an invalid budget allowing none).
 fn allowed(store: &Store, pool: &str, size: usize) -> usize {
-    let budgets: Vec<Budget> = nodepools(store)
+    let budgets = nodepools(store)
         .and_then(|rt| store.get(&rt, None, pool).ok())
-        .and_then(|p| p.pointer("/spec/disruption/budgets").cloned())
-        .and_then(|b| serde_json::from_value(b).ok())
+        .map(|p| super::karpenter::budgets_of(&p))
         .unwrap_or_default();
     karpenter_budget::allowed(&budgets, "Drifted", size, 0, chrono::Utc::now()).nodes
 }

@@ -128,24 +128,15 @@ impl Kind for ConvergeNodePoolsKind {
         );
         // A read that fails is one line of the plan, not a failed plan; nor does a plan wait on
         // an API server that keeps answering 503 (kube's client retries those with backoff).
-        let found = match tokio::time::timeout(LOOK_AT_LEAST, look(&cx.conn.kube)).await {
-            Ok(Ok(found)) => found,
-            Ok(Err(e)) => return Ok(vec![head, format!("cannot tell which NodePools now: {e}")]),
-            Err(_) => {
-                return Ok(vec![
-                    head,
-                    format!(
-                        "cannot tell which NodePools now: no answer within {}",
-                        HumanDuration(LOOK_AT_LEAST)
-                    ),
-                ]);
-            }
+        let found = match look_within(&cx.conn.kube, LOOK_AT_LEAST).await {
+            Ok(found) => found,
+            Err(e) => return Ok(vec![head, format!("cannot tell which NodePools now: {e}")]),
         };
-        let mut lines = vec![head];
         let waited = match scope(step, &found) {
             Ok(s) => s,
-            Err(e) => return Ok(vec![lines.remove(0), e.to_string()]),
+            Err(e) => return Ok(vec![head, e.to_string()]),
         };
+        let mut lines = vec![head];
         for p in &waited {
             let budgets = found
                 .karpenter
@@ -242,29 +233,63 @@ pub struct Look {
     pub karpenter: Karpenter,
 }
 
-/// The start of the error for a refused read: looking again cannot help.
-const FORBIDDEN: &str = "the tool may not list Karpenter's NodePools";
+/// Why a look found nothing to go on.
+#[derive(Debug)]
+enum LookError {
+    /// The tool may not list Karpenter's objects, though its nodes exist: looking again cannot
+    /// help.
+    Forbidden(String),
+    /// A read failed; the next look may succeed.
+    Failed(String),
+}
+
+impl std::fmt::Display for LookError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookError::Forbidden(why) => {
+                write!(f, "the tool may not list Karpenter's NodePools: {why}")
+            }
+            LookError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+/// [`look`], given up after `limit`: kube's client retries 429 and 503 with backoff, minutes in
+/// all, and neither a plan nor a step's timeout may wait that long.
+async fn look_within(kube: &kube::Client, limit: Duration) -> Result<Look, LookError> {
+    tokio::time::timeout(limit, look(kube))
+        .await
+        .unwrap_or_else(|_| {
+            Err(LookError::Failed(format!(
+                "no answer within {}",
+                HumanDuration(limit)
+            )))
+        })
+}
 
 /// Reads the nodes and Karpenter's objects, grouped by NodePool.
-async fn look(kube: &kube::Client) -> Result<Look, String> {
+async fn look(kube: &kube::Client) -> Result<Look, LookError> {
     let (inventory, read) = tokio::join!(nodes::inventory(kube.clone()), karpenter::read(kube));
-    let inventory =
-        inventory.map_err(|e| format!("cannot list the nodes: {}", crate::errors::kube(&e)))?;
+    let inventory = inventory.map_err(|e| {
+        LookError::Failed(format!(
+            "cannot list the nodes: {}",
+            crate::errors::kube(&e)
+        ))
+    })?;
     let karpenter = match read {
         Ok(Read::Found(k)) => k,
         Ok(Read::NotInstalled) => Karpenter::default(),
-        Ok(Read::Unanswered) => return Err("the API server did not answer".into()),
         Ok(Read::Forbidden(why)) => {
             if inventory.iter().any(|n| n.manager.pool().is_some()) {
-                return Err(format!("{FORBIDDEN}: {why}"));
+                return Err(LookError::Forbidden(why));
             }
             Karpenter::default()
         }
         Err(e) => {
-            return Err(format!(
+            return Err(LookError::Failed(format!(
                 "cannot read Karpenter's objects: {}",
                 crate::errors::kube(&e)
-            ));
+            )));
         }
     };
     let mut by_pool: BTreeMap<(String, bool), Vec<NodeInfo>> = BTreeMap::new();
@@ -314,10 +339,7 @@ async fn run(step: &ConvergeNodePools, ctx: &StepCtx<'_>) -> StepResult {
         let left = deadline
             .saturating_duration_since(Instant::now())
             .max(LOOK_AT_LEAST);
-        let attempt = tokio::time::timeout(left, look(&ctx.conn.kube))
-            .await
-            .unwrap_or_else(|_| Err(format!("no answer within {}", HumanDuration(left))));
-        match attempt {
+        match look_within(&ctx.conn.kube, left).await {
             Ok(found) => {
                 last_error = None;
                 let scope = scope(step, &found)?;
@@ -362,13 +384,13 @@ async fn run(step: &ConvergeNodePools, ctx: &StepCtx<'_>) -> StepResult {
                 stuck_before = !stuck.is_empty();
                 last_look = Some(found);
             }
-            Err(e) if e.starts_with(FORBIDDEN) => {
+            Err(e @ LookError::Forbidden(_)) => {
                 return Err(StepError::Failed(format!(
                     "{e}\nhint: grant `list` on `nodepools` and `nodeclaims` (`karpenter.sh`) and `ec2nodeclasses` (`karpenter.k8s.aws`), as `examples/kubernetes/clusterrole.yaml` does"
                 )));
             }
             // Any other failed read is a failed look, retried until the timeout.
-            Err(e) => last_error = Some(e),
+            Err(LookError::Failed(e)) => last_error = Some(e),
         }
         let now = Instant::now();
         if now >= deadline {

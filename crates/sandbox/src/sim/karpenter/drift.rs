@@ -15,12 +15,12 @@ use std::sync::Arc;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::{AWS_GROUP, amis, claim_object, class_status, released};
+use super::{AWS_GROUP, amis, budgets_of, claim_object, class_status, released};
 use crate::kube::selector::Selector;
 use crate::kube::store::{ResourceType, Store, StoreError, Subresource};
 use crate::sim::{automode, nodes, placement, workloads};
 use crate::world::World;
-use eks_upgrade_core::cloud::karpenter_budget::{Budget, allowed};
+use eks_upgrade_core::cloud::karpenter_budget::allowed;
 use eks_upgrade_core::types::Version;
 
 /// Runs the controller for as long as the sandbox runs. A round takes the time a managed node
@@ -140,11 +140,7 @@ fn pool_round(
     let selector = Selector::parse(Some(&format!("{}={name}", nodes::NODEPOOL_LABEL)), None)
         .unwrap_or_default();
     let members = store.list(&claims, None, &selector).0;
-    let budgets: Vec<Budget> = pool
-        .pointer("/spec/disruption/budgets")
-        .cloned()
-        .and_then(|b| serde_json::from_value(b).ok())
-        .unwrap_or_default();
+    let budgets = budgets_of(pool);
     let not_ready = members
         .iter()
         .filter(|c| {

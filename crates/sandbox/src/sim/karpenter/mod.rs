@@ -14,6 +14,7 @@ use super::nodes::{self, DO_NOT_DISRUPT};
 use super::{names, workloads};
 use crate::kube::store::{PrinterColumn, ResourceType, Store, StoreError};
 use crate::scenario::{Ec2NodeClassSpec, Scenario};
+use eks_upgrade_core::cloud::karpenter_budget::Budget;
 use eks_upgrade_core::types::Version;
 
 /// The API group of Karpenter's AWS provider (EC2NodeClass).
@@ -153,6 +154,15 @@ pub fn amis(terms: &Value, version: Version, released: Option<NaiveDate>) -> Vec
         .filter_map(|t| t.get("id").and_then(Value::as_str))
         .map(|id| (id.to_string(), format!("custom-{id}")))
         .collect()
+}
+
+/// A NodePool object's disruption budgets, as Karpenter reads them; none (Karpenter's default
+/// `10%`) when they are absent or do not parse.
+pub fn budgets_of(pool: &Value) -> Vec<Budget> {
+    pool.pointer("/spec/disruption/budgets")
+        .cloned()
+        .and_then(|b| serde_json::from_value(b).ok())
+        .unwrap_or_default()
 }
 
 /// When EKS released `version`, from the scenario's catalogue.
