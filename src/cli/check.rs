@@ -127,7 +127,8 @@ async fn check(ui: &Ui, args: Args) -> ExitStatus {
             _ => None,
         })
         .unwrap_or_default();
-    // The plan has just read the node groups and add-ons; the checks use the same reading.
+    // The plan has just read the node groups, add-ons and versions; the checks use the same
+    // reading.
     let facts = checks::Facts::new(
         &conn,
         &workflow.velero,
@@ -135,7 +136,8 @@ async fn check(ui: &Ui, args: Args) -> ExitStatus {
         &plan.hops,
         plan.nodegroups.clone(),
         plan.addons.clone(),
-    );
+    )
+    .with_offered(plan.offered.clone());
     let findings = checks::apply_policy(checks::run_all(&facts).await, &policy);
     let blocking = checks::blocking(&findings, policy.fail_on).len();
     match args.output {

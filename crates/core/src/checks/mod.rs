@@ -268,6 +268,12 @@ impl Facts<'_> {
             .map_err(String::as_str)
     }
 
+    /// The versions EKS offers as already read (by the plan), so the checks do not ask again.
+    pub fn with_offered(mut self, offered: Vec<OfferedVersion>) -> Self {
+        self.offered = OnceCell::new_with(Some(Ok(offered)));
+        self
+    }
+
     /// The versions EKS offers, read once for all checks.
     pub async fn offered_versions(&self) -> Result<&[OfferedVersion], &str> {
         self.offered

@@ -70,6 +70,7 @@ pub async fn resolve(
             .iter()
             .map(|a| (a.name.clone(), a.version.clone()))
             .collect(),
+        node_pools: None,
     };
     let mut steps = Vec::new();
     let mut sections: Vec<(Phase, Option<Version>, Version)> = vec![(Phase::Prepare, None, from)];

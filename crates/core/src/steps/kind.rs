@@ -142,6 +142,9 @@ pub struct Projection {
     pub nodegroups: Vec<NodegroupInfo>,
     /// Add-on name → version.
     pub addons: BTreeMap<String, String>,
+    /// The NodePools and their nodes as read by the first `convergeNodePools` step planned:
+    /// every hop's plans from the same reading, not one read of the cluster per hop.
+    pub node_pools: Option<std::sync::Arc<super::node_pools::Look>>,
 }
 
 /// Scales waits for a faster sandbox clock.

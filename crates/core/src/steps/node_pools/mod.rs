@@ -128,9 +128,16 @@ impl Kind for ConvergeNodePoolsKind {
         );
         // A read that fails is one line of the plan, not a failed plan; nor does a plan wait on
         // an API server that keeps answering 503 (kube's client retries those with backoff).
-        let found = match look_within(&cx.conn.kube, LOOK_AT_LEAST).await {
-            Ok(found) => found,
-            Err(e) => return Ok(vec![head, format!("cannot tell which NodePools now: {e}")]),
+        let found = match &cx.projection.node_pools {
+            Some(found) => found.clone(),
+            None => match look_within(&cx.conn.kube, LOOK_AT_LEAST).await {
+                Ok(found) => {
+                    let found = std::sync::Arc::new(found);
+                    cx.projection.node_pools = Some(found.clone());
+                    found
+                }
+                Err(e) => return Ok(vec![head, format!("cannot tell which NodePools now: {e}")]),
+            },
         };
         let waited = match scope(step, &found) {
             Ok(s) => s,
@@ -228,6 +235,7 @@ impl PoolLook {
 }
 
 /// What one look at the cluster found.
+#[derive(Debug)]
 pub struct Look {
     pub pools: Vec<PoolLook>,
     pub karpenter: Karpenter,
