@@ -38,7 +38,8 @@ struct Row {
     kind: &'static str,
     fault: &'static str,
     /// YAML lines under the scenario's `faults:` (indented by four spaces there); `speed: N`
-    /// sets the scenario's speed instead.
+    /// sets the scenario's speed instead, and `scenario: NAME` runs that example instead of
+    /// `healthy.yaml`.
     faults: &'static [&'static str],
     flow: Flow,
     expect: Result<Expect, &'static str>,
@@ -227,6 +228,14 @@ matrix! {
         flow: NO_EDIT,
         expect: Ok(Expect { exit: 4, result: "restored", failed_step: Some("upgrade[1.34].node-pools"), line: "the last look failed" }),
     };
+    node_pools_launch_failures: Row {
+        // Every replacement fails to launch, so no Karpenter node moved and the control plane
+        // may go back.
+        kind: "convergeNodePools", fault: "Karpenter cannot launch any replacement (InsufficientCapacityError)",
+        faults: &["scenario: karpenter.yaml", "launchFailures: [ { nodePool: default, message: no capacity for m6i.large } ]"],
+        flow: NO_EDIT,
+        expect: Ok(Expect { exit: 4, result: "restored", failed_step: Some("upgrade[1.34].node-pools"), line: "failed to launch (`InsufficientCapacityError`: no capacity for m6i.large)" }),
+    };
     // eksctl
     eksctl_fails: Row {
         kind: "eksctl", fault: "eksctl exits 1",
@@ -315,10 +324,15 @@ matrix! {
     };
 }
 
-/// The healthy scenario, faster, with `faults` under `faults:`.
+/// The healthy scenario (or the one a `scenario: NAME` line names), faster, with `faults`
+/// under `faults:`.
 fn scenario(faults: &[&str]) -> String {
-    let text = std::fs::read_to_string(repo().join("examples/sandbox/healthy.yaml"))
-        .expect("healthy.yaml");
+    let name = faults
+        .iter()
+        .find_map(|f| f.strip_prefix("scenario: "))
+        .unwrap_or("healthy.yaml");
+    let text = std::fs::read_to_string(repo().join("examples/sandbox").join(name))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
     let speed = faults
         .iter()
         .find_map(|f| f.strip_prefix("speed: "))
@@ -326,7 +340,7 @@ fn scenario(faults: &[&str]) -> String {
     let text = text.replacen("  speed: 600", &format!("  speed: {speed}"), 1);
     let faults: Vec<&&str> = faults
         .iter()
-        .filter(|f| !f.starts_with("speed: "))
+        .filter(|f| !f.starts_with("speed: ") && !f.starts_with("scenario: "))
         .collect();
     if faults.is_empty() {
         return text;

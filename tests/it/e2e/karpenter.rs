@@ -5,8 +5,9 @@
 
 use serde_json::Value;
 
-use super::External;
 use super::upgrade::{example, step, upgrade};
+use super::watch::{Event, Watch};
+use super::{External, redact};
 use crate::checks::{check, findings};
 use crate::common::repo;
 
@@ -69,8 +70,36 @@ fn nodes_summary(report: &Value, hop: &str) -> String {
 #[test]
 fn an_upgrade_of_a_mixed_cluster_waits_for_karpenter_and_says_what_it_left() {
     let sb = example("mixed.yaml");
-    let (out, report) = upgrade(&sb, "in-place.yaml", "demo", &[]);
+    // The plan says, hop by hop, who moves each kind of node.
+    let plan = sb
+        .eks_upgrade(&["plan", "workflows/in-place.yaml", "--cluster", "demo"])
+        .run()
+        .code(0);
+    insta::assert_snapshot!("plan_mixed", redact(&plan.stdout));
+
+    let markdown = sb.dir.path().join("report.md");
+    let (out, report) = upgrade(
+        &sb,
+        "in-place.yaml",
+        "demo",
+        &["--report", markdown.to_str().unwrap_or("")],
+    );
     let out = out.code(0);
+    // The report says what happened to each: its step rows and the cluster at the end.
+    let markdown = std::fs::read_to_string(&markdown).expect("Markdown report");
+    let rows: Vec<String> = markdown
+        .lines()
+        .filter_map(|l| {
+            // The node steps' rows, without their times; every line of the cluster's state.
+            let cells: Vec<&str> = l.split(" | ").collect();
+            if l.starts_with("| `upgrade.node") && cells.len() == 5 {
+                Some(format!("{} | {} | {} | {}", cells[0], cells[1], cells[2], cells[4]))
+            } else {
+                (l.starts_with("- ") && !l.contains("eks-upgrade-")).then(|| l.to_string())
+            }
+        })
+        .collect();
+    insta::assert_snapshot!("report_mixed", redact(&rows.join("\n")));
     // Karpenter drifted NodePool `default` to 1.34 and the step waited for it; `gpu` runs fixed
     // AMI ids and stays, said but not waited for.
     let converged = step(&report, "upgrade", Some("1.34"), "node-pools")["summary"]
@@ -173,7 +202,9 @@ fn after_a_recovery_the_report_counts_karpenter_nodes_by_nodepool() {
 #[test]
 fn a_karpenter_cluster_converges_within_its_budget() {
     let sb = example("karpenter.yaml");
+    let watch = Watch::start(&sb, &["nodes", "pods"]);
     let (out, report) = upgrade(&sb, "in-place.yaml", "demo", &[]);
+    let events = watch.stop();
     let out = out.code(0);
     let pools = step(&report, "upgrade", Some("1.34"), "node-pools");
     assert_eq!(pools["status"], "succeeded", "{pools:#}");
@@ -188,6 +219,146 @@ fn a_karpenter_cluster_converges_within_its_budget() {
         "{}",
         out.stderr
     );
+
+    // Replayed in the order the API server applied them: never more nodes tainted for
+    // disruption than the budget's 2, and no old node drained (a pod evicted from it, or the
+    // node deleted) before as many replacements were Ready as old nodes had been drained.
+    let history = replay(&events, "default");
+    assert_eq!(
+        history.max_tainted, 2,
+        "the budget of 2 was used: {history:?}"
+    );
+    assert!(
+        history.violations.is_empty(),
+        "{:#?}\n{}",
+        history.violations,
+        events
+            .iter()
+            .map(|e| format!(
+                "{} {} {} {} {} {}",
+                e.version,
+                e.kind,
+                e.object["kind"],
+                e.name(),
+                e.object["spec"]["nodeName"],
+                e.object["spec"]["taints"]
+            ))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert_eq!(history.drained.len(), 10, "{history:?}");
+    assert_eq!(history.now_at("v1.34"), 10, "{history:?}");
+    assert_eq!(history.now_at("v1.33"), 0, "{history:?}");
+}
+
+/// What a NodePool's nodes went through, replayed from watch events.
+#[derive(Debug, Default)]
+struct History {
+    /// Nodes of the pool that exist, with their kubelet version.
+    nodes: std::collections::BTreeMap<String, String>,
+    /// Nodes of the pool at the start: the ones to be replaced.
+    old: std::collections::BTreeSet<String>,
+    tainted: std::collections::BTreeSet<String>,
+    max_tainted: usize,
+    /// New nodes that have been Ready.
+    ready_new: std::collections::BTreeSet<String>,
+    /// Old nodes a pod was evicted from, or that were deleted.
+    drained: std::collections::BTreeSet<String>,
+    violations: Vec<String>,
+}
+
+impl History {
+    fn now_at(&self, kubelet: &str) -> usize {
+        self.nodes
+            .values()
+            .filter(|v| v.starts_with(kubelet))
+            .count()
+    }
+}
+
+/// A pod a drain evicts: not a DaemonSet's (those go with their node), and not in
+/// `kube-system`, whose add-ons roll out (their pods deleted and replaced) during the run.
+fn evicted(e: &Event) -> bool {
+    let daemon = e.object["metadata"]["ownerReferences"]
+        .as_array()
+        .is_some_and(|o| o.iter().any(|r| r["kind"] == "DaemonSet"));
+    !daemon && e.object["metadata"]["namespace"] != "kube-system"
+}
+
+fn replay(events: &[Event], pool: &str) -> History {
+    let mut h = History::default();
+    let first_change = events
+        .iter()
+        .filter(|e| e.kind != "ADDED")
+        .map(|e| e.version)
+        .min()
+        .unwrap_or(u64::MAX);
+    for e in events {
+        let node = e.object["kind"] == "Node";
+        if node && e.label("karpenter.sh/nodepool") == Some(pool) {
+            let name = e.name().to_string();
+            let kubelet = e.object["status"]["nodeInfo"]["kubeletVersion"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            let is_old = e.version < first_change || h.old.contains(&name);
+            if is_old {
+                h.old.insert(name.clone());
+            }
+            let tainted = e.object["spec"]["taints"]
+                .as_array()
+                .is_some_and(|ts| ts.iter().any(|t| t["key"] == "karpenter.sh/disrupted"));
+            let ready = e.object["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                });
+            if e.kind == "DELETED" {
+                h.nodes.remove(&name);
+                h.tainted.remove(&name);
+                if is_old {
+                    h.drained.insert(name.clone());
+                }
+            } else {
+                h.nodes.insert(name.clone(), kubelet);
+                if tainted {
+                    h.tainted.insert(name.clone());
+                } else {
+                    h.tainted.remove(&name);
+                }
+                if !is_old && ready {
+                    h.ready_new.insert(name.clone());
+                }
+            }
+        } else if !node && e.kind == "DELETED" && evicted(e) {
+            // Only a tainted node is drained; a pod deleted elsewhere was rolled out.
+            let on = e.object["spec"]["nodeName"].as_str().unwrap_or("");
+            if h.old.contains(on) && h.tainted.contains(on) {
+                h.drained.insert(on.to_string());
+            }
+        }
+        h.max_tainted = h.max_tainted.max(h.tainted.len());
+        if h.tainted.len() > 2 {
+            h.violations.push(format!(
+                "at version {}: {} nodes tainted: {:?}",
+                e.version,
+                h.tainted.len(),
+                h.tainted
+            ));
+        }
+        if h.drained.len() > h.ready_new.len() {
+            h.violations.push(format!(
+                "at version {} ({} {}): {} old nodes drained, {} replacements Ready",
+                e.version,
+                e.kind,
+                e.name(),
+                h.drained.len(),
+                h.ready_new.len()
+            ));
+        }
+    }
+    h
 }
 
 #[test]

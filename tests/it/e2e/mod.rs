@@ -15,6 +15,7 @@ mod recovery;
 mod resume;
 mod runs;
 mod upgrade;
+mod watch;
 
 use std::path::{Path, PathBuf};
 

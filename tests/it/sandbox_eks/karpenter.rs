@@ -17,6 +17,11 @@ use crate::common::TestSandbox;
 /// A 1.33 cluster with Karpenter and four NodePools; `replicas` controllers. Rounds are 100
 /// emulated hours apart, so that only the test's own `tick` calls replace nodes.
 fn karpenter(replicas: u32) -> String {
+    karpenter_with(replicas, "")
+}
+
+/// [`karpenter`] with `faults` (YAML flow mappings) under `spec.faults`.
+fn karpenter_with(replicas: u32, faults: &str) -> String {
     format!(
         r#"apiVersion: eks-upgrade/v1
 kind: Scenario
@@ -40,6 +45,7 @@ spec:
     - {{ kind: Deployment, namespace: shop, name: web, replicas: 2 }}
   velero: {{ installed: false }}
   timings: {{ controlPlaneUpdate: 60s, nodegroupUpdatePerNode: 100h, statusLag: 6s }}
+  faults: {{ {faults} }}
 "#
     )
 }
@@ -80,27 +86,91 @@ fn upgrade_to_1_34(sb: &TestSandbox) {
     });
 }
 
+/// Nodes of a pool tainted for a replacement.
+fn tainted(sb: &TestSandbox, pool: &str) -> usize {
+    let store = &sb.sandbox.world.store;
+    let rt = store.resource("", "v1", "nodes").expect("nodes");
+    let selector = Selector::labels(&format!("karpenter.sh/nodepool={pool}")).expect("selector");
+    store
+        .list(&rt, None, &selector)
+        .0
+        .iter()
+        .filter(|n| {
+            n["spec"]["taints"]
+                .as_array()
+                .is_some_and(|ts| ts.iter().any(|t| t["key"] == "karpenter.sh/disrupted"))
+        })
+        .count()
+}
+
+/// A pool's NodeClaims.
+fn claims(sb: &TestSandbox, pool: &str) -> Vec<Value> {
+    let store = &sb.sandbox.world.store;
+    let rt = store
+        .resource("karpenter.sh", "v1", "nodeclaims")
+        .expect("claims");
+    let selector = Selector::labels(&format!("karpenter.sh/nodepool={pool}")).expect("selector");
+    store.list(&rt, None, &selector).0
+}
+
+fn condition<'a>(object: &'a Value, kind: &str) -> (&'a str, &'a str) {
+    object["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or(""),
+            )
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn drift_replaces_nodes_no_faster_than_the_budget_and_leaves_what_cannot_move() {
     let sb = TestSandbox::start(Some(&karpenter(2)));
     let world = &sb.sandbox.world;
+    let mut k = drift::Controller::default();
     // Settled at the start: nothing drifts before the control plane moves.
-    assert_eq!(drift::tick(world).expect("tick"), []);
+    assert_eq!(k.tick(world).expect("tick"), []);
+    assert_eq!(tainted(&sb, "default"), 0);
     upgrade_to_1_34(&sb);
 
-    // Budget "2": two of five per round, then two, then the last one.
-    for (round, want) in [(1, 2), (2, 4), (3, 5)] {
-        let replaced = drift::tick(world).expect("tick");
-        let from_default = replaced.len();
-        assert_eq!(
+    // Budget "2". Round 1 taints two nodes and creates their replacements' claims; round 2
+    // launches them; round 3 drains and deletes the two old nodes and starts on two more.
+    // (tainted, nodes at 1.34, nodes in the pool, claims) after each round:
+    let want = [
+        (2, 0, 5, 7),
+        (2, 2, 7, 7),
+        (2, 2, 5, 7),
+        (2, 4, 7, 7),
+        (1, 4, 5, 6),
+    ];
+    let mut replaced = Vec::new();
+    for (round, want) in (1..).zip(want) {
+        replaced.extend(k.tick(world).expect("tick"));
+        let got = (
+            tainted(&sb, "default"),
             count_at(&sb, "default", 34),
-            want,
-            "round {round}: {replaced:?}"
+            pool_versions(&sb, "default").len(),
+            claims(&sb, "default").len(),
         );
-        assert_eq!(pool_versions(&sb, "default").len(), 5, "round {round}");
-        assert!(from_default <= 2, "round {round}: {replaced:?}");
+        assert_eq!(got, want, "round {round}: {replaced:?}");
     }
-    assert_eq!(drift::tick(world).expect("tick"), []);
+    // Launched before drained: the launching claims wait, with nothing launched yet.
+    let launching: Vec<Value> = claims(&sb, "default")
+        .into_iter()
+        .filter(|c| condition(c, "Launched").0 == "Unknown")
+        .collect();
+    assert_eq!(launching.len(), 1, "{launching:?}");
+    for _ in 0..2 {
+        replaced.extend(k.tick(world).expect("tick"));
+    }
+    assert_eq!(count_at(&sb, "default", 34), 5);
+    assert_eq!(pool_versions(&sb, "default").len(), 5);
+    assert_eq!(tainted(&sb, "default"), 0);
+    assert_eq!(replaced.len(), 5, "{replaced:?}");
+    assert_eq!(k.tick(world).expect("tick"), []);
 
     // The class resolved an AMI for 1.34, and every claim of the pool runs it.
     let class = object(&sb, "karpenter.k8s.aws", "ec2nodeclasses", "default");
@@ -166,7 +236,8 @@ fn drift_replaces_nodes_no_faster_than_the_budget_and_leaves_what_cannot_move() 
 fn a_stopped_controller_drifts_nothing() {
     let sb = TestSandbox::start(Some(&karpenter(0)));
     upgrade_to_1_34(&sb);
-    assert_eq!(drift::tick(&sb.sandbox.world).expect("tick"), []);
+    let mut k = drift::Controller::default();
+    assert_eq!(k.tick(&sb.sandbox.world).expect("tick"), []);
     assert_eq!(count_at(&sb, "default", 33), 5);
     // Nor does it refresh the classes' status: they still show the 1.33 AMI.
     let class = object(&sb, "karpenter.k8s.aws", "ec2nodeclasses", "default");
@@ -176,5 +247,68 @@ fn a_stopped_controller_drifts_nothing() {
             .unwrap_or("")
             .contains("-1.33-"),
         "{class}"
+    );
+}
+
+#[test]
+fn launch_failures_mark_the_pool_and_release_the_old_node() {
+    let sb = TestSandbox::start(Some(&karpenter_with(
+        2,
+        "launchFailures: [ { nodePool: default, message: no capacity in us-east-1a, count: 2 } ]",
+    )));
+    let world = &sb.sandbox.world;
+    let mut k = drift::Controller::default();
+    upgrade_to_1_34(&sb);
+    k.tick(world).expect("tick");
+    // Both launches fail: the claims say why, the pool is unhealthy, no node moved.
+    k.tick(world).expect("tick");
+    let failed: Vec<Value> = claims(&sb, "default")
+        .into_iter()
+        .filter(|c| condition(c, "Launched") == ("False", "InsufficientCapacityError"))
+        .collect();
+    assert_eq!(failed.len(), 2, "{:?}", claims(&sb, "default"));
+    let pool = object(&sb, "karpenter.sh", "nodepools", "default");
+    assert_eq!(
+        condition(&pool, "NodeRegistrationHealthy"),
+        ("False", "InsufficientCapacityError"),
+        "{pool}"
+    );
+    assert_eq!(count_at(&sb, "default", 34), 0);
+    // Next round the failed claims go and the old nodes are tried again; the faults are used
+    // up, so the pool converges.
+    let mut replaced = Vec::new();
+    for _ in 0..12 {
+        replaced.extend(k.tick(world).expect("tick"));
+    }
+    assert_eq!(count_at(&sb, "default", 34), 5, "{replaced:?}");
+    assert_eq!(claims(&sb, "default").len(), 5);
+    let pool = object(&sb, "karpenter.sh", "nodepools", "default");
+    assert_eq!(
+        condition(&pool, "NodeRegistrationHealthy").0,
+        "True",
+        "{pool}"
+    );
+}
+
+#[test]
+fn launches_that_always_fail_leave_every_old_node_in_place() {
+    let sb = TestSandbox::start(Some(&karpenter_with(
+        2,
+        "launchFailures: [ { nodePool: default, reason: LaunchFailed } ]",
+    )));
+    let world = &sb.sandbox.world;
+    let mut k = drift::Controller::default();
+    upgrade_to_1_34(&sb);
+    for round in 1..=9 {
+        assert_eq!(k.tick(world).expect("tick"), [], "round {round}");
+        assert!(tainted(&sb, "default") <= 2, "round {round}");
+        assert_eq!(pool_versions(&sb, "default").len(), 5, "round {round}");
+    }
+    assert_eq!(count_at(&sb, "default", 33), 5);
+    let pool = object(&sb, "karpenter.sh", "nodepools", "default");
+    assert_eq!(
+        condition(&pool, "NodeRegistrationHealthy"),
+        ("False", "LaunchFailed"),
+        "{pool}"
     );
 }

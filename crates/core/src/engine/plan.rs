@@ -71,6 +71,7 @@ pub async fn resolve(
             .map(|a| (a.name.clone(), a.version.clone()))
             .collect(),
         node_pools: None,
+        inventory: None,
     };
     let mut steps = Vec::new();
     let mut sections: Vec<(Phase, Option<Version>, Version)> = vec![(Phase::Prepare, None, from)];

@@ -145,6 +145,8 @@ pub struct Projection {
     /// The NodePools and their nodes as read by the first `convergeNodePools` step planned:
     /// every hop's plans from the same reading, not one read of the cluster per hop.
     pub node_pools: Option<std::sync::Arc<super::node_pools::Look>>,
+    /// Every node, as read by the first `upgradeNodegroups` step planned.
+    pub inventory: Option<std::sync::Arc<Vec<crate::cloud::nodes::NodeInfo>>>,
 }
 
 /// Scales waits for a faster sandbox clock.

@@ -32,6 +32,31 @@ pub struct Faults {
     /// Add-ons that end `DEGRADED` when updated for a version.
     #[serde(default)]
     pub addon_degrades: Vec<AddonDegrades>,
+    /// Karpenter launches that fail, per NodePool.
+    #[serde(default)]
+    pub launch_failures: Vec<LaunchFailure>,
+}
+
+/// Karpenter cannot launch nodes for a NodePool: the replacement NodeClaim's `Launched`
+/// condition turns `False` with this reason, the NodePool reports `NodeRegistrationHealthy`
+/// `False`, and the node it was to replace is released and tried again later.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LaunchFailure {
+    /// A NodePool of `karpenter.nodePools`.
+    pub node_pool: String,
+    /// Default: `InsufficientCapacityError`, what EC2 answers when no capacity is left.
+    #[serde(default = "insufficient_capacity")]
+    pub reason: String,
+    #[serde(default)]
+    pub message: Option<String>,
+    /// How many launches fail before they succeed again. Default: every one.
+    #[serde(default)]
+    pub count: Option<u32>,
+}
+
+fn insufficient_capacity() -> String {
+    "InsufficientCapacityError".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]

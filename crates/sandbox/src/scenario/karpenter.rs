@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::faults::LaunchFailure;
 use eks_upgrade_core::format::Problem;
 use eks_upgrade_core::types::Version;
 
@@ -119,8 +120,19 @@ fn valid_alias(alias: &str) -> bool {
 
 impl KarpenterSpec {
     /// The scenario rules for Karpenter: what its CRDs refuse, and references that must resolve.
-    pub fn check(&self, cluster: Version) -> Vec<Problem> {
+    pub fn check(&self, cluster: Version, faults: &[LaunchFailure]) -> Vec<Problem> {
         let mut problems = Vec::new();
+        for f in faults {
+            if !self.node_pools.iter().any(|p| p.name == f.node_pool) {
+                problems.push(
+                    Problem::new(format!(
+                        "`faults.launchFailures` names NodePool `{}`, which `karpenter.nodePools` does not list",
+                        f.node_pool
+                    ))
+                    .help("name a NodePool of `karpenter.nodePools`"),
+                );
+            }
+        }
         let semver = self.version.split('.').collect::<Vec<_>>();
         if semver.len() != 3 || semver.iter().any(|p| p.parse::<u32>().is_err()) {
             problems.push(

@@ -16,7 +16,9 @@ mod specs;
 pub use bulk::BulkSpec;
 pub use catalog::{builtin_addon_catalog, builtin_versions};
 pub use compute::{ComputeConfigSpec, FargateProfile, FargateProfileSpec, NodePoolSpec};
-pub use faults::{AddonDegrades, ApiFault, BreakAfter, BucketFault, FailedUpdate, Faults};
+pub use faults::{
+    AddonDegrades, ApiFault, BreakAfter, BucketFault, FailedUpdate, Faults, LaunchFailure,
+};
 pub use karpenter::{BudgetSpec, Ec2NodeClassSpec, KarpenterPoolSpec, KarpenterSpec};
 pub use network::{DEFAULT_FREE_IPS, Subnet, SubnetSpec, is_subnet_id};
 pub use specs::{
@@ -328,8 +330,13 @@ impl Scenario {
                 );
             }
         }
-        if let Some(k) = &spec.karpenter {
-            problems.extend(k.check(spec.cluster.version));
+        match &spec.karpenter {
+            Some(k) => problems.extend(k.check(spec.cluster.version, &spec.faults.launch_failures)),
+            None if !spec.faults.launch_failures.is_empty() => problems.push(
+                Problem::new("`faults.launchFailures` needs `karpenter`")
+                    .help("add a `karpenter` section with the NodePools that fail to launch"),
+            ),
+            None => {}
         }
         for w in &spec.workloads {
             if w.kind == "DaemonSet"

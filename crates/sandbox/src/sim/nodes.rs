@@ -11,7 +11,8 @@ use eks_upgrade_core::types::Version;
 
 // The labels and annotation the sandbox writes are the ones the tool reads: one definition.
 pub use eks_upgrade_core::cloud::nodes::{
-    COMPUTE_TYPE_LABEL, DO_NOT_DISRUPT, NODEGROUP_LABEL, NODEPOOL_LABEL,
+    COMPUTE_TYPE_LABEL, DISRUPTED_TAINT, DO_NOT_DISRUPT, NODEGROUP_LABEL, NODEPOOL_LABEL,
+    UNREGISTERED_TAINT,
 };
 
 /// Where a node comes from, which decides its labels.
@@ -208,7 +209,25 @@ pub fn replace(
     let rt = store
         .resource("", "v1", "nodes")
         .ok_or_else(|| StoreError::Invalid("no nodes resource".into()))?;
-    let current = store.get(&rt, None, old)?;
+    let fresh = successor(&store.get(&rt, None, old)?, region, version);
+    let name = fresh
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    store.create(&rt, None, fresh)?;
+    cordon(store, old)?;
+    store.delete(&rt, None, old)?;
+    Ok(name)
+}
+
+/// The node that replaces `current` (a Node object) at `version`: same pool, group, zone and
+/// labels, a new name and instance. Not yet stored: Karpenter launches it before it exists.
+pub fn successor(current: &Value, region: &str, version: Version) -> Value {
+    let old = current
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let mut fresh = current.clone();
     let auto = current
         .pointer("/metadata/labels")
@@ -258,8 +277,5 @@ pub fn replace(
     fresh["status"]["nodeInfo"]["kubeletVersion"] = json!(names::kubelet_version(version));
     fresh["status"]["nodeInfo"]["kubeProxyVersion"] = json!(names::kubelet_version(version));
     fresh["status"]["addresses"] = json!([ { "type": "InternalDNS", "address": name }, { "type": "Hostname", "address": name } ]);
-    store.create(&rt, None, fresh)?;
-    cordon(store, old)?;
-    store.delete(&rt, None, old)?;
-    Ok(name)
+    fresh
 }

@@ -34,6 +34,78 @@ pub enum Blocker {
     PodsDoNotDisrupt {
         pods: Vec<String>,
     },
+    /// Replacement NodeClaims failed to launch (`Launched` `False`), or the NodePool says its
+    /// launches fail (`NodeRegistrationHealthy` `False`). Karpenter deletes a failed claim, so
+    /// `claims` counts those the step saw across its looks.
+    LaunchFailures {
+        claims: usize,
+        reason: String,
+        message: String,
+    },
+}
+
+/// Failed launches seen across looks, per NodePool: the claims go, the tally stays.
+#[derive(Debug, Default)]
+pub struct Launches {
+    /// Claim name → (pool, reason, message).
+    failed: BTreeMap<String, (String, String, String)>,
+    /// Pool → its `NodeRegistrationHealthy` `False` reason and message, as last seen.
+    unhealthy: BTreeMap<String, (String, String)>,
+}
+
+impl Launches {
+    /// Adds what one look found in the pools of `scope`.
+    pub fn note(&mut self, found: &Look, scope: &[&PoolLook]) {
+        let in_scope = |pool: &str| scope.iter().any(|p| p.name == pool);
+        for c in &found.karpenter.claims {
+            let Some(pool) = c.pool.as_deref().filter(|p| in_scope(p)) else {
+                continue;
+            };
+            if let Some(f) = failing(&c.conditions, "Launched") {
+                self.failed.insert(
+                    c.name.clone(),
+                    (pool.to_string(), f.reason.clone(), f.message.clone()),
+                );
+            }
+        }
+        for p in found.karpenter.pools.iter().filter(|p| in_scope(&p.name)) {
+            match failing(&p.conditions, "NodeRegistrationHealthy") {
+                Some(f) => {
+                    self.unhealthy
+                        .insert(p.name.clone(), (f.reason.clone(), f.message.clone()));
+                }
+                None => {
+                    self.unhealthy.remove(&p.name);
+                }
+            }
+        }
+    }
+
+    /// One blocker per pool that had failed launches or says it has.
+    fn blockers(&self) -> Vec<(String, Blocker)> {
+        let mut by_pool: BTreeMap<&str, (usize, &str, &str)> = BTreeMap::new();
+        for (pool, reason, message) in self.failed.values() {
+            let e = by_pool.entry(pool).or_insert((0, reason, message));
+            e.0 += 1;
+            (e.1, e.2) = (reason, message);
+        }
+        for (pool, (reason, message)) in &self.unhealthy {
+            by_pool.entry(pool).or_insert((0, reason, message));
+        }
+        by_pool
+            .into_iter()
+            .map(|(pool, (claims, reason, message))| {
+                (
+                    pool.to_string(),
+                    Blocker::LaunchFailures {
+                        claims,
+                        reason: reason.to_string(),
+                        message: message.to_string(),
+                    },
+                )
+            })
+            .collect()
+    }
 }
 
 impl Blocker {
@@ -52,6 +124,23 @@ impl Blocker {
                 format!("do-not-disrupt nodes {}", names(nodes))
             }
             Blocker::PodsDoNotDisrupt { pods } => format!("do-not-disrupt pods {}", names(pods)),
+            Blocker::LaunchFailures {
+                claims,
+                reason,
+                message,
+            } => {
+                let what = match claims {
+                    0 => "its replacements fail to launch".to_string(),
+                    1 => "1 replacement NodeClaim failed to launch".to_string(),
+                    n => format!("{n} replacement NodeClaims failed to launch"),
+                };
+                let why = if message.is_empty() {
+                    format!("`{reason}`")
+                } else {
+                    format!("`{reason}`: {message}")
+                };
+                format!("{what} ({why})")
+            }
         }
     }
 
@@ -71,6 +160,9 @@ impl Blocker {
             }
             Blocker::PodsDoNotDisrupt { .. } => {
                 "remove the `karpenter.sh/do-not-disrupt` annotation from the pods, or set `terminationGracePeriod` on the NodePool"
+            }
+            Blocker::LaunchFailures { .. } => {
+                "see why with `kubectl get nodeclaims` and the NodePool's `NodeRegistrationHealthy` condition: EC2 capacity and quotas, the subnets' free addresses and the node role decide whether a launch succeeds"
             }
         }
     }
@@ -119,9 +211,16 @@ pub async fn diagnose(
     found: &Look,
     scope: &[&PoolLook],
     hop: Version,
+    launches: &Launches,
 ) -> Vec<(String, Blocker)> {
     let lagging: Vec<&PoolLook> = scope.iter().copied().filter(|p| !p.done(hop)).collect();
     let mut out = without_ami(found, &lagging);
+    out.extend(
+        launches
+            .blockers()
+            .into_iter()
+            .filter(|(pool, _)| lagging.iter().any(|p| &p.name == pool)),
+    );
     if let Some(c) = found
         .karpenter
         .controller
@@ -243,4 +342,42 @@ pub fn message(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(pool: &str, reason: &str, message: &str) -> (String, String, String) {
+        (pool.into(), reason.into(), message.into())
+    }
+
+    #[test]
+    fn failed_launches_are_counted_per_pool_after_their_claims_are_gone() {
+        let mut l = Launches::default();
+        l.failed
+            .insert("default-a".into(), entry("default", "ICE", "no capacity"));
+        l.failed
+            .insert("default-b".into(), entry("default", "ICE", "no capacity"));
+        l.unhealthy
+            .insert("gpu".into(), ("LaunchFailed".into(), String::new()));
+        let texts: Vec<(String, String)> = l
+            .blockers()
+            .into_iter()
+            .map(|(pool, b)| (pool, b.text()))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                (
+                    "default".to_string(),
+                    "2 replacement NodeClaims failed to launch (`ICE`: no capacity)".to_string()
+                ),
+                (
+                    "gpu".to_string(),
+                    "its replacements fail to launch (`LaunchFailed`)".to_string()
+                ),
+            ]
+        );
+    }
 }

@@ -341,6 +341,7 @@ async fn run(step: &ConvergeNodePools, ctx: &StepCtx<'_>) -> StepResult {
     let mut last_error: Option<String>;
     let mut stuck_before = false;
     let mut last_look = None;
+    let mut launches = blockers::Launches::default();
     loop {
         // A look is bounded by what is left of the timeout (but gets at least a while): kube's
         // client retries 429 and 503 with backoff, minutes in all.
@@ -355,6 +356,7 @@ async fn run(step: &ConvergeNodePools, ctx: &StepCtx<'_>) -> StepResult {
                     return Ok(left_alone(&found, hop)
                         .unwrap_or_else(|| "no Karpenter or Auto Mode nodes to wait for".into()));
                 }
+                launches.note(&found, &scope);
                 let total: usize = scope.iter().map(|p| p.nodes.len()).sum();
                 let at: usize = scope.iter().map(|p| p.at(hop)).sum();
                 let replacing: usize = scope.iter().map(|p| p.replacing()).sum();
@@ -425,7 +427,7 @@ async fn run(step: &ConvergeNodePools, ctx: &StepCtx<'_>) -> StepResult {
         )));
     };
     let scope = scope(step, &found)?;
-    let held = blockers::diagnose(ctx, &found, &scope, hop).await;
+    let held = blockers::diagnose(ctx, &found, &scope, hop, &launches).await;
     Err(StepError::Failed(blockers::message(
         &held,
         &scope,

@@ -4,6 +4,7 @@
 //! NodeCreationFailure with the instances). Nodes outside managed node groups — self-managed
 //! groups and Fargate — are reported as needing manual action rather than silently skipped.
 
+mod others;
 pub mod rollout;
 
 use std::time::Duration;
@@ -161,11 +162,25 @@ impl Kind for UpgradeNodegroupsKind {
                 )
             })
             .collect();
-        Ok(if groups.is_empty() {
+        let mut lines = if groups.is_empty() {
             vec!["no managed node groups".into()]
         } else {
             groups
-        })
+        };
+        let inventory = match &cx.projection.inventory {
+            Some(found) => Ok(found.clone()),
+            None => others::inventory(&cx.conn.kube).await.inspect(|found| {
+                cx.projection.inventory = Some(found.clone());
+            }),
+        };
+        match (inventory, cx.hop) {
+            (Ok(found), Some(hop)) => lines.extend(others::lines(&found, hop)),
+            (Err(e), _) => lines.push(format!(
+                "cannot tell which other nodes the cluster has: {e}"
+            )),
+            _ => {}
+        }
+        Ok(lines)
     }
 
     async fn run(step: &UpgradeNodegroups, ctx: &StepCtx<'_>) -> StepResult {

@@ -3,6 +3,7 @@
 //! Node, seeded as a settled cluster would have them; `drift` is the controller that replaces
 //! nodes after the control plane (or a class) changes.
 
+mod command;
 pub mod drift;
 
 pub use drift::start;

@@ -163,7 +163,7 @@ pub fn reconcile(
     // Fargate's nodes are tainted for the one pod each runs; DaemonSets do not run there.
     let schedulable: Vec<&NodeInfo> = all_nodes
         .iter()
-        .filter(|n| n.schedulable && !n.fargate)
+        .filter(|n| n.schedulable && !n.fargate && !n.tainted)
         .collect();
     let profile = if kind == "DaemonSet" {
         None

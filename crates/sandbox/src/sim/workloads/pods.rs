@@ -11,6 +11,9 @@ use crate::sim::names;
 pub(super) struct NodeInfo {
     pub(super) name: String,
     pub(super) schedulable: bool,
+    /// Tainted by Karpenter for a replacement (or not registered yet): no new pods go there,
+    /// but the pods it runs stay until they are evicted (a `NoSchedule` taint evicts nothing).
+    pub(super) tainted: bool,
     /// A Fargate node: it runs the one pod Fargate placed there, and no DaemonSet pods.
     pub(super) fargate: bool,
 }
@@ -30,6 +33,15 @@ pub(super) fn nodes(store: &Store) -> Vec<NodeInfo> {
                 .unwrap_or("")
                 .to_string(),
             schedulable: n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true),
+            tainted: n
+                .pointer("/spec/taints")
+                .and_then(Value::as_array)
+                .is_some_and(|ts| {
+                    ts.iter().any(|t| {
+                        t["key"] == crate::sim::nodes::DISRUPTED_TAINT
+                            || t["key"] == crate::sim::nodes::UNREGISTERED_TAINT
+                    })
+                }),
             fargate: n
                 .pointer("/metadata/labels")
                 .and_then(|l| l.get(crate::sim::nodes::COMPUTE_TYPE_LABEL))
