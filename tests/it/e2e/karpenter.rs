@@ -362,6 +362,41 @@ fn replay(events: &[Event], pool: &str) -> History {
 }
 
 #[test]
+fn a_pinned_alias_stops_the_run_before_any_change() {
+    // v20250601 has an AMI for 1.33 but none for 1.34: after the hop Karpenter could launch
+    // nothing, so pre-flight stops the run before the control plane moves.
+    let sb = example_with(
+        "karpenter.yaml",
+        "{ name: default, alias: al2023@latest }",
+        "{ name: default, alias: al2023@v20250601 }",
+    );
+    let (out, report) = upgrade(&sb, "in-place.yaml", "demo", &[]);
+    let out = out.code(3);
+    assert_eq!(report["failedStep"], "prepare.preflight", "{report:#}");
+    assert!(
+        out.stderr.contains("EKS015 EC2NodeClass default"),
+        "{}",
+        out.stderr
+    );
+    // The remedy comes with the finding.
+    assert!(
+        out.stderr
+            .contains("hint: EKS015 EC2NodeClass default: use `alias: al2023@latest`"),
+        "{}",
+        out.stderr
+    );
+    // Nothing changed: no EKS write, no backup, and no Kubernetes write but the run's lock.
+    assert_eq!(sb.count("eks", "UpdateClusterVersion"), 0);
+    let writes: Vec<Value> = sb
+        .writes_since(0)
+        .into_iter()
+        .filter(|w| !w["operation"].as_str().unwrap_or("").contains("/leases"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:#?}");
+    assert_eq!(sb.cluster_version("demo"), "1.33");
+}
+
+#[test]
 fn a_zero_budget_times_out_naming_the_nodepool_and_recovery_runs() {
     let sb = example_with(
         "karpenter.yaml",

@@ -161,8 +161,17 @@ async fn run(step: &Policy, ctx: &StepCtx<'_>) -> StepResult {
             .take(5)
             .map(|f| format!("{} {}: {}", f.code, f.object, f.message))
             .collect();
+        // What to do about each, as the warnings above carry theirs: a stopped run is where the
+        // operator most needs the remedy.
+        let mut hints = String::new();
+        for f in blocking.iter().take(5) {
+            let line = format!("\nhint: {} {}: {}", f.code, f.object, f.remedy);
+            if !f.remedy.is_empty() && !hints.contains(&line) {
+                hints.push_str(&line);
+            }
+        }
         Err(StepError::Failed(format!(
-            "{} findings stop the run: {}{}",
+            "{} findings stop the run: {}{}{hints}",
             blocking.len(),
             shown.join("; "),
             if blocking.len() > 5 { "; …" } else { "" }
