@@ -21,6 +21,7 @@ mod sandbox_ec2;
 mod sandbox_eks;
 mod sandbox_kms;
 mod sandbox_kube;
+mod sandbox_route53;
 mod sandbox_s3;
 mod sandbox_velero;
 mod schema;

@@ -9,6 +9,7 @@ pub mod ec2;
 pub mod eks;
 pub mod kms;
 pub mod kube;
+pub mod route53;
 pub mod s3;
 pub mod scenario;
 pub mod serve;
@@ -114,6 +115,7 @@ impl Sandbox {
         let eks = serve::serve(eks::router(world.clone()), 0, None).await?;
         let kms = serve::serve(kms::router(world.clone()), 0, None).await?;
         let ec2 = serve::serve(ec2::router(world.clone()), 0, None).await?;
+        let route53 = serve::serve(route53::router(world.clone()), 0, None).await?;
         let kube = serve::serve(
             kube::api::router(world.clone()),
             0,
@@ -125,6 +127,7 @@ impl Sandbox {
             ec2: format!("http://{}", ec2.addr),
             s3: format!("http://{}", s3.addr),
             kms: format!("http://{}", kms.addr),
+            route53: format!("http://{}", route53.addr),
             kubernetes: format!("https://{}", kube.addr),
         };
         world.set_endpoints(endpoints.clone());
@@ -164,7 +167,7 @@ impl Sandbox {
             endpoints,
             dir,
             _temp: temp,
-            _servers: vec![s3, eks, ec2, kms, kube],
+            _servers: vec![s3, eks, ec2, kms, route53, kube],
             tasks,
         };
         sandbox.write_client_config()?;
@@ -256,6 +259,7 @@ users:
             ("AWS_ENDPOINT_URL_EC2", self.endpoints.ec2.clone()),
             ("AWS_ENDPOINT_URL_S3", self.endpoints.s3.clone()),
             ("AWS_ENDPOINT_URL_KMS", self.endpoints.kms.clone()),
+            ("AWS_ENDPOINT_URL_ROUTE_53", self.endpoints.route53.clone()),
             ("AWS_ACCESS_KEY_ID", world::ACCESS_KEY.to_string()),
             ("AWS_SECRET_ACCESS_KEY", world::SECRET_KEY.to_string()),
             ("AWS_REGION", region.clone()),

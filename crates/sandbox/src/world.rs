@@ -24,6 +24,7 @@ pub struct Endpoints {
     pub ec2: String,
     pub s3: String,
     pub kms: String,
+    pub route53: String,
     pub kubernetes: String,
 }
 
@@ -41,7 +42,7 @@ pub enum WorldEvent {
 #[serde(rename_all = "camelCase")]
 pub struct RequestRecord {
     pub at: String,
-    /// `eks`, `ec2`, `kubernetes`, `s3` or `kms`.
+    /// `eks`, `ec2`, `kubernetes`, `s3`, `kms` or `route53`.
     pub service: &'static str,
     /// The EKS operation name, or `METHOD path` for the other services.
     pub operation: String,
@@ -159,6 +160,8 @@ pub struct World {
     pub store: Arc<Store>,
     pub requests: RequestLog,
     pub api_faults: ApiFaults,
+    /// Route 53's hosted zones and changes.
+    pub route53: super::route53::zones::Zones,
     control_plane_version: RwLock<Version>,
     events: broadcast::Sender<WorldEvent>,
     /// PEM of the CA that signed the Kubernetes API's certificate.
@@ -173,7 +176,9 @@ impl World {
         record: Option<PathBuf>,
     ) -> std::io::Result<Arc<World>> {
         let (events, _) = broadcast::channel(1024);
+        let propagation = scenario.real(scenario.spec.timings.dns_propagation);
         Ok(Arc::new(World {
+            route53: super::route53::zones::Zones::new(&scenario.spec.route53, propagation),
             control_plane_version: RwLock::new(scenario.spec.cluster.version),
             api_faults: ApiFaults::new(&scenario.spec.faults.api),
             scenario,

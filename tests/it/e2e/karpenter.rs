@@ -93,7 +93,10 @@ fn an_upgrade_of_a_mixed_cluster_waits_for_karpenter_and_says_what_it_left() {
             // The node steps' rows, without their times; every line of the cluster's state.
             let cells: Vec<&str> = l.split(" | ").collect();
             if l.starts_with("| `upgrade.node") && cells.len() == 5 {
-                Some(format!("{} | {} | {} | {}", cells[0], cells[1], cells[2], cells[4]))
+                Some(format!(
+                    "{} | {} | {} | {}",
+                    cells[0], cells[1], cells[2], cells[4]
+                ))
             } else {
                 (l.starts_with("- ") && !l.contains("eks-upgrade-")).then(|| l.to_string())
             }

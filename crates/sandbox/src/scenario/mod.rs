@@ -11,6 +11,7 @@ mod compute;
 pub mod faults;
 mod karpenter;
 mod network;
+mod route53;
 mod specs;
 
 pub use bulk::BulkSpec;
@@ -21,6 +22,7 @@ pub use faults::{
 };
 pub use karpenter::{BudgetSpec, Ec2NodeClassSpec, KarpenterPoolSpec, KarpenterSpec};
 pub use network::{DEFAULT_FREE_IPS, Subnet, SubnetSpec, is_subnet_id};
+pub use route53::{HostedZoneSpec, RecordSpec, Route53Spec, fqdn, in_zone};
 pub use specs::{
     AddonCatalogEntry, AddonSpec, AddonVersionSpec, ClusterIssueSpec, ClusterSpec,
     DeprecatedRequest, InsightSpec, NodegroupSpec, ResourceSpec, SelfManagedSpec, Timings,
@@ -83,6 +85,9 @@ pub struct ScenarioSpec {
     /// A Karpenter the cluster's owners installed, with its NodePools and their nodes.
     #[serde(default)]
     pub karpenter: Option<KarpenterSpec>,
+    /// Route 53 hosted zones and their record sets.
+    #[serde(default)]
+    pub route53: Route53Spec,
     #[serde(default)]
     pub addons: Vec<AddonSpec>,
     /// Add-on versions EKS offers. Default: the built-in catalogue.
@@ -231,6 +236,7 @@ impl Scenario {
             }
         }
         problems.extend(self.check_compute());
+        problems.extend(self.spec.route53.check());
         problems.extend(self.check_network());
         let catalog = self.addon_catalog();
         for addon in &self.spec.addons {
@@ -276,11 +282,13 @@ impl Scenario {
             )));
         }
         for f in &self.spec.faults.api {
-            if !matches!(f.service.as_str(), "eks" | "ec2" | "kubernetes" | "s3")
-                || !matches!(f.fault.as_str(), "throttle" | "unavailable" | "internal")
+            if !matches!(
+                f.service.as_str(),
+                "eks" | "ec2" | "kubernetes" | "s3" | "route53"
+            ) || !matches!(f.fault.as_str(), "throttle" | "unavailable" | "internal")
             {
                 problems.push(Problem::new(format!(
-                    "`faults.api` entry `{} {}` needs service eks|ec2|kubernetes|s3 and fault throttle|unavailable|internal",
+                    "`faults.api` entry `{} {}` needs service eks|ec2|kubernetes|s3|route53 and fault throttle|unavailable|internal",
                     f.service, f.operation
                 )));
             }

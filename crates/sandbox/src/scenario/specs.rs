@@ -312,6 +312,8 @@ pub struct Timings {
     pub restore_per_item: HumanDuration,
     /// How long after UpdateClusterVersion DescribeCluster still says ACTIVE (eventual consistency).
     pub status_lag: HumanDuration,
+    /// How long a Route 53 change stays `PENDING` before `INSYNC`.
+    pub dns_propagation: HumanDuration,
 }
 
 impl Default for Timings {
@@ -325,6 +327,7 @@ impl Default for Timings {
             backup_per_item: HumanDuration(Duration::from_millis(2_000)),
             restore_per_item: HumanDuration(Duration::from_millis(3_000)),
             status_lag: d(5),
+            dns_propagation: d(60),
         }
     }
 }

@@ -1,0 +1,111 @@
+//! Route 53 hosted zones the scenario starts with (`spec.route53`): the DNS names a blue/green
+//! switch moves between clusters, as weighted record sets.
+
+use serde::Deserialize;
+
+use eks_upgrade_core::format::Problem;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Route53Spec {
+    #[serde(default)]
+    pub hosted_zones: Vec<HostedZoneSpec>,
+}
+
+/// A public hosted zone and its record sets (Route 53 adds the zone's SOA and NS itself).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HostedZoneSpec {
+    /// `example.com` (a trailing dot is optional, as in Route 53).
+    pub name: String,
+    #[serde(default)]
+    pub records: Vec<RecordSpec>,
+}
+
+/// A record set: simple, or weighted with `setIdentifier` and `weight`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RecordSpec {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default = "default_ttl")]
+    pub ttl: u64,
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub set_identifier: Option<String>,
+    #[serde(default)]
+    pub weight: Option<u64>,
+}
+
+fn default_ttl() -> u64 {
+    60
+}
+
+/// `name` as Route 53 keeps it: lower case, with the root's dot.
+pub fn fqdn(name: &str) -> String {
+    let lower = name.trim().to_ascii_lowercase();
+    if lower.ends_with('.') {
+        lower
+    } else {
+        format!("{lower}.")
+    }
+}
+
+/// Whether `name` is `zone` or below it.
+pub fn in_zone(name: &str, zone: &str) -> bool {
+    let (name, zone) = (fqdn(name), fqdn(zone));
+    name == zone || name.ends_with(&format!(".{zone}"))
+}
+
+impl Route53Spec {
+    pub fn check(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for (i, z) in self.hosted_zones.iter().enumerate() {
+            if self.hosted_zones[..i]
+                .iter()
+                .any(|o| fqdn(&o.name) == fqdn(&z.name))
+            {
+                problems.push(Problem::new(format!(
+                    "hosted zone `{}` is listed twice in `route53.hostedZones`",
+                    z.name
+                )));
+            }
+            for r in &z.records {
+                let what = format!("record `{} {}` of zone `{}`", r.kind, r.name, z.name);
+                if !in_zone(&r.name, &z.name) {
+                    problems.push(Problem::new(format!("{what} is not in the zone")));
+                }
+                if r.set_identifier.is_some() != r.weight.is_some() {
+                    problems.push(
+                        Problem::new(format!("{what} has one of `setIdentifier` and `weight`"))
+                            .help("a weighted record has both; a simple record neither"),
+                    );
+                }
+                if r.weight.is_some_and(|w| w > 255) {
+                    problems.push(Problem::new(format!(
+                        "{what} has a weight above 255, Route 53's largest"
+                    )));
+                }
+                if r.values.is_empty() {
+                    problems.push(Problem::new(format!("{what} has no `values`")));
+                }
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_kept_fully_qualified_and_zones_hold_their_subdomains() {
+        assert_eq!(fqdn("App.Example.com"), "app.example.com.");
+        assert_eq!(fqdn("example.com."), "example.com.");
+        assert!(in_zone("app.example.com", "example.com."));
+        assert!(in_zone("example.com", "example.com"));
+        assert!(!in_zone("app.badexample.com", "example.com"));
+    }
+}
