@@ -17,6 +17,7 @@ pub mod sim;
 pub mod tls;
 pub mod velero;
 pub mod world;
+pub mod xml;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -50,14 +50,17 @@ spec:
     )
 }
 
+/// A pool's objects of one kind (`nodes`, or `nodeclaims` of `karpenter.sh`).
+fn pool_objects(sb: &TestSandbox, group: &str, plural: &str, pool: &str) -> Vec<Value> {
+    let store = &sb.sandbox.world.store;
+    let rt = store.resource(group, "v1", plural).expect("type");
+    let selector = Selector::labels(&format!("karpenter.sh/nodepool={pool}")).expect("selector");
+    store.list(&rt, None, &selector).0
+}
+
 /// Kubelet minors of a pool's nodes.
 fn pool_versions(sb: &TestSandbox, pool: &str) -> Vec<Option<Version>> {
-    let store = &sb.sandbox.world.store;
-    let rt = store.resource("", "v1", "nodes").expect("nodes");
-    let selector = Selector::labels(&format!("karpenter.sh/nodepool={pool}")).expect("selector");
-    store
-        .list(&rt, None, &selector)
-        .0
+    pool_objects(sb, "", "nodes", pool)
         .iter()
         .map(nodes::node_version)
         .collect()
@@ -88,12 +91,7 @@ fn upgrade_to_1_34(sb: &TestSandbox) {
 
 /// Nodes of a pool tainted for a replacement.
 fn tainted(sb: &TestSandbox, pool: &str) -> usize {
-    let store = &sb.sandbox.world.store;
-    let rt = store.resource("", "v1", "nodes").expect("nodes");
-    let selector = Selector::labels(&format!("karpenter.sh/nodepool={pool}")).expect("selector");
-    store
-        .list(&rt, None, &selector)
-        .0
+    pool_objects(sb, "", "nodes", pool)
         .iter()
         .filter(|n| {
             n["spec"]["taints"]
@@ -105,12 +103,7 @@ fn tainted(sb: &TestSandbox, pool: &str) -> usize {
 
 /// A pool's NodeClaims.
 fn claims(sb: &TestSandbox, pool: &str) -> Vec<Value> {
-    let store = &sb.sandbox.world.store;
-    let rt = store
-        .resource("karpenter.sh", "v1", "nodeclaims")
-        .expect("claims");
-    let selector = Selector::labels(&format!("karpenter.sh/nodepool={pool}")).expect("selector");
-    store.list(&rt, None, &selector).0
+    pool_objects(sb, "karpenter.sh", "nodeclaims", pool)
 }
 
 fn condition<'a>(object: &'a Value, kind: &str) -> (&'a str, &'a str) {

@@ -8,20 +8,7 @@ pub const REQUEST_ID_SLOT: &str = "\u{0}request-id\u{0}";
 
 const NAMESPACE: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 
-/// Escapes text for an XML element. Quotes stay as they are, as EC2 writes them in messages
-/// (`The subnet ID 'subnet-…' does not exist`).
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::xml::escape;
 
 pub fn error(code: &str, message: &str, request_id: &str) -> String {
     format!(

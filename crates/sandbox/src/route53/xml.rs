@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::zones::{Change, RecordSet, Requested, Zone};
 use crate::scenario::fqdn;
+use crate::xml::escape;
 
 pub const NAMESPACE: &str = "https://route53.amazonaws.com/doc/2013-04-01/";
 
@@ -92,20 +93,6 @@ pub fn change_request(body: &[u8]) -> Result<(Vec<Requested>, Option<String>), S
         })
         .collect();
     Ok((changes, batch.comment))
-}
-
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn document(root: &str, inner: &str) -> String {

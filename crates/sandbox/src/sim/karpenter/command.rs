@@ -79,25 +79,24 @@ pub fn launching(claim: &mut Value) {
     claim["status"] = json!({ "conditions": conditions });
 }
 
+/// Puts Karpenter's `karpenter.sh/disrupted:NoSchedule` taint on `node`, or takes it off.
+fn disrupted(store: &Store, node: &str, on: bool) -> Result<(), StoreError> {
+    let nodes = resource(store, "", "nodes")?;
+    store.update(&nodes, None, node, None, Subresource::Main, |n| {
+        let mut taints: Vec<Value> = n["spec"]["taints"].as_array().cloned().unwrap_or_default();
+        taints.retain(|t| t["key"] != DISRUPTED_TAINT);
+        if on {
+            taints.push(json!({ "key": DISRUPTED_TAINT, "effect": "NoSchedule" }));
+        }
+        n["spec"]["taints"] = Value::Array(taints);
+        Ok(())
+    })?;
+    Ok(())
+}
+
 /// Starts the replacement of one node: taint it, mark its claim, create the new claim.
 pub fn start(store: &Store, mut command: Command, claim: Value) -> Result<Command, StoreError> {
-    let nodes = resource(store, "", "nodes")?;
-    store.update(
-        &nodes,
-        None,
-        &command.old_node,
-        None,
-        Subresource::Main,
-        |n| {
-            if !n["spec"]["taints"].is_array() {
-                n["spec"]["taints"] = json!([]);
-            }
-            if let Some(ts) = n["spec"]["taints"].as_array_mut() {
-                ts.push(json!({ "key": DISRUPTED_TAINT, "effect": "NoSchedule" }));
-            }
-            Ok(())
-        },
-    )?;
+    disrupted(store, &command.old_node, true)?;
     let claims = resource(store, "karpenter.sh", "nodeclaims")?;
     store.update(
         &claims,
@@ -201,20 +200,7 @@ pub fn abandon(store: &Store, command: &Command) -> Result<(), StoreError> {
         Ok(_) | Err(StoreError::NotFound { .. }) => {}
         Err(e) => return Err(e),
     }
-    let nodes = resource(store, "", "nodes")?;
-    store.update(
-        &nodes,
-        None,
-        &command.old_node,
-        None,
-        Subresource::Main,
-        |n| {
-            if let Some(ts) = n["spec"]["taints"].as_array_mut() {
-                ts.retain(|t| t["key"] != DISRUPTED_TAINT);
-            }
-            Ok(())
-        },
-    )?;
+    disrupted(store, &command.old_node, false)?;
     store.update(
         &claims,
         None,
