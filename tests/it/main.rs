@@ -13,6 +13,7 @@ mod debug_logs;
 mod deploy;
 mod e2e;
 mod harness;
+mod health_managers;
 mod inputs;
 mod kinds;
 mod moto;

@@ -2,8 +2,10 @@
 //! timeout passes. Healthy means: the API server reports the expected version, nodes are Ready,
 //! kube-system pods run, workloads are available, EKS add-ons are ACTIVE, and the workflow's
 //! HTTP probes answer. Problems the cluster already had before the upgrade (the baseline taken in
-//! `prepare`) do not fail the check unless they got worse.
+//! `prepare`) do not fail the check unless they got worse, and each node manager must have as
+//! many Ready nodes as then, counting replacements in flight.
 
+mod managers;
 mod snapshot;
 
 use std::time::{Duration, Instant};
@@ -11,6 +13,7 @@ use std::time::{Duration, Instant};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use managers::{ManagerCount, capacity};
 pub use snapshot::{Problem, Snapshot, regressions, snapshot};
 
 use super::kind::{BuildCx, Kind, Placement, PlanCx, TimeScale};
@@ -225,6 +228,7 @@ async fn look(
             failures.extend(
                 regressions(baseline, &snap.problems)
                     .iter()
+                    .chain(&capacity(&baseline.managers, &snap.managers))
                     .map(|p| format!("{}: {}", p.id(), p.detail)),
             );
             snap
@@ -296,8 +300,8 @@ async fn run(step: &HealthCheck, ctx: &StepCtx<'_>) -> StepResult {
             let known = snap.problems.len();
             ctx.record(&HEALTH, &snap).await?;
             return Ok(format!(
-                "healthy at {expected}: {} nodes Ready, {} workloads available{}",
-                snap.nodes,
+                "healthy at {expected}: {}, {} workloads available{}",
+                managers::summary(&snap.managers),
                 snap.workloads,
                 if known > 0 {
                     format!(" ({known} problems that predate the upgrade ignored)")

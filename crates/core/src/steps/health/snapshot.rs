@@ -1,7 +1,8 @@
 //! One look at the cluster's health: unready nodes, unavailable workloads, kube-system pods that
 //! are not running and crash-looping pods counted per owner (pods get new names on every node
 //! replacement; their owner keeps its name). The baseline taken in `prepare` is one of these;
-//! a health check fails only on what is new or worse than in it.
+//! a health check fails only on what is new or worse than in it. Nodes are also counted per
+//! manager (`managers`): a node's name does not outlive its replacement, its manager does.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ListParams};
 use serde::{Deserialize, Serialize};
 
+use super::managers::{self, ManagerCount, Tally};
 use crate::checks::list;
+use crate::cloud::nodes::NodeInfo;
 
 /// Something unhealthy, with a score of how bad (unavailable replicas, or 1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +45,10 @@ pub struct Snapshot {
     pub nodes: usize,
     pub workloads: usize,
     pub kube_system_pods: usize,
+    /// Nodes per manager, sorted by its label. Journals written before the tool counted them
+    /// have none, and a health check then has no capacity to compare.
+    #[serde(default)]
+    pub managers: Vec<ManagerCount>,
 }
 
 fn problem(
@@ -72,21 +79,21 @@ pub async fn snapshot(
     };
     let all = ListParams::default;
 
+    let mut tally = Tally::default();
     list::each(&Api::<Node>::all(kube.clone()), all(), |node| {
         s.nodes += 1;
-        let ready = node
-            .status
-            .as_ref()
-            .and_then(|st| st.conditions.as_ref())
-            .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
-            .is_some_and(|c| c.status == "True");
-        if !ready {
-            let name = node.metadata.name.as_deref().unwrap_or("");
+        let node = NodeInfo::from_node(node);
+        // A node on its way out, or one still joining (Karpenter's `unregistered` taint), is a
+        // replacement in flight: the per-manager count judges it, not its name.
+        if !node.ready && !node.replacing {
             s.problems
-                .push(problem("Node", None, name, "not Ready".into(), 1));
+                .push(problem("Node", None, &node.name, "not Ready".into(), 1));
         }
+        tally.add(&node);
     })
     .await?;
+    s.managers = tally.counts();
+    s.problems.extend(managers::stuck_launches(&kube).await);
     pods(&kube, &in_scope, &mut s).await?;
     list::each(&Api::<Deployment>::all(kube.clone()), all(), |d| {
         let want = d.spec.as_ref().and_then(|sp| sp.replicas).unwrap_or(1);
@@ -266,4 +273,51 @@ pub fn regressions(baseline: &Snapshot, now: &[Problem]) -> Vec<Problem> {
         .filter(|p| before.get(&p.id()).is_none_or(|was| p.severity > *was))
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_baseline_written_before_managers_were_counted_still_reads() {
+        let old = serde_json::json!({
+            "problems": [
+                { "kind": "Node", "namespace": null, "name": "ip-10-0-1-1", "detail": "not Ready", "severity": 1 },
+            ],
+            "nodes": 5,
+            "workloads": 3,
+            "kubeSystemPods": 8,
+        });
+        let snap: Snapshot = serde_json::from_value(old).expect("an old baseline reads");
+        assert_eq!(snap.nodes, 5);
+        assert_eq!(snap.problems[0].id(), "Node ip-10-0-1-1");
+        assert!(snap.managers.is_empty());
+        // And the new field goes out and comes back.
+        let mut snap = snap;
+        snap.managers.push(ManagerCount {
+            manager: "node group `general`".into(),
+            nodes: 3,
+            ready: 2,
+            replacing: 1,
+        });
+        let json = serde_json::to_value(&snap).expect("JSON");
+        assert_eq!(json["managers"][0]["replacing"], 1);
+        let back: Snapshot = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back.managers, snap.managers);
+    }
+
+    #[test]
+    fn a_problem_gone_or_no_worse_is_not_a_regression() {
+        let p = |name: &str, severity| {
+            problem("Deployment", Some("shop"), name, String::new(), severity)
+        };
+        let baseline = Snapshot {
+            problems: vec![p("web", 1), p("api", 2)],
+            ..Snapshot::default()
+        };
+        let found = regressions(&baseline, &[p("web", 1), p("api", 3), p("db", 1)]);
+        let ids: Vec<String> = found.iter().map(Problem::id).collect();
+        assert_eq!(ids, ["Deployment shop/api", "Deployment shop/db"]);
+    }
 }
