@@ -3,6 +3,7 @@
 //! refused whole with Route 53's error codes, and a change is `PENDING` until it propagates.
 
 use std::process::Command;
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
@@ -342,4 +343,88 @@ fn the_sdk_switches_back_to_blue_in_one_change_and_reads_typed_errors() {
             .expect_err("unknown change");
         assert!(err.into_service_error().is_no_such_change());
     });
+}
+
+/// The tool's own Route 53 code (`cloud/route53.rs`) against the sandbox: the zone by name,
+/// the weights of one name, a move in one batch, a replay refused, the switch back.
+#[test]
+fn the_tool_moves_every_weight_in_one_batch_and_a_replay_is_refused() {
+    use eks_upgrade_core::cloud::route53::{self, Weighted};
+
+    let sb = TestSandbox::start(Some(SCENARIO));
+    sb.block_on(async {
+        let c = client(&sb).await;
+        let zone = route53::zone_id(&c, "Example.com").await.expect("zone");
+        assert!(zone.starts_with('Z') && !zone.contains('/'), "{zone}");
+        let missing = route53::zone_id(&c, "example.org").await.expect_err("no zone");
+        assert_eq!(missing.to_string(), "no hosted zone `example.org.` in this account");
+
+        let before = route53::weighted(&c, &zone, "app.example.com", "cname")
+            .await
+            .expect("weights");
+        let set = |id: &str, weight: i64| Weighted {
+            set_identifier: id.into(),
+            weight,
+            ttl: 60,
+            values: vec![format!("{id}.elb.example.net")],
+        };
+        assert_eq!(before, [set("blue", 100)]);
+        let ten = [set("blue", 90), set("green", 10)];
+        let id = route53::move_weights(&c, &zone, "app.example.com", "CNAME", &before, &ten, "10%")
+            .await
+            .expect("moved")
+            .expect("a change was sent");
+        route53::wait_insync(&c, &id, Duration::from_millis(50), POLL_TIMEOUT)
+            .await
+            .expect("INSYNC");
+        let now = route53::weighted(&c, &zone, "app.example.com", "CNAME")
+            .await
+            .expect("weights");
+        assert_eq!(now, ten);
+        // Nothing to do when the sets already are as desired: no call at all.
+        assert_eq!(
+            route53::move_weights(&c, &zone, "app.example.com", "CNAME", &now, &ten, "again")
+                .await
+                .expect("no-op"),
+            None
+        );
+        // A replay from the stale reading: blue is no longer at 100, so Route 53 refuses the
+        // whole batch and nothing changes twice.
+        let replay = route53::move_weights(&c, &zone, "app.example.com", "CNAME", &before, &ten, "replay")
+            .await
+            .expect_err("refused");
+        assert_eq!(replay.code(), Some("InvalidChangeBatch"), "{replay}");
+        assert!(
+            replay.to_string().starts_with("Route 53 `ChangeResourceRecordSets` failed: InvalidChangeBatch: [Tried to delete resource record set [name='app.example.com.', type='CNAME', set-identifier='blue'] but the values provided do not match the current values"),
+            "{replay}"
+        );
+        // The switch back: both weights in one change.
+        let back = [set("blue", 100), set("green", 0)];
+        route53::move_weights(&c, &zone, "app.example.com", "CNAME", &now, &back, "back")
+            .await
+            .expect("switched back");
+        assert_eq!(
+            route53::weighted(&c, &zone, "app.example.com", "CNAME")
+                .await
+                .expect("weights"),
+            back
+        );
+    });
+    let batches: Vec<String> = sb
+        .sandbox
+        .world
+        .requests
+        .snapshot()
+        .into_iter()
+        .filter(|r| r.service == "route53" && r.operation == "ChangeResourceRecordSets")
+        .map(|r| r.detail.unwrap_or_default())
+        .collect();
+    assert_eq!(
+        batches,
+        [
+            "DELETE app.example.com. CNAME blue weight 100; CREATE app.example.com. CNAME blue weight 90; CREATE app.example.com. CNAME green weight 10",
+            "error=InvalidChangeBatch",
+            "DELETE app.example.com. CNAME blue weight 90; CREATE app.example.com. CNAME blue weight 100; DELETE app.example.com. CNAME green weight 10; CREATE app.example.com. CNAME green weight 0",
+        ]
+    );
 }

@@ -1,7 +1,9 @@
-//! `examples/iam/policy.json` against the AWS operations the code calls.
+//! `examples/iam/policy.json` against the AWS operations the code calls; Route 53's, which only
+//! a blue/green run makes, against `examples/iam/blue-green.json` (added to the role for such
+//! runs, so that an in-place run's role can change no DNS).
 //!
 //! The operations are found, not listed: the operation names of the exact `aws-sdk-eks`,
-//! `aws-sdk-ec2`, `aws-sdk-s3` and `aws-sdk-kms` versions in Cargo.lock (one directory per operation under the crate's
+//! `aws-sdk-ec2`, `aws-sdk-s3`, `aws-sdk-kms` and `aws-sdk-route53` versions in Cargo.lock (one directory per operation under the crate's
 //! `src/operation/`, located with `cargo metadata`) are searched for as method calls in the
 //! tool's sources (`src/` and `crates/core/src/`; the sandbox crate is not searched). Each one
 //! found must be allowed by the policy on the resource it acts on, and every action the policy
@@ -99,6 +101,7 @@ pub fn code_operations() -> Vec<Call> {
         ("ec2", "aws-sdk-ec2"),
         ("s3", "aws-sdk-s3"),
         ("kms", "aws-sdk-kms"),
+        ("route53", "aws-sdk-route53"),
     ] {
         for op in sdk_operations(krate) {
             let needle = regex_lite::Regex::new(&format!(r"\.\s*{op}\s*\(")).expect("regex");
@@ -159,6 +162,46 @@ fn ec2_resource(action: &str) -> &'static str {
         "DescribeSubnets" => "*",
         other => panic!("ec2:{other}: add its resource type to ec2_resource()"),
     }
+}
+
+/// The Route 53 resource each action is authorized on (Service Authorization Reference,
+/// "Actions, resources, and condition keys for Amazon Route 53"): `ListHostedZonesByName` has
+/// no resource type, record sets are authorized on their hosted zone, `GetChange` on the change.
+fn route53_resource(action: &str) -> &'static str {
+    match action {
+        "ListHostedZonesByName" => "*",
+        "ListResourceRecordSets" | "ChangeResourceRecordSets" => {
+            "arn:aws:route53:::hostedzone/ZONE_ID"
+        }
+        "GetChange" => "arn:aws:route53:::change/C2682N5HXP0BZ4",
+        other => panic!("route53:{other}: add its resource type to route53_resource()"),
+    }
+}
+
+/// Every need is allowed by `policy` (named `file`), and `policy` allows nothing else.
+fn exactly(file: &str, policy: &Value, needs: &[Need]) {
+    let missing: Vec<String> = needs
+        .iter()
+        .filter(|n| !allowed(policy, n))
+        .map(|n| format!("{} on {} ({})", n.action, n.resource, n.why))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{file} does not allow:\n{}",
+        missing.join("\n")
+    );
+    let needed: BTreeSet<&str> = needs.iter().map(|n| n.action.as_str()).collect();
+    let unused: Vec<String> = policy["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .flat_map(|s| strings(&s["Action"]))
+        .filter(|a| !needed.contains(a.as_str()))
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "{file} allows actions the code never calls: {unused:?}"
+    );
 }
 
 /// The IAM action of an S3 operation, and whether it acts on the bucket (else on objects).
@@ -247,6 +290,7 @@ fn the_policy_allows_exactly_the_aws_operations_the_code_calls() {
     let state_prefix = state_prefix.replace("CLUSTER_NAME", "prod");
 
     let mut needs = Vec::new();
+    let mut dns_needs = Vec::new();
     for call in &calls {
         let why = format!(
             "{}:{} in {}",
@@ -270,6 +314,12 @@ fn the_policy_allows_exactly_the_aws_operations_the_code_calls() {
             "ec2" => needs.push(Need {
                 action: format!("ec2:{}", call.operation),
                 resource: ec2_resource(&call.operation).to_string(),
+                prefix: None,
+                why,
+            }),
+            "route53" => dns_needs.push(Need {
+                action: format!("route53:{}", call.operation),
+                resource: route53_resource(&call.operation).to_string(),
                 prefix: None,
                 why,
             }),
@@ -369,6 +419,25 @@ fn the_policy_allows_exactly_the_aws_operations_the_code_calls() {
     );
     // The code deletes nothing in S3: backups are never deleted, journals are overwritten.
     assert!(!needed.contains("s3:DeleteObject"));
+
+    // The DNS switch of a blue/green run, in its own policy.
+    assert!(
+        !dns_needs.is_empty(),
+        "crates/core/src/cloud/route53.rs calls Route 53"
+    );
+    let dns: Value = serde_json::from_str(&read("examples/iam/blue-green.json"))
+        .expect("blue-green.json is JSON");
+    exactly("blue-green.json", &dns, &dns_needs);
+    for s in dns["Statement"].as_array().expect("statements") {
+        for a in strings(&s["Action"]) {
+            if route53_resource(a.trim_start_matches("route53:")) != "*" {
+                assert!(
+                    !strings(&s["Resource"]).contains(&"*".to_string()),
+                    "{a} on *"
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -12,4 +12,5 @@ pub mod karpenter_budget;
 pub mod kubeclient;
 pub mod list;
 pub mod nodes;
+pub mod route53;
 pub mod token;
