@@ -447,6 +447,56 @@ fn a_zero_budget_times_out_naming_the_nodepool_and_recovery_runs() {
 }
 
 #[test]
+fn a_pdb_that_allows_no_eviction_is_named_when_the_nodepool_times_out() {
+    // `web`'s budget keeps all 4 replicas: Karpenter may not drain a node that runs one. No
+    // managed node group, whose update the same budget would fail first.
+    let text = example_text("karpenter.yaml");
+    let (group, pdb) = (
+        "  nodegroups:\n    - { name: system, nodes: 2 }\n",
+        "pdbMinAvailable: 3",
+    );
+    assert_eq!(
+        (text.matches(group).count(), text.matches(pdb).count()),
+        (1, 1)
+    );
+    let sb = External::start(
+        &text
+            .replacen(group, "", 1)
+            .replacen(pdb, "pdbMinAvailable: 4", 1),
+    );
+    let wf = super::workflow(sb.dir.path(), "short.yaml", |text| {
+        text.replacen(
+            "convergeNodePools: { timeout: 90m }",
+            "convergeNodePools: { timeout: 20m, interval: 1m }",
+            1,
+        )
+    });
+    let report_path = sb.dir.path().join("report.json");
+    let out = sb
+        .run_workflow(&wf, &["--report", report_path.to_str().unwrap_or("")])
+        .run();
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(&report_path)
+            .unwrap_or_else(|e| panic!("no report ({e}): {}", out.stderr)),
+    )
+    .expect("JSON");
+    assert_eq!(
+        report["failedStep"], "upgrade[1.34].node-pools",
+        "{}",
+        out.stderr
+    );
+    let failure = report["failure"].as_str().unwrap_or("");
+    assert!(
+        failure.contains("PodDisruptionBudget `shop/web`, which allows no eviction of `shop/web-")
+            && failure.contains("hint: a PodDisruptionBudget that allows no eviction holds"),
+        "{failure}"
+    );
+    // The nodes without `web` pods did drift to 1.34, so EKS refuses the control plane's
+    // rollback and a person must take over.
+    out.code(5);
+}
+
+#[test]
 fn karpenter_nodes_that_reached_the_hop_block_the_rollback_and_the_report_says_why() {
     // `web` breaks once the node groups run 1.34; by then Karpenter has drifted its nodes too,
     // and EKS refuses a control-plane rollback while kubelets are newer than 1.33.

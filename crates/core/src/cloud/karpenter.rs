@@ -379,35 +379,69 @@ pub async fn read(kube: &kube::Client) -> Result<Read, kube::Error> {
     }))
 }
 
+/// A running pod on a node Karpenter is to replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodOn {
+    pub pool: String,
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// Annotated `karpenter.sh/do-not-disrupt: "true"`.
+    pub do_not_disrupt: bool,
+}
+
+impl PodOn {
+    /// `NAMESPACE/NAME`.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The running pods on the nodes of `on` (node → pool). Read a page at a time: every pod of the
+/// cluster is looked at.
+pub async fn running_pods_on(
+    kube: &kube::Client,
+    on: &BTreeMap<String, String>,
+) -> Result<Vec<PodOn>, kube::Error> {
+    let mut pods = Vec::new();
+    list::each(
+        &Api::<k8s_openapi::api::core::v1::Pod>::all(kube.clone()),
+        ListParams::default(),
+        |pod| {
+            let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
+            let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+            if let (true, Some(pool)) = (running, node.and_then(|n| on.get(n))) {
+                let meta = pod.metadata;
+                pods.push(PodOn {
+                    pool: pool.clone(),
+                    do_not_disrupt: meta
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(super::nodes::DO_NOT_DISRUPT))
+                        .is_some_and(|v| v == "true"),
+                    namespace: meta.namespace.unwrap_or_default(),
+                    name: meta.name.unwrap_or_default(),
+                    labels: meta.labels.unwrap_or_default(),
+                });
+            }
+        },
+    )
+    .await?;
+    Ok(pods)
+}
+
 /// The running pods annotated `karpenter.sh/do-not-disrupt` on the nodes of `on` (node → pool),
-/// as `NAMESPACE/NAME` by pool. Read a page at a time: every pod of the cluster is looked at.
+/// as `NAMESPACE/NAME` by pool.
 pub async fn do_not_disrupt_pods(
     kube: &kube::Client,
     on: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, std::collections::BTreeSet<String>>, kube::Error> {
     let mut pods: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
-    list::each(
-        &Api::<k8s_openapi::api::core::v1::Pod>::all(kube.clone()),
-        ListParams::default(),
-        |pod| {
-            let held = pod
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(super::nodes::DO_NOT_DISRUPT))
-                .is_some_and(|v| v == "true");
-            let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-            let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
-            if let (true, true, Some(pool)) = (held, running, node.and_then(|n| on.get(n))) {
-                pods.entry(pool.clone()).or_default().insert(format!(
-                    "{}/{}",
-                    pod.metadata.namespace.as_deref().unwrap_or(""),
-                    pod.metadata.name.as_deref().unwrap_or("")
-                ));
-            }
-        },
-    )
-    .await?;
+    for p in running_pods_on(kube, on).await? {
+        if p.do_not_disrupt {
+            pods.entry(p.pool.clone()).or_default().insert(p.id());
+        }
+    }
     Ok(pods)
 }
 

@@ -7,7 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::Utc;
 
 use super::{Look, PoolLook};
-use crate::cloud::karpenter::{self, failing};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::{Api, ListParams};
+
+use crate::checks::workloads::selects;
+use crate::cloud::karpenter::{self, PodOn, failing};
 use crate::cloud::karpenter_budget::allowed;
 use crate::steps::StepCtx;
 use crate::types::{HumanDuration, Version};
@@ -32,6 +37,11 @@ pub enum Blocker {
         nodes: Vec<String>,
     },
     PodsDoNotDisrupt {
+        pods: Vec<String>,
+    },
+    /// A PodDisruptionBudget allows no eviction of these pods on lagging nodes.
+    Pdb {
+        pdb: String,
         pods: Vec<String>,
     },
     /// Replacement NodeClaims failed to launch (`Launched` `False`), or the NodePool says its
@@ -124,6 +134,10 @@ impl Blocker {
                 format!("do-not-disrupt nodes {}", names(nodes))
             }
             Blocker::PodsDoNotDisrupt { pods } => format!("do-not-disrupt pods {}", names(pods)),
+            Blocker::Pdb { pdb, pods } => format!(
+                "PodDisruptionBudget `{pdb}`, which allows no eviction of {}",
+                names(pods)
+            ),
             Blocker::LaunchFailures {
                 claims,
                 reason,
@@ -160,6 +174,9 @@ impl Blocker {
             }
             Blocker::PodsDoNotDisrupt { .. } => {
                 "remove the `karpenter.sh/do-not-disrupt` annotation from the pods, or set `terminationGracePeriod` on the NodePool"
+            }
+            Blocker::Pdb { .. } => {
+                "a PodDisruptionBudget that allows no eviction holds its pods' nodes: scale the workload up or relax the budget, or set `terminationGracePeriod` on the NodePool"
             }
             Blocker::LaunchFailures { .. } => {
                 "see why with `kubectl get nodeclaims` and the NodePool's `NodeRegistrationHealthy` condition: EC2 capacity and quotas, the subnets' free addresses and the node role decide whether a launch succeeds"
@@ -273,24 +290,78 @@ pub async fn diagnose(
         }
     }
     if !watched.is_empty() {
-        // A failed list leaves this blocker out; the others still stand.
-        let pods = tokio::time::timeout(
-            crate::steps::health::LOOK_AT_LEAST,
-            karpenter::do_not_disrupt_pods(&ctx.conn.kube, &watched),
-        )
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or_default();
-        for (pool, held) in pods {
-            out.push((
-                pool,
-                Blocker::PodsDoNotDisrupt {
-                    pods: held.into_iter().collect(),
-                },
-            ));
+        // A failed list leaves these blockers out; the others still stand.
+        let limit = crate::steps::health::LOOK_AT_LEAST;
+        let kube = &ctx.conn.kube;
+        let (pods, pdbs) = tokio::join!(
+            tokio::time::timeout(limit, karpenter::running_pods_on(kube, &watched)),
+            tokio::time::timeout(limit, blocking_pdbs(kube)),
+        );
+        let pods = pods.ok().and_then(Result::ok).unwrap_or_default();
+        let pdbs = pdbs.ok().and_then(Result::ok).unwrap_or_default();
+        out.extend(pod_blockers(&pods, &pdbs));
+    }
+    out
+}
+
+/// A PodDisruptionBudget that allows no eviction now (`status.disruptionsAllowed` 0).
+#[derive(Debug, Clone)]
+pub struct Blocking {
+    pub namespace: String,
+    pub name: String,
+    pub selector: LabelSelector,
+}
+
+async fn blocking_pdbs(kube: &kube::Client) -> Result<Vec<Blocking>, kube::Error> {
+    let mut out = Vec::new();
+    crate::cloud::list::each(
+        &Api::<PodDisruptionBudget>::all(kube.clone()),
+        ListParams::default(),
+        |pdb| {
+            let allowed = pdb.status.as_ref().map_or(1, |s| s.disruptions_allowed);
+            if let (0, Some(selector)) = (allowed, pdb.spec.and_then(|s| s.selector)) {
+                out.push(Blocking {
+                    namespace: pdb.metadata.namespace.unwrap_or_default(),
+                    name: pdb.metadata.name.unwrap_or_default(),
+                    selector,
+                });
+            }
+        },
+    )
+    .await?;
+    Ok(out)
+}
+
+/// Per pool: the do-not-disrupt pods, and each PodDisruptionBudget that allows no eviction of
+/// pods on its lagging nodes.
+pub fn pod_blockers(pods: &[PodOn], pdbs: &[Blocking]) -> Vec<(String, Blocker)> {
+    let mut held: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut budgets: BTreeMap<(&str, String), Vec<String>> = BTreeMap::new();
+    for p in pods {
+        if p.do_not_disrupt {
+            held.entry(&p.pool).or_default().push(p.id());
+        }
+        for b in pdbs
+            .iter()
+            .filter(|b| b.namespace == p.namespace && selects(&b.selector, &p.labels))
+        {
+            budgets
+                .entry((&p.pool, format!("{}/{}", b.namespace, b.name)))
+                .or_default()
+                .push(p.id());
         }
     }
+    let mut out: Vec<(String, Blocker)> = held
+        .into_iter()
+        .map(|(pool, mut pods)| {
+            pods.sort();
+            (pool.to_string(), Blocker::PodsDoNotDisrupt { pods })
+        })
+        .collect();
+    out.extend(budgets.into_iter().map(|((pool, pdb), mut pods)| {
+        pods.sort();
+        (pool.to_string(), Blocker::Pdb { pdb, pods })
+    }));
     out
 }
 
@@ -313,7 +384,7 @@ pub fn message(
                 .collect();
             if why.is_empty() {
                 format!(
-                    "{} (no blocker the tool can see: PodDisruptionBudgets that allow no eviction, or replacements slower than the timeout)",
+                    "{} (no blocker the tool can see: replacements slower than the timeout)",
                     p.line(hop)
                 )
             } else {
@@ -333,7 +404,7 @@ pub fn message(
     let mut out = format!("{head}: {}", parts.join("; "));
     let mut hints: Vec<&str> = blockers.iter().map(|(_, b)| b.hint()).collect();
     if blockers.is_empty() {
-        hints.push("check the PodDisruptionBudgets of the pods on those nodes, `kubectl get nodeclaims` and the NodePools' conditions; or give the step a longer `timeout`");
+        hints.push("check `kubectl get nodeclaims` and the NodePools' conditions; or give the step a longer `timeout`");
     }
     let mut seen = BTreeSet::new();
     for h in hints {
@@ -350,6 +421,54 @@ mod tests {
 
     fn entry(pool: &str, reason: &str, message: &str) -> (String, String, String) {
         (pool.into(), reason.into(), message.into())
+    }
+
+    #[test]
+    fn do_not_disrupt_pods_and_pdbs_that_allow_no_eviction_are_named_per_pool() {
+        let pod = |pool: &str, ns: &str, name: &str, app: &str, held: bool| PodOn {
+            pool: pool.into(),
+            namespace: ns.into(),
+            name: name.into(),
+            labels: [("app".to_string(), app.to_string())].into(),
+            do_not_disrupt: held,
+        };
+        let pods = [
+            pod("default", "shop", "web-1", "web", false),
+            pod("default", "shop", "db-0", "db", true),
+            pod("batch", "shop", "web-2", "web", false),
+            pod("batch", "other", "web-3", "web", false),
+        ];
+        let web = Blocking {
+            namespace: "shop".into(),
+            name: "web".into(),
+            selector: LabelSelector {
+                match_labels: Some([("app".to_string(), "web".to_string())].into()),
+                ..LabelSelector::default()
+            },
+        };
+        let texts: Vec<(String, String)> = pod_blockers(&pods, &[web])
+            .into_iter()
+            .map(|(pool, b)| (pool, b.text()))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                (
+                    "default".to_string(),
+                    "do-not-disrupt pods `shop/db-0`".to_string()
+                ),
+                (
+                    "batch".to_string(),
+                    "PodDisruptionBudget `shop/web`, which allows no eviction of `shop/web-2`"
+                        .to_string()
+                ),
+                (
+                    "default".to_string(),
+                    "PodDisruptionBudget `shop/web`, which allows no eviction of `shop/web-1`"
+                        .to_string()
+                ),
+            ]
+        );
     }
 
     #[test]
