@@ -130,7 +130,14 @@ impl Kind for ConvergeNodePoolsKind {
         // an API server that keeps answering 503 (kube's client retries those with backoff).
         let found = match &cx.projection.node_pools {
             Some(found) => found.clone(),
-            None => match look_within(&cx.conn.kube, LOOK_AT_LEAST).await {
+            // The nodes as the node-group step's plan read them, when it did.
+            None => match look_within(
+                &cx.conn.kube,
+                LOOK_AT_LEAST,
+                cx.projection.inventory.clone(),
+            )
+            .await
+            {
                 Ok(found) => {
                     let found = std::sync::Arc::new(found);
                     cx.projection.node_pools = Some(found.clone());
@@ -264,8 +271,12 @@ impl std::fmt::Display for LookError {
 
 /// [`look`], given up after `limit`: kube's client retries 429 and 503 with backoff, minutes in
 /// all, and neither a plan nor a step's timeout may wait that long.
-async fn look_within(kube: &kube::Client, limit: Duration) -> Result<Look, LookError> {
-    tokio::time::timeout(limit, look(kube))
+async fn look_within(
+    kube: &kube::Client,
+    limit: Duration,
+    nodes: Option<std::sync::Arc<Vec<NodeInfo>>>,
+) -> Result<Look, LookError> {
+    tokio::time::timeout(limit, look(kube, nodes))
         .await
         .unwrap_or_else(|_| {
             Err(LookError::Failed(format!(
@@ -276,8 +287,19 @@ async fn look_within(kube: &kube::Client, limit: Duration) -> Result<Look, LookE
 }
 
 /// Reads the nodes and Karpenter's objects, grouped by NodePool.
-async fn look(kube: &kube::Client) -> Result<Look, LookError> {
-    let (inventory, read) = tokio::join!(nodes::inventory(kube.clone()), karpenter::read(kube));
+/// `nodes`, when given, is a reading of the nodes already made (a plan's); otherwise they are
+/// listed beside Karpenter's objects.
+async fn look(
+    kube: &kube::Client,
+    known: Option<std::sync::Arc<Vec<NodeInfo>>>,
+) -> Result<Look, LookError> {
+    let listed = async {
+        match known {
+            Some(n) => Ok(n.as_ref().clone()),
+            None => nodes::inventory(kube.clone()).await,
+        }
+    };
+    let (inventory, read) = tokio::join!(listed, karpenter::read(kube));
     let inventory = inventory.map_err(|e| {
         LookError::Failed(format!(
             "cannot list the nodes: {}",
@@ -348,7 +370,7 @@ async fn run(step: &ConvergeNodePools, ctx: &StepCtx<'_>) -> StepResult {
         let left = deadline
             .saturating_duration_since(Instant::now())
             .max(LOOK_AT_LEAST);
-        match look_within(&ctx.conn.kube, left).await {
+        match look_within(&ctx.conn.kube, left, None).await {
             Ok(found) => {
                 last_error = None;
                 let scope = scope(step, &found)?;
