@@ -40,8 +40,8 @@ fn the_baseline_and_the_summary_count_nodes_per_manager() {
     assert_eq!(
         managers,
         &serde_json::json!([
-            { "manager": "node group `general`", "nodes": 3, "ready": 3, "replacing": 0 },
-            { "manager": "node group `system`", "nodes": 2, "ready": 2, "replacing": 0 },
+            { "manager": "node group `general`", "nodes": 3, "ready": 3, "replacing": 0, "fixedSize": true },
+            { "manager": "node group `system`", "nodes": 2, "ready": 2, "replacing": 0, "fixedSize": true },
         ]),
         "{journal}"
     );

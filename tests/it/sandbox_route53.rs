@@ -357,7 +357,7 @@ fn the_tool_moves_every_weight_in_one_batch_and_a_replay_is_refused() {
         let zone = route53::zone_id(&c, "Example.com").await.expect("zone");
         assert!(zone.starts_with('Z') && !zone.contains('/'), "{zone}");
         let missing = route53::zone_id(&c, "example.org").await.expect_err("no zone");
-        assert_eq!(missing.to_string(), "no hosted zone `example.org.` in this account");
+        assert_eq!(missing.to_string(), "no public hosted zone `example.org.` in this account");
 
         let before = route53::weighted(&c, &zone, "app.example.com", "cname")
             .await

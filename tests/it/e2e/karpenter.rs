@@ -207,8 +207,12 @@ fn a_karpenter_cluster_converges_within_its_budget() {
     let sb = example("karpenter.yaml");
     let watch = Watch::start(&sb, &["nodes", "pods"]);
     let (out, report) = upgrade(&sb, "in-place.yaml", "demo", &[]);
-    let events = watch.stop();
     let out = out.code(0);
+    // The run saw every node at 1.34; the watch may print the last deletions a moment later.
+    let events = watch.stop_when("the watch to print every old node's deletion", |events| {
+        let h = replay(events, "default");
+        h.drained.len() == 10 && h.now_at("v1.33") == 0
+    });
     let pools = step(&report, "upgrade", Some("1.34"), "node-pools");
     assert_eq!(pools["status"], "succeeded", "{pools:#}");
     assert_eq!(

@@ -70,26 +70,50 @@ impl Watch {
         Watch { watchers }
     }
 
+    /// Every event printed so far, in the order the sandbox applied them.
+    pub fn so_far(&self) -> Vec<Event> {
+        let outputs: Vec<String> = self.watchers.iter().map(|w| w.stdout_so_far()).collect();
+        parse(&outputs)
+    }
+
+    /// Waits until the events printed satisfy `done` (the watch lags the API server a little),
+    /// then stops the watches and returns every event they printed.
+    pub fn stop_when(self, what: &str, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+        poll(what, POLL_TIMEOUT, || {
+            let events = self.so_far();
+            if done(&events) {
+                Ok(())
+            } else {
+                Err(format!("{} events so far", events.len()))
+            }
+        });
+        self.stop()
+    }
+
     /// Stops the watches; every event they printed, in the order the sandbox applied them.
     pub fn stop(self) -> Vec<Event> {
-        let mut events = Vec::new();
-        for w in self.watchers {
-            let out = w.kill();
-            for value in serde_json::Deserializer::from_str(&out.stdout).into_iter::<Value>() {
-                // The last object may be cut off by the kill; every earlier one is whole.
-                let Ok(v) = value else { break };
-                let version = v["object"]["metadata"]["resourceVersion"]
-                    .as_str()
-                    .and_then(|rv| rv.parse().ok())
-                    .unwrap_or(0);
-                events.push(Event {
-                    kind: v["type"].as_str().unwrap_or("").to_string(),
-                    object: v["object"].clone(),
-                    version,
-                });
-            }
-        }
-        events.sort_by_key(|e| e.version);
-        events
+        let outputs: Vec<String> = self.watchers.into_iter().map(|w| w.kill().stdout).collect();
+        parse(&outputs)
     }
+}
+
+fn parse(outputs: &[String]) -> Vec<Event> {
+    let mut events = Vec::new();
+    for out in outputs {
+        for value in serde_json::Deserializer::from_str(out).into_iter::<Value>() {
+            // The last object may be cut off mid-write; every earlier one is whole.
+            let Ok(v) = value else { break };
+            let version = v["object"]["metadata"]["resourceVersion"]
+                .as_str()
+                .and_then(|rv| rv.parse().ok())
+                .unwrap_or(0);
+            events.push(Event {
+                kind: v["type"].as_str().unwrap_or("").to_string(),
+                object: v["object"].clone(),
+                version,
+            });
+        }
+    }
+    events.sort_by_key(|e| e.version);
+    events
 }

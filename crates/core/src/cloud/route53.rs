@@ -28,8 +28,16 @@ pub enum Route53Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("no hosted zone `{zone}` in this account")]
+    #[error("no public hosted zone `{zone}` in this account")]
     NoZone { zone: String },
+    #[error("{count} public hosted zones are named `{zone}`; name the zone's id instead")]
+    ManyZones { zone: String, count: usize },
+    #[error("the weighted record `{set}` of `{name}` is {what}, which the tool does not move")]
+    Unsupported {
+        name: String,
+        set: String,
+        what: &'static str,
+    },
     #[error("a record of `{name}` has a value Route 53 cannot take: {why}")]
     Invalid { name: String, why: String },
     #[error("Route 53 change `{id}` was still `PENDING` after {waited}")]
@@ -80,22 +88,34 @@ pub fn fqdn(name: &str) -> String {
     }
 }
 
-/// The id (`Z…`, without `/hostedzone/`) of the hosted zone named `zone`.
+/// The id (`Z…`, without `/hostedzone/`) of the one public hosted zone named `zone`. A private
+/// zone of the same name (split-horizon DNS) answers only inside its VPCs: it is not the one
+/// users reach, and never the one switched.
 pub async fn zone_id(r53: &aws_sdk_route53::Client, zone: &str) -> Result<String, Route53Error> {
     let wanted = fqdn(zone);
+    // Zones come in name order from `wanted` on: those named so are first.
     let found = r53
         .list_hosted_zones_by_name()
         .dns_name(&wanted)
-        .max_items(1)
+        .max_items(100)
         .send()
         .await
         .map_err(|e| call_error("ListHostedZonesByName", e))?;
-    found
+    let public: Vec<&str> = found
         .hosted_zones()
         .iter()
-        .find(|z| fqdn(z.name()) == wanted)
-        .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
-        .ok_or(Route53Error::NoZone { zone: wanted })
+        .filter(|z| fqdn(z.name()) == wanted)
+        .filter(|z| z.config().is_none_or(|c| !c.private_zone()))
+        .map(|z| z.id().trim_start_matches("/hostedzone/"))
+        .collect();
+    match public.as_slice() {
+        [one] => Ok(one.to_string()),
+        [] => Err(Route53Error::NoZone { zone: wanted }),
+        many => Err(Route53Error::ManyZones {
+            zone: wanted,
+            count: many.len(),
+        }),
+    }
 }
 
 /// The weighted sets of `name` and `kind` (`CNAME`, `A`, …), in Route 53's order. Simple
@@ -125,6 +145,24 @@ pub async fn weighted(
                 past = true;
                 break;
             }
+            if let (Some(id), Some(_)) = (set.set_identifier(), set.weight()) {
+                // An alias or a health check would be lost by a delete and create of what is
+                // read here: refuse rather than move such a set wrongly.
+                let what = if set.alias_target().is_some() {
+                    Some("an alias")
+                } else if set.health_check_id().is_some() {
+                    Some("tied to a health check")
+                } else {
+                    None
+                };
+                if let Some(what) = what {
+                    return Err(Route53Error::Unsupported {
+                        name: name.clone(),
+                        set: id.to_string(),
+                        what,
+                    });
+                }
+            }
             if let (Some(id), Some(weight)) = (set.set_identifier(), set.weight()) {
                 out.push(Weighted {
                     set_identifier: id.to_string(),
@@ -138,7 +176,9 @@ pub async fn weighted(
                 });
             }
         }
-        if !past && page.is_truncated() {
+        // The next page starts at another type: past the sets of this one.
+        let same_type = page.next_record_type().is_some_and(|t| t == &kind);
+        if !past && page.is_truncated() && same_type {
             start_name = page.next_record_name().map(str::to_string);
             start_id = page.next_record_identifier().map(str::to_string);
         }

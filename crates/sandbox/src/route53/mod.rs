@@ -133,7 +133,10 @@ async fn handle(
         Ok(body) => (200, body),
         Err(e) => {
             detail = Some(format!("error={}", e.code));
-            (e.status, xml::error(e.code, &e.message, &request_id))
+            (
+                e.status,
+                xml::error(e.status, e.code, &e.message, &request_id),
+            )
         }
     };
     let name = if operation.is_empty() {
@@ -248,16 +251,10 @@ fn max_items(text: Option<&str>, limit: usize) -> Result<usize, R53Error> {
 fn list_zones(world: &World, max: Option<&str>, by_name: Option<&str>) -> Result<String, R53Error> {
     let max = max_items(max, 100)?;
     let mut zones = world.route53.all();
-    let reversed = |name: &str| {
-        name.trim_end_matches('.')
-            .rsplit('.')
-            .map(str::to_string)
-            .collect::<Vec<_>>()
-    };
-    zones.sort_by_key(|z| reversed(&z.name));
+    zones.sort_by_key(|z| zones::reversed(&z.name));
     if let Some(name) = by_name.filter(|n| !n.is_empty()) {
-        let from = reversed(&fqdn(name));
-        zones.retain(|z| reversed(&z.name) >= from);
+        let from = zones::reversed(&fqdn(name));
+        zones.retain(|z| zones::reversed(&z.name) >= from);
     }
     zones.truncate(max);
     Ok(xml::list_hosted_zones(&zones, max, by_name))

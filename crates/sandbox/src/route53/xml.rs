@@ -101,12 +101,14 @@ fn document(root: &str, inner: &str) -> String {
     )
 }
 
-/// The standard error envelope.
-pub fn error(code: &str, message: &str, request_id: &str) -> String {
+/// The standard error envelope; `Sender` for the caller's errors (4xx), `Receiver` for Route
+/// 53's own (5xx).
+pub fn error(status: u16, code: &str, message: &str, request_id: &str) -> String {
     document(
         "ErrorResponse",
         &format!(
-            "<Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId>",
+            "<Error><Type>{}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{}</RequestId>",
+            if status >= 500 { "Receiver" } else { "Sender" },
             escape(code),
             escape(message),
             escape(request_id)

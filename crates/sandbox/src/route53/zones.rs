@@ -41,15 +41,24 @@ impl RecordSet {
             && self.set_identifier == other.set_identifier
     }
 
-    /// Route 53 lists record sets by name with its labels reversed, then type, then identifier.
-    pub(crate) fn order(&self) -> (Vec<String>, String, String) {
-        let labels = self.name.trim_end_matches('.').rsplit('.');
+    /// Route 53 lists record sets by name with its labels reversed and compared as one string
+    /// (`com.example.app-green` before `com.example.app.www`: `-` sorts before `.`), then type,
+    /// then identifier.
+    pub(crate) fn order(&self) -> (String, String, String) {
         (
-            labels.map(str::to_string).collect(),
+            reversed(&self.name),
             self.kind.clone(),
             self.set_identifier.clone().unwrap_or_default(),
         )
     }
+}
+
+/// A DNS name with its labels reversed, as Route 53 sorts names: `com.example.app`.
+pub fn reversed(name: &str) -> String {
+    name.trim_end_matches('.')
+        .rsplit('.')
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 #[derive(Debug, Clone)]
@@ -396,6 +405,25 @@ mod tests {
             action: "UPSERT".into(),
             set,
         }
+    }
+
+    #[test]
+    fn names_sort_as_route_53_sorts_them_reversed_as_one_string() {
+        let mut names = [
+            "app.www.example.com.",
+            "app-green.example.com.",
+            "app.example.com.",
+        ]
+        .map(|n| (reversed(n), n));
+        names.sort();
+        assert_eq!(
+            names.map(|(_, n)| n),
+            [
+                "app.example.com.",
+                "app-green.example.com.",
+                "app.www.example.com."
+            ]
+        );
     }
 
     #[test]

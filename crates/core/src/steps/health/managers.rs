@@ -28,9 +28,16 @@ pub struct ManagerCount {
     pub nodes: usize,
     /// Ready and staying: not cordoned, not tainted for disruption.
     pub ready: usize,
-    /// On their way out (cordoned, or tainted `karpenter.sh/disrupted`) or still joining
-    /// (tainted `karpenter.sh/unregistered`), Ready or not.
+    /// Ready, but on their way out (cordoned, or tainted `karpenter.sh/disrupted`) or still
+    /// joining (tainted `karpenter.sh/unregistered`). Such a node that is not Ready is counted
+    /// in `nodes` only: it is neither a problem by its name nor capacity.
     pub replacing: usize,
+    /// Whether its Ready nodes are held to the baseline's: node groups, self-managed and hybrid
+    /// nodes keep their size through an upgrade; Karpenter and Auto Mode NodePools shrink by
+    /// design (consolidation, empty drifted nodes deleted without replacement) and Fargate's
+    /// nodes come and go with their pods.
+    #[serde(default)]
+    pub fixed_size: bool,
 }
 
 /// The counts as nodes are read, a page at a time.
@@ -42,13 +49,17 @@ impl Tally {
         let label = node.manager.to_string();
         let count = self.0.entry(label.clone()).or_insert_with(|| ManagerCount {
             manager: label,
+            fixed_size: matches!(
+                node.manager,
+                Manager::Nodegroup(_) | Manager::SelfManaged(_) | Manager::Hybrid
+            ),
             ..ManagerCount::default()
         });
         count.nodes += 1;
-        if node.replacing {
-            count.replacing += 1;
-        } else if node.ready {
-            count.ready += 1;
+        match (node.ready, node.replacing) {
+            (true, true) => count.replacing += 1,
+            (true, false) => count.ready += 1,
+            (false, _) => {}
         }
     }
 
@@ -58,15 +69,16 @@ impl Tally {
     }
 }
 
-/// Managers with fewer Ready nodes now than in the baseline, beyond what replacements in flight
-/// account for. A node being replaced counts as capacity on its way: a stuck replacement shows
-/// as soon as the old node is gone and the new one has not come. Fargate is left out: its nodes
-/// come and go with their pods. A manager new since the baseline has nothing to fall short of.
+/// Managers of a fixed size with fewer Ready nodes now than in the baseline, beyond what
+/// replacements in flight account for. A Ready node being replaced counts as capacity on its
+/// way: a stuck replacement shows as soon as the old node is gone and the new one has not come.
+/// NodePools and Fargate are left out (`fixed_size`): they shrink by design, and a failed Karpenter
+/// launch is named by its NodeClaim instead. A manager new since the baseline has nothing to
+/// fall short of.
 pub fn capacity(baseline: &[ManagerCount], now: &[ManagerCount]) -> Vec<Problem> {
-    let fargate = Manager::Fargate.to_string();
     baseline
         .iter()
-        .filter(|was| was.manager != fargate)
+        .filter(|was| was.fixed_size)
         .filter_map(|was| {
             // A manager whose nodes are all gone is not listed at all: nothing Ready.
             let (ready, replacing) = now
@@ -113,8 +125,9 @@ pub fn summary(counts: &[ManagerCount]) -> String {
     format!("{total} ({})", each.join(", "))
 }
 
-/// Karpenter (and Auto Mode) NodeClaims whose launch failed, each a `NodeClaim NAME` problem:
-/// the instance a replacement waits for, named with the cloud provider's reason.
+/// Karpenter (and Auto Mode) NodeClaims whose launch failed, one `NodeClaim launch POOL` problem
+/// per NodePool (a retry gets a new claim name, the pool keeps its own): the instance a
+/// replacement waits for, named with the cloud provider's reason.
 ///
 /// The read must add no way for a look to fail: a cluster without Karpenter does not serve the
 /// type (404), a tool without the permission may not list it (403), and any other error leaves
@@ -160,23 +173,24 @@ fn stuck_launch(claim: &DynamicObject) -> Option<Problem> {
     if launched.status == "True" || launched.reason.is_empty() || launched.reason == NOT_YET {
         return None;
     }
+    let name = claim.metadata.name.clone().unwrap_or_default();
     let pool = claim
         .metadata
         .labels
         .as_ref()
         .and_then(|l| l.get(NODEPOOL_LABEL))
-        .map(|p| format!(" for NodePool `{p}`"))
-        .unwrap_or_default();
+        .map(|p| format!("NodePool `{p}`"))
+        .unwrap_or_else(|| format!("NodeClaim `{name}`"));
     let message = if launched.message.is_empty() {
         String::new()
     } else {
         format!(": {}", launched.message)
     };
     Some(Problem {
-        kind: "NodeClaim".into(),
+        kind: "NodeClaim launch".into(),
         namespace: None,
-        name: claim.metadata.name.clone().unwrap_or_default(),
-        detail: format!("not launched{pool} ({}{message})", launched.reason),
+        name: pool,
+        detail: format!("`{name}` not launched ({}{message})", launched.reason),
         severity: 1,
     })
 }
@@ -191,32 +205,34 @@ mod tests {
             nodes: ready + replacing,
             ready,
             replacing,
+            fixed_size: manager.starts_with("node group") || manager.starts_with("self-managed"),
         }
     }
 
+    const GROUP: &str = "node group `system`";
     const POOL: &str = "Karpenter NodePool `default`";
 
     #[test]
     fn a_replacement_in_flight_is_not_lost_capacity() {
-        let baseline = [count(POOL, 5, 0)];
-        assert_eq!(capacity(&baseline, &[count(POOL, 4, 1)]), Vec::new());
+        let baseline = [count(GROUP, 5, 0)];
+        assert_eq!(capacity(&baseline, &[count(GROUP, 4, 1)]), Vec::new());
         // The replacement joined and the old node is still draining: more than before is fine.
-        assert_eq!(capacity(&baseline, &[count(POOL, 5, 1)]), Vec::new());
+        assert_eq!(capacity(&baseline, &[count(GROUP, 5, 1)]), Vec::new());
         // Back to the baseline's count.
-        assert_eq!(capacity(&baseline, &[count(POOL, 5, 0)]), Vec::new());
+        assert_eq!(capacity(&baseline, &[count(GROUP, 5, 0)]), Vec::new());
     }
 
     #[test]
     fn a_stuck_replacement_is_named_by_its_manager() {
-        let found = capacity(&[count(POOL, 5, 0)], &[count(POOL, 3, 0)]);
+        let found = capacity(&[count(GROUP, 5, 0)], &[count(GROUP, 3, 0)]);
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].id(), "capacity Karpenter NodePool `default`");
+        assert_eq!(found[0].id(), "capacity node group `system`");
         assert_eq!(found[0].severity, 2);
         assert_eq!(
             found[0].detail,
             "2 fewer Ready nodes than before the upgrade (3 Ready, 0 replacing; 5 before)"
         );
-        let one = capacity(&[count(POOL, 5, 0)], &[count(POOL, 3, 1)]);
+        let one = capacity(&[count(GROUP, 5, 0)], &[count(GROUP, 3, 1)]);
         assert_eq!(
             one[0].detail,
             "1 fewer Ready node than before the upgrade (3 Ready, 1 replacing; 5 before)"
@@ -227,8 +243,8 @@ mod tests {
     fn a_manager_whose_nodes_are_all_gone_lost_them_all() {
         let group = "node group `general`";
         let found = capacity(
-            &[count(group, 3, 0), count(POOL, 2, 0)],
-            &[count(POOL, 2, 0)],
+            &[count(group, 3, 0), count(GROUP, 2, 0)],
+            &[count(GROUP, 2, 0)],
         );
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].name, group);
@@ -246,7 +262,12 @@ mod tests {
             Vec::new()
         );
         // Nodes that were not Ready before owe nothing.
-        assert_eq!(capacity(&[count(POOL, 0, 0)], &[]), Vec::new());
+        assert_eq!(capacity(&[count(GROUP, 0, 0)], &[]), Vec::new());
+        // A NodePool shrinks by design: consolidation is not lost capacity.
+        assert_eq!(
+            capacity(&[count(POOL, 5, 0)], &[count(POOL, 2, 0)]),
+            Vec::new()
+        );
     }
 
     fn node(labels: serde_json::Value, ready: bool, spec: serde_json::Value) -> NodeInfo {
@@ -297,19 +318,21 @@ mod tests {
                     manager: POOL.into(),
                     nodes: 2,
                     ready: 1,
-                    replacing: 1
+                    replacing: 0,
+                    fixed_size: false,
                 },
                 ManagerCount {
                     manager: "node group `general`".into(),
                     nodes: 3,
                     ready: 1,
-                    replacing: 1
+                    replacing: 1,
+                    fixed_size: true,
                 },
             ]
         );
         assert_eq!(
             summary(&counts),
-            "3 nodes Ready (Fargate 1, Karpenter NodePool `default` 1 + 1 replacing, node group `general` 1 + 1 replacing)"
+            "3 nodes Ready (Fargate 1, Karpenter NodePool `default` 1, node group `general` 1 + 1 replacing)"
         );
         assert_eq!(summary(&[]), "0 nodes Ready");
         assert_eq!(
@@ -345,10 +368,10 @@ mod tests {
             false,
         );
         let p = stuck_launch(&failed).expect("a problem");
-        assert_eq!(p.id(), "NodeClaim default-abcde");
+        assert_eq!(p.id(), "NodeClaim launch NodePool `default`");
         assert_eq!(
             p.detail,
-            "not launched for NodePool `default` (LaunchFailed: creating instance, no subnets found)"
+            "`default-abcde` not launched (LaunchFailed: creating instance, no subnets found)"
         );
         let retrying = claim(
             serde_json::json!({ "type": "Launched", "status": "Unknown", "reason": "LaunchFailed" }),

@@ -300,6 +300,7 @@ mod tests {
             nodes: 3,
             ready: 2,
             replacing: 1,
+            fixed_size: true,
         });
         let json = serde_json::to_value(&snap).expect("JSON");
         assert_eq!(json["managers"][0]["replacing"], 1);

@@ -79,10 +79,15 @@ pub fn launching(claim: &mut Value) {
     claim["status"] = json!({ "conditions": conditions });
 }
 
+/// Takes Karpenter's disruption taint off a node no command owns.
+pub fn release(store: &Store, node: &str) -> Result<(), StoreError> {
+    disrupted(store, node, false)
+}
+
 /// Puts Karpenter's `karpenter.sh/disrupted:NoSchedule` taint on `node`, or takes it off.
 fn disrupted(store: &Store, node: &str, on: bool) -> Result<(), StoreError> {
     let nodes = resource(store, "", "nodes")?;
-    store.update(&nodes, None, node, None, Subresource::Main, |n| {
+    let written = store.update(&nodes, None, node, None, Subresource::Main, |n| {
         let mut taints: Vec<Value> = n["spec"]["taints"].as_array().cloned().unwrap_or_default();
         taints.retain(|t| t["key"] != DISRUPTED_TAINT);
         if on {
@@ -90,14 +95,21 @@ fn disrupted(store: &Store, node: &str, on: bool) -> Result<(), StoreError> {
         }
         n["spec"]["taints"] = Value::Array(taints);
         Ok(())
-    })?;
-    Ok(())
+    });
+    match written {
+        // A node deleted meanwhile has no taint to take off.
+        Ok(_) | Err(StoreError::NotFound { .. }) if !on => Ok(()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
-/// Starts the replacement of one node: taint it, mark its claim, create the new claim.
+/// Starts the replacement of one node: create the new claim, mark the old one, taint its node.
+/// A write that fails part-way leaves a claim or a taint with no command behind them, which the
+/// next round clears (`drift::orphans`), as Karpenter does after a restart.
 pub fn start(store: &Store, mut command: Command, claim: Value) -> Result<Command, StoreError> {
-    disrupted(store, &command.old_node, true)?;
     let claims = resource(store, "karpenter.sh", "nodeclaims")?;
+    store.create(&claims, None, claim)?;
     store.update(
         &claims,
         None,
@@ -109,7 +121,7 @@ pub fn start(store: &Store, mut command: Command, claim: Value) -> Result<Comman
             Ok(())
         },
     )?;
-    store.create(&claims, None, claim)?;
+    disrupted(store, &command.old_node, true)?;
     command.phase = Phase::Launching;
     Ok(command)
 }
@@ -144,7 +156,11 @@ pub fn launch(
         }
         None => {
             let nodes = resource(store, "", "nodes")?;
-            store.create(&nodes, None, command.node.clone())?;
+            // A round that failed after this write retries it.
+            match store.create(&nodes, None, command.node.clone()) {
+                Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e),
+            }
             let (node, image) = (&command.node, &command.image);
             store.update(
                 &claims,
@@ -201,7 +217,7 @@ pub fn abandon(store: &Store, command: &Command) -> Result<(), StoreError> {
         Err(e) => return Err(e),
     }
     disrupted(store, &command.old_node, false)?;
-    store.update(
+    let unmarked = store.update(
         &claims,
         None,
         &command.old_claim,
@@ -213,8 +229,11 @@ pub fn abandon(store: &Store, command: &Command) -> Result<(), StoreError> {
             }
             Ok(())
         },
-    )?;
-    Ok(())
+    );
+    match unmarked {
+        Ok(_) | Err(StoreError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Evicts the old node's pods one at a time, each restarted elsewhere before the next goes, for
@@ -228,28 +247,50 @@ pub fn drain(world: &World, command: &Command, since: Instant) -> Result<bool, S
     let forced = command
         .grace
         .is_some_and(|g| since.elapsed() >= world.real(g));
-    loop {
-        // DaemonSet pods go with the node, as a drain leaves them.
-        let next = store.list(&pods, None, &on_node).0.into_iter().find(|p| {
+    // The pods to evict, read once: DaemonSet pods go with the node, as a drain leaves them.
+    let evict: Vec<Value> = store
+        .list(&pods, None, &on_node)
+        .0
+        .into_iter()
+        .filter(|p| {
             !p.pointer("/metadata/labels")
                 .and_then(|l| l.get(workloads::OWNER_LABEL))
                 .and_then(Value::as_str)
                 .is_some_and(|o| o.starts_with("DaemonSet."))
-        });
-        let Some(pod) = next else { break };
+        })
+        .collect();
+    for pod in evict {
         let ns = pod["metadata"]["namespace"].as_str().unwrap_or("");
         let name = pod["metadata"]["name"].as_str().unwrap_or("");
         let id = format!("{ns}/{name}");
         if !forced && workloads::eviction_blocked(store, &command.old_node).contains(&id) {
             return Ok(false);
         }
-        store.delete(&pods, Some(ns), name)?;
+        match store.delete(&pods, Some(ns), name) {
+            // Gone already: the simulator replaced it (a rollout) or someone deleted it.
+            Ok(_) | Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
         // The simulator reconciles on every change too; whichever writes first wins, and the
-        // loser's `AlreadyExists` means the pod has restarted.
+        // loser's `AlreadyExists` means the pod has restarted. The budgets' status is brought
+        // up to date whatever happened, so the next eviction reads what this one left.
         let _ = workloads::reconcile_all(store, &placement(world));
+        workloads::reconcile_pdbs(store)?;
+    }
+    if store.list(&pods, None, &on_node).0.iter().any(|p| {
+        !p.pointer("/metadata/labels")
+            .and_then(|l| l.get(workloads::OWNER_LABEL))
+            .and_then(Value::as_str)
+            .is_some_and(|o| o.starts_with("DaemonSet."))
+    }) {
+        // A pod came back to the node (its taint was removed by hand): drain again next round.
+        return Ok(false);
     }
     let nodes = resource(store, "", "nodes")?;
-    store.delete(&nodes, None, &command.old_node)?;
+    match store.delete(&nodes, None, &command.old_node) {
+        Ok(_) | Err(StoreError::NotFound { .. }) => {}
+        Err(e) => return Err(e),
+    }
     let claims = resource(store, "karpenter.sh", "nodeclaims")?;
     match store.delete(&claims, None, &command.old_claim) {
         Ok(_) | Err(StoreError::NotFound { .. }) => {}

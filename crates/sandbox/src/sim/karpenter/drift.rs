@@ -121,37 +121,69 @@ impl Controller {
         Ok(replaced)
     }
 
-    /// Moves every command one step on; drops those that ended.
+    /// Moves every command one step on; drops those that ended. A command whose step failed
+    /// stays for the next round (its writes are idempotent), and so do the ones after it.
     fn advance(&mut self, world: &World) -> Result<Vec<(String, String)>, StoreError> {
         let store = &world.store;
         let mut replaced = Vec::new();
         let mut kept = Vec::new();
+        let mut failed = None;
         for mut c in std::mem::take(&mut self.commands) {
-            let done = match c.phase {
+            let step = match c.phase {
                 Phase::Launching => {
                     let fault = self.fault_for(world, &c.pool);
-                    command::launch(store, &mut c, fault)?;
-                    false
+                    command::launch(store, &mut c, fault).map(|()| false)
                 }
-                Phase::Failed => {
-                    command::abandon(store, &c)?;
-                    true
-                }
-                Phase::Draining(since) => {
-                    let drained = command::drain(world, &c, since)?;
-                    if drained {
+                Phase::Failed => command::abandon(store, &c).map(|()| true),
+                Phase::Draining(since) => command::drain(world, &c, since),
+            };
+            match step {
+                Ok(true) => {
+                    if matches!(c.phase, Phase::Draining(_)) {
                         let new = text(&c.node, "/metadata/name").to_string();
                         replaced.push((c.old_node.clone(), new));
                     }
-                    drained
                 }
-            };
-            if !done {
-                kept.push(c);
+                Ok(false) => kept.push(c),
+                Err(e) => {
+                    kept.push(c);
+                    failed.get_or_insert(e);
+                }
             }
         }
         self.commands = kept;
-        Ok(replaced)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(replaced),
+        }
+    }
+
+    /// What a lost command leaves (a write that failed part-way in `command::start`): a node
+    /// tainted for disruption, or a claim that never launched, that no command owns. Karpenter
+    /// clears both when it starts again; so does each round here.
+    fn orphans(&self, store: &Store, pool: &str) -> Result<(), StoreError> {
+        let selector = Selector::parse(Some(&format!("{}={pool}", nodes::NODEPOOL_LABEL)), None)
+            .unwrap_or_default();
+        let node_rt = resource(store, "", "nodes")?;
+        for n in store.list(&node_rt, None, &selector).0 {
+            let name = text(&n, "/metadata/name");
+            if tainted(&n) && !self.commands.iter().any(|c| c.old_node == name) {
+                command::release(store, name)?;
+            }
+        }
+        let claims = resource(store, "karpenter.sh", "nodeclaims")?;
+        for c in store.list(&claims, None, &selector).0 {
+            let name = text(&c, "/metadata/name");
+            if text(&c, "/status/imageID").is_empty()
+                && !self.commands.iter().any(|x| x.new_claim == name)
+            {
+                match store.delete(&claims, None, name) {
+                    Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The launch fault that applies to the next launch in `pool`, counted as used.
@@ -177,6 +209,7 @@ impl Controller {
     ) -> Result<bool, StoreError> {
         let store = &world.store;
         let name = text(pool, "/metadata/name");
+        self.orphans(store, name)?;
         let class_name = text(pool, "/spec/template/spec/nodeClassRef/name");
         let (classes, claims, node_rt) = (
             resource(store, AWS_GROUP, "ec2nodeclasses")?,
