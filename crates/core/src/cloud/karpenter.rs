@@ -388,6 +388,8 @@ pub struct PodOn {
     pub labels: BTreeMap<String, String>,
     /// Annotated `karpenter.sh/do-not-disrupt: "true"`.
     pub do_not_disrupt: bool,
+    /// Owned by a DaemonSet: a drain leaves it on the node, so no budget holds the node for it.
+    pub daemon: bool,
 }
 
 impl PodOn {
@@ -412,7 +414,13 @@ pub async fn running_pods_on(
             let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
             if let (true, Some(pool)) = (running, node.and_then(|n| on.get(n))) {
                 let meta = pod.metadata;
+                let daemon = meta
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.kind == "DaemonSet");
                 pods.push(PodOn {
+                    daemon,
                     pool: pool.clone(),
                     do_not_disrupt: meta
                         .annotations

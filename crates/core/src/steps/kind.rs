@@ -145,8 +145,9 @@ pub struct Projection {
     /// The NodePools and their nodes as read by the first `convergeNodePools` step planned:
     /// every hop's plans from the same reading, not one read of the cluster per hop.
     pub node_pools: Option<std::sync::Arc<super::node_pools::Look>>,
-    /// Every node, as read by the first `upgradeNodegroups` step planned.
-    pub inventory: Option<std::sync::Arc<Vec<crate::cloud::nodes::NodeInfo>>>,
+    /// Every node, as read by the first `upgradeNodegroups` step planned (or why it could not
+    /// be read).
+    pub inventory: Option<Result<std::sync::Arc<Vec<crate::cloud::nodes::NodeInfo>>, String>>,
 }
 
 /// Scales waits for a faster sandbox clock.

@@ -343,6 +343,7 @@ pub fn pod_blockers(pods: &[PodOn], pdbs: &[Blocking]) -> Vec<(String, Blocker)>
         }
         for b in pdbs
             .iter()
+            .filter(|_| !p.daemon)
             .filter(|b| b.namespace == p.namespace && selects(&b.selector, &p.labels))
         {
             budgets
@@ -431,12 +432,18 @@ mod tests {
             name: name.into(),
             labels: [("app".to_string(), app.to_string())].into(),
             do_not_disrupt: held,
+            daemon: false,
         };
         let pods = [
             pod("default", "shop", "web-1", "web", false),
             pod("default", "shop", "db-0", "db", true),
             pod("batch", "shop", "web-2", "web", false),
             pod("batch", "other", "web-3", "web", false),
+            // A drain leaves DaemonSet pods: their budget holds no node.
+            PodOn {
+                daemon: true,
+                ..pod("batch", "shop", "web-agent", "web", false)
+            },
         ];
         let web = Blocking {
             namespace: "shop".into(),

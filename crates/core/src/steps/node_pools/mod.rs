@@ -134,7 +134,7 @@ impl Kind for ConvergeNodePoolsKind {
             None => match look_within(
                 &cx.conn.kube,
                 LOOK_AT_LEAST,
-                cx.projection.inventory.clone(),
+                cx.projection.inventory.clone().and_then(Result::ok),
             )
             .await
             {

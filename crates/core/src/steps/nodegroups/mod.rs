@@ -167,11 +167,15 @@ impl Kind for UpgradeNodegroupsKind {
         } else {
             groups
         };
+        // Read once for every hop's plan, a failure included: an API server that does not
+        // answer costs the plan one wait, not one per hop.
         let inventory = match &cx.projection.inventory {
-            Some(found) => Ok(found.clone()),
-            None => others::inventory(&cx.conn.kube).await.inspect(|found| {
-                cx.projection.inventory = Some(found.clone());
-            }),
+            Some(read) => read.clone(),
+            None => {
+                let read = others::inventory(&cx.conn.kube).await;
+                cx.projection.inventory = Some(read.clone());
+                read
+            }
         };
         match (inventory, cx.hop) {
             (Ok(found), Some(hop)) => lines.extend(others::lines(&found, hop)),
