@@ -59,6 +59,20 @@ fn preflight_names_karpenter_nodes_by_their_nodepool_with_a_karpenter_remedy() {
     assert_eq!(skew[0]["object"], "self-managed nodes in `legacy`");
 }
 
+/// Runs workflow `wf` unattended with a JSON report; the outcome and the report.
+fn run_with_report(sb: &External, wf: &std::path::Path) -> (crate::common::Output, Value) {
+    let report_path = sb.dir.path().join("report.json");
+    let out = sb
+        .run_workflow(wf, &["--report", report_path.to_str().unwrap_or("")])
+        .run();
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(&report_path)
+            .unwrap_or_else(|e| panic!("no report ({e}): {}", out.stderr)),
+    )
+    .expect("JSON");
+    (out, report)
+}
+
 /// The summary of `upgrade[HOP].nodes`.
 fn nodes_summary(report: &Value, hop: &str) -> String {
     step(report, "upgrade", Some(hop), "nodes")["summary"]
@@ -417,15 +431,7 @@ fn a_zero_budget_times_out_naming_the_nodepool_and_recovery_runs() {
             1,
         )
     });
-    let report_path = sb.dir.path().join("report.json");
-    let out = sb
-        .run_workflow(&wf, &["--report", report_path.to_str().unwrap_or("")])
-        .run();
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(&report_path)
-            .unwrap_or_else(|e| panic!("no report ({e}): {}", out.stderr)),
-    )
-    .expect("JSON");
+    let (out, report) = run_with_report(&sb, &wf);
     assert_eq!(
         report["failedStep"], "upgrade[1.34].node-pools",
         "{report:#}"
@@ -475,15 +481,7 @@ fn a_pdb_that_allows_no_eviction_is_named_when_the_nodepool_times_out() {
             1,
         )
     });
-    let report_path = sb.dir.path().join("report.json");
-    let out = sb
-        .run_workflow(&wf, &["--report", report_path.to_str().unwrap_or("")])
-        .run();
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(&report_path)
-            .unwrap_or_else(|e| panic!("no report ({e}): {}", out.stderr)),
-    )
-    .expect("JSON");
+    let (out, report) = run_with_report(&sb, &wf);
     assert_eq!(
         report["failedStep"], "upgrade[1.34].node-pools",
         "{}",

@@ -42,15 +42,8 @@ fn default_ttl() -> u64 {
     60
 }
 
-/// `name` as Route 53 keeps it: lower case, with the root's dot.
-pub fn fqdn(name: &str) -> String {
-    let lower = name.trim().to_ascii_lowercase();
-    if lower.ends_with('.') {
-        lower
-    } else {
-        format!("{lower}.")
-    }
-}
+// One spelling of a fully qualified name for the sandbox and the tool.
+pub use eks_upgrade_core::cloud::route53::fqdn;
 
 /// Whether `name` is `zone` or below it.
 pub fn in_zone(name: &str, zone: &str) -> bool {

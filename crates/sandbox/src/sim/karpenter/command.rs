@@ -79,6 +79,16 @@ pub fn launching(claim: &mut Value) {
     claim["status"] = json!({ "conditions": conditions });
 }
 
+/// Rewrites the status of NodeClaim `name`.
+fn claim_status(
+    store: &Store,
+    name: &str,
+    f: impl FnOnce(&mut Value) -> Result<(), StoreError>,
+) -> Result<Value, StoreError> {
+    let claims = resource(store, "karpenter.sh", "nodeclaims")?;
+    store.update(&claims, None, name, None, Subresource::Status, f)
+}
+
 /// Takes Karpenter's disruption taint off a node no command owns.
 pub fn release(store: &Store, node: &str) -> Result<(), StoreError> {
     disrupted(store, node, false)
@@ -110,17 +120,10 @@ fn disrupted(store: &Store, node: &str, on: bool) -> Result<(), StoreError> {
 pub fn start(store: &Store, mut command: Command, claim: Value) -> Result<Command, StoreError> {
     let claims = resource(store, "karpenter.sh", "nodeclaims")?;
     store.create(&claims, None, claim)?;
-    store.update(
-        &claims,
-        None,
-        &command.old_claim,
-        None,
-        Subresource::Status,
-        |o| {
-            set_condition(o, condition("DisruptionReason", "True", "Drifted", ""));
-            Ok(())
-        },
-    )?;
+    claim_status(store, &command.old_claim, |o| {
+        set_condition(o, condition("DisruptionReason", "True", "Drifted", ""));
+        Ok(())
+    })?;
     disrupted(store, &command.old_node, true)?;
     command.phase = Phase::Launching;
     Ok(command)
@@ -133,24 +136,16 @@ pub fn launch(
     command: &mut Command,
     fault: Option<&LaunchFailure>,
 ) -> Result<(), StoreError> {
-    let claims = resource(store, "karpenter.sh", "nodeclaims")?;
     let healthy = match fault {
         Some(f) => {
             let message = f.message.clone().unwrap_or_else(|| {
                 "creating instance, insufficient capacity in the NodePool's zones and instance types"
                     .into()
             });
-            store.update(
-                &claims,
-                None,
-                &command.new_claim,
-                None,
-                Subresource::Status,
-                |o| {
-                    set_condition(o, condition("Launched", "False", &f.reason, &message));
-                    Ok(())
-                },
-            )?;
+            claim_status(store, &command.new_claim, |o| {
+                set_condition(o, condition("Launched", "False", &f.reason, &message));
+                Ok(())
+            })?;
             command.phase = Phase::Failed;
             condition("NodeRegistrationHealthy", "False", &f.reason, &message)
         }
@@ -162,22 +157,15 @@ pub fn launch(
                 Err(e) => return Err(e),
             }
             let (node, image) = (&command.node, &command.image);
-            store.update(
-                &claims,
-                None,
-                &command.new_claim,
-                None,
-                Subresource::Status,
-                |o| {
-                    o["status"]["nodeName"] = node["metadata"]["name"].clone();
-                    o["status"]["providerID"] = node["spec"]["providerID"].clone();
-                    o["status"]["imageID"] = json!(image);
-                    for k in ["Launched", "Registered", "Initialized", "Ready"] {
-                        set_condition(o, condition(k, "True", k, ""));
-                    }
-                    Ok(())
-                },
-            )?;
+            claim_status(store, &command.new_claim, |o| {
+                o["status"]["nodeName"] = node["metadata"]["name"].clone();
+                o["status"]["providerID"] = node["spec"]["providerID"].clone();
+                o["status"]["imageID"] = json!(image);
+                for k in ["Launched", "Registered", "Initialized", "Ready"] {
+                    set_condition(o, condition(k, "True", k, ""));
+                }
+                Ok(())
+            })?;
             command.phase = Phase::Draining(Instant::now());
             condition(
                 "NodeRegistrationHealthy",
@@ -217,23 +205,24 @@ pub fn abandon(store: &Store, command: &Command) -> Result<(), StoreError> {
         Err(e) => return Err(e),
     }
     disrupted(store, &command.old_node, false)?;
-    let unmarked = store.update(
-        &claims,
-        None,
-        &command.old_claim,
-        None,
-        Subresource::Status,
-        |o| {
-            if let Some(cs) = o["status"]["conditions"].as_array_mut() {
-                cs.retain(|c| c["type"] != "DisruptionReason");
-            }
-            Ok(())
-        },
-    );
+    let unmarked = claim_status(store, &command.old_claim, |o| {
+        if let Some(cs) = o["status"]["conditions"].as_array_mut() {
+            cs.retain(|c| c["type"] != "DisruptionReason");
+        }
+        Ok(())
+    });
     match unmarked {
         Ok(_) | Err(StoreError::NotFound { .. }) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// A pod a drain evicts: DaemonSet pods go with the node, as a drain leaves them.
+fn evictable(pod: &Value) -> bool {
+    !pod.pointer("/metadata/labels")
+        .and_then(|l| l.get(workloads::OWNER_LABEL))
+        .and_then(Value::as_str)
+        .is_some_and(|o| o.starts_with("DaemonSet."))
 }
 
 /// Evicts the old node's pods one at a time, each restarted elsewhere before the next goes, for
@@ -247,17 +236,12 @@ pub fn drain(world: &World, command: &Command, since: Instant) -> Result<bool, S
     let forced = command
         .grace
         .is_some_and(|g| since.elapsed() >= world.real(g));
-    // The pods to evict, read once: DaemonSet pods go with the node, as a drain leaves them.
+    // The pods to evict, read once.
     let evict: Vec<Value> = store
         .list(&pods, None, &on_node)
         .0
         .into_iter()
-        .filter(|p| {
-            !p.pointer("/metadata/labels")
-                .and_then(|l| l.get(workloads::OWNER_LABEL))
-                .and_then(Value::as_str)
-                .is_some_and(|o| o.starts_with("DaemonSet."))
-        })
+        .filter(evictable)
         .collect();
     for pod in evict {
         let ns = pod["metadata"]["namespace"].as_str().unwrap_or("");
@@ -277,12 +261,7 @@ pub fn drain(world: &World, command: &Command, since: Instant) -> Result<bool, S
         let _ = workloads::reconcile_all(store, &placement(world));
         workloads::reconcile_pdbs(store)?;
     }
-    if store.list(&pods, None, &on_node).0.iter().any(|p| {
-        !p.pointer("/metadata/labels")
-            .and_then(|l| l.get(workloads::OWNER_LABEL))
-            .and_then(Value::as_str)
-            .is_some_and(|o| o.starts_with("DaemonSet."))
-    }) {
+    if store.list(&pods, None, &on_node).0.iter().any(evictable) {
         // A pod came back to the node (its taint was removed by hand): drain again next round.
         return Ok(false);
     }
