@@ -24,6 +24,7 @@ mod sandbox_kms;
 mod sandbox_kube;
 mod sandbox_route53;
 mod sandbox_s3;
+mod sandbox_traffic;
 mod sandbox_velero;
 mod schema;
 mod streams;

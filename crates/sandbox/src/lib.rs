@@ -15,6 +15,7 @@ pub mod scenario;
 pub mod serve;
 pub mod sim;
 pub mod tls;
+pub mod traffic;
 pub mod velero;
 pub mod world;
 pub mod xml;
@@ -117,6 +118,11 @@ impl Sandbox {
         let kms = serve::serve(kms::router(world.clone()), 0, None).await?;
         let ec2 = serve::serve(ec2::router(world.clone()), 0, None).await?;
         let route53 = serve::serve(route53::router(world.clone()), 0, None).await?;
+        // Samples are kept ten real minutes: longer than any window a gate asks for.
+        let series = Arc::new(traffic::series::Series::new(
+            std::time::Duration::from_secs(600),
+        ));
+        let prometheus = serve::serve(traffic::prometheus::router(series.clone()), 0, None).await?;
         let kube = serve::serve(
             kube::api::router(world.clone()),
             0,
@@ -129,6 +135,7 @@ impl Sandbox {
             s3: format!("http://{}", s3.addr),
             kms: format!("http://{}", kms.addr),
             route53: format!("http://{}", route53.addr),
+            prometheus: format!("http://{}", prometheus.addr),
             kubernetes: format!("https://{}", kube.addr),
         };
         world.set_endpoints(endpoints.clone());
@@ -163,12 +170,23 @@ impl Sandbox {
         if world.scenario.spec.karpenter.is_some() {
             tasks.push(sim::karpenter::start(world.clone()));
         }
+        if !world.scenario.spec.traffic.is_empty() {
+            let speed = world.scenario.spec.speed;
+            let zones = world.clone();
+            tasks.push(traffic::generator::start(
+                world.scenario.spec.traffic.clone(),
+                speed,
+                Arc::new(move |name: &str, kind: &str| zones.route53.effective(name, kind, speed)),
+                Arc::new(traffic::backends::OneCluster(world.clone())),
+                series,
+            ));
+        }
         let sandbox = Sandbox {
             world,
             endpoints,
             dir,
             _temp: temp,
-            _servers: vec![s3, eks, ec2, kms, route53, kube],
+            _servers: vec![s3, eks, ec2, kms, route53, prometheus, kube],
             tasks,
         };
         sandbox.write_client_config()?;
@@ -261,6 +279,8 @@ users:
             ("AWS_ENDPOINT_URL_S3", self.endpoints.s3.clone()),
             ("AWS_ENDPOINT_URL_KMS", self.endpoints.kms.clone()),
             ("AWS_ENDPOINT_URL_ROUTE_53", self.endpoints.route53.clone()),
+            // Not an AWS variable: where the traffic's metrics are, for an error-rate gate.
+            ("PROMETHEUS_URL", self.endpoints.prometheus.clone()),
             ("AWS_ACCESS_KEY_ID", world::ACCESS_KEY.to_string()),
             ("AWS_SECRET_ACCESS_KEY", world::SECRET_KEY.to_string()),
             ("AWS_REGION", region.clone()),

@@ -25,6 +25,8 @@ pub struct Endpoints {
     pub s3: String,
     pub kms: String,
     pub route53: String,
+    /// The Prometheus-compatible query API over the sandbox's traffic counters.
+    pub prometheus: String,
     pub kubernetes: String,
 }
 
@@ -178,7 +180,13 @@ impl World {
         let (events, _) = broadcast::channel(1024);
         let propagation = scenario.real(scenario.spec.timings.dns_propagation);
         Ok(Arc::new(World {
-            route53: super::route53::zones::Zones::new(&scenario.spec.route53, propagation),
+            route53: super::route53::zones::Zones::new(
+                &scenario
+                    .spec
+                    .route53
+                    .resolved(&scenario.spec.cluster.name, &scenario.spec.cluster.region),
+                propagation,
+            ),
             control_plane_version: RwLock::new(scenario.spec.cluster.version),
             api_faults: ApiFaults::new(&scenario.spec.faults.api),
             scenario,

@@ -5,6 +5,7 @@
 //! `aws-sdk-route53` and the AWS CLI speak it (botocore's `route53/2013-04-01` model), errors
 //! in the `<ErrorResponse>` envelope with Route 53's codes and statuses.
 
+mod history;
 mod xml;
 pub mod zones;
 

@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use crate::scenario::{Route53Spec, fqdn, in_zone};
 use crate::sim::names;
 
+use super::history::History;
+
 /// A record set as Route 53 keeps it. Alias records are not emulated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordSet {
@@ -111,6 +113,7 @@ pub enum Refusal {
 struct Inner {
     zones: Vec<Zone>,
     changes: BTreeMap<String, Change>,
+    history: History,
 }
 
 /// Every hosted zone of the account, and every change made.
@@ -182,6 +185,7 @@ impl Zones {
             inner: Mutex::new(Inner {
                 zones,
                 changes: BTreeMap::new(),
+                history: History::default(),
             }),
             propagation,
         }
@@ -206,6 +210,23 @@ impl Zones {
             .get(id)
             .cloned()
             .ok_or_else(|| Refusal::NoSuchChange(id.to_string()))
+    }
+
+    /// The record sets of `name` and `kind` that resolvers answer now (see `history`).
+    pub fn effective(&self, name: &str, kind: &str, speed: f64) -> Vec<RecordSet> {
+        let name = fqdn(name);
+        let kind = kind.to_ascii_uppercase();
+        let inner = lock(&self.inner);
+        if let Some(sets) = inner.history.visible(&name, &kind, speed) {
+            return sets;
+        }
+        inner
+            .zones
+            .iter()
+            .flat_map(|z| &z.records)
+            .filter(|r| r.name == name && r.kind == kind)
+            .cloned()
+            .collect()
     }
 
     /// Applies a change batch to zone `id` whole, or refuses it whole.
@@ -235,7 +256,8 @@ impl Zones {
             return Err(Refusal::InvalidChangeBatch(problems));
         }
         records.sort_by_key(RecordSet::order);
-        zone.records = records;
+        let before = std::mem::replace(&mut zone.records, records);
+        let after = zone.records.clone();
         let submitted = Utc::now();
         let change = Change {
             id: format!(
@@ -246,6 +268,9 @@ impl Zones {
             comment,
             insync_at: Instant::now() + self.propagation,
         };
+        inner
+            .history
+            .record(&before, &after, batch, change.insync_at);
         inner.changes.insert(change.id.clone(), change.clone());
         Ok(change)
     }
@@ -366,137 +391,4 @@ fn apply_one(zone: &str, records: &mut Vec<RecordSet>, r: &Requested) -> Result<
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::scenario::{HostedZoneSpec, RecordSpec};
-
-    fn weighted(id: &str, weight: u64) -> RecordSet {
-        RecordSet {
-            name: "app.example.com.".into(),
-            kind: "CNAME".into(),
-            set_identifier: Some(id.into()),
-            weight: Some(weight),
-            ttl: Some(60),
-            values: vec![format!("{id}.elb.example.net")],
-        }
-    }
-
-    fn zones() -> (Zones, String) {
-        let spec = Route53Spec {
-            hosted_zones: vec![HostedZoneSpec {
-                name: "example.com".into(),
-                records: vec![RecordSpec {
-                    name: "app.example.com".into(),
-                    kind: "CNAME".into(),
-                    ttl: 60,
-                    values: vec!["blue.elb.example.net".into()],
-                    set_identifier: Some("blue".into()),
-                    weight: Some(100),
-                }],
-            }],
-        };
-        let z = Zones::new(&spec, Duration::from_secs(3600));
-        let id = z.all()[0].id.clone();
-        (z, id)
-    }
-
-    fn upsert(set: RecordSet) -> Requested {
-        Requested {
-            action: "UPSERT".into(),
-            set,
-        }
-    }
-
-    #[test]
-    fn names_sort_as_route_53_sorts_them_reversed_as_one_string() {
-        let mut names = [
-            "app.www.example.com.",
-            "app-green.example.com.",
-            "app.example.com.",
-        ]
-        .map(|n| (reversed(n), n));
-        names.sort();
-        assert_eq!(
-            names.map(|(_, n)| n),
-            [
-                "app.example.com.",
-                "app-green.example.com.",
-                "app.www.example.com."
-            ]
-        );
-    }
-
-    #[test]
-    fn a_batch_applies_whole_or_not_at_all() {
-        let (z, id) = zones();
-        let create_blue = Requested {
-            action: "CREATE".into(),
-            set: weighted("blue", 100),
-        };
-        let refused = z.apply(&id, &[upsert(weighted("green", 10)), create_blue], None);
-        assert_eq!(
-            refused.map(|c| c.id),
-            Err(Refusal::InvalidChangeBatch(vec![
-                "Tried to create resource record set [name='app.example.com.', type='CNAME', set-identifier='blue'] but it already exists".into()
-            ]))
-        );
-        // The first change of the refused batch did not stay.
-        assert_eq!(z.zone(&id).map(|z| z.records.len()), Ok(3));
-        let change = z
-            .apply(
-                &id,
-                &[upsert(weighted("blue", 90)), upsert(weighted("green", 10))],
-                None,
-            )
-            .expect("applied");
-        assert_eq!(change.status(), "PENDING");
-        let weights: Vec<(Option<String>, Option<u64>)> = z
-            .zone(&id)
-            .expect("zone")
-            .records
-            .iter()
-            .filter(|r| r.kind == "CNAME")
-            .map(|r| (r.set_identifier.clone(), r.weight))
-            .collect();
-        assert_eq!(
-            weights,
-            [
-                (Some("blue".into()), Some(90)),
-                (Some("green".into()), Some(10))
-            ]
-        );
-    }
-
-    #[test]
-    fn malformed_and_conflicting_changes_are_refused_as_route_53_refuses_them() {
-        let (z, id) = zones();
-        let mut simple = weighted("x", 1);
-        (simple.set_identifier, simple.weight) = (None, None);
-        let Err(Refusal::InvalidChangeBatch(m)) = z.apply(&id, &[upsert(simple)], None) else {
-            panic!("a simple set beside weighted ones was accepted");
-        };
-        assert!(m[0].contains("as a weighted set exists"), "{m:?}");
-        assert!(matches!(
-            z.apply(&id, &[upsert(weighted("green", 256))], None),
-            Err(Refusal::InvalidInput(m)) if m.contains("less than or equal to 255")
-        ));
-        let mut outside = weighted("green", 1);
-        outside.name = "app.example.org.".into();
-        assert!(matches!(
-            z.apply(&id, &[upsert(outside)], None),
-            Err(Refusal::InvalidChangeBatch(m)) if m[0].contains("is not permitted in zone example.com.")
-        ));
-        assert!(matches!(
-            z.apply("ZNOPE", &[upsert(weighted("green", 1))], None),
-            Err(Refusal::NoSuchHostedZone(_))
-        ));
-        let delete = Requested {
-            action: "DELETE".into(),
-            set: weighted("blue", 5),
-        };
-        assert!(matches!(
-            z.apply(&id, &[delete], None),
-            Err(Refusal::InvalidChangeBatch(m)) if m[0].contains("do not match the current values")
-        ));
-    }
-}
+mod tests;

@@ -35,6 +35,10 @@ pub struct Faults {
     /// Karpenter launches that fail, per NodePool.
     #[serde(default)]
     pub launch_failures: Vec<LaunchFailure>,
+    /// Workloads (`namespace/name`) whose pods are Ready but answer requests with HTTP 500:
+    /// broken in a way only traffic shows.
+    #[serde(default)]
+    pub serves_errors: Vec<String>,
 }
 
 /// Karpenter cannot launch nodes for a NodePool: the replacement NodeClaim's `Launched`

@@ -13,6 +13,7 @@ mod karpenter;
 mod network;
 mod route53;
 mod specs;
+mod traffic;
 
 pub use bulk::BulkSpec;
 pub use catalog::{builtin_addon_catalog, builtin_versions};
@@ -28,6 +29,7 @@ pub use specs::{
     DeprecatedRequest, InsightSpec, NodegroupSpec, ResourceSpec, SelfManagedSpec, Timings,
     VeleroSpec, VersionSpec, WorkloadSpec,
 };
+pub use traffic::TrafficSpec;
 
 use std::path::Path;
 use std::time::Duration;
@@ -88,6 +90,9 @@ pub struct ScenarioSpec {
     /// Route 53 hosted zones and their record sets.
     #[serde(default)]
     pub route53: Route53Spec,
+    /// Requests sent to names of `route53`, spread over clusters by the records' weights.
+    #[serde(default)]
+    pub traffic: Vec<TrafficSpec>,
     #[serde(default)]
     pub addons: Vec<AddonSpec>,
     /// Add-on versions EKS offers. Default: the built-in catalogue.
@@ -237,6 +242,7 @@ impl Scenario {
         }
         problems.extend(self.check_compute());
         problems.extend(self.spec.route53.check());
+        problems.extend(traffic::check(&self.spec));
         problems.extend(self.check_network());
         let catalog = self.addon_catalog();
         for addon in &self.spec.addons {

@@ -31,7 +31,12 @@ pub struct RecordSpec {
     pub kind: String,
     #[serde(default = "default_ttl")]
     pub ttl: u64,
+    #[serde(default)]
     pub values: Vec<String>,
+    /// Instead of `values`: `namespace/name` of a LoadBalancer Service of the cluster; the
+    /// value is its load balancer's DNS name.
+    #[serde(default)]
+    pub service: Option<String>,
     #[serde(default)]
     pub set_identifier: Option<String>,
     #[serde(default)]
@@ -52,6 +57,18 @@ pub fn in_zone(name: &str, zone: &str) -> bool {
 }
 
 impl Route53Spec {
+    /// The zones with each `service:` record given its value: the DNS name the Service's load
+    /// balancer has in cluster `cluster` of `region`.
+    pub fn resolved(&self, cluster: &str, region: &str) -> Route53Spec {
+        let mut spec = self.clone();
+        for r in spec.hosted_zones.iter_mut().flat_map(|z| &mut z.records) {
+            if let Some((ns, name)) = r.service.as_deref().and_then(|s| s.split_once('/')) {
+                r.values = vec![crate::sim::services::lb_hostname(cluster, region, ns, name)];
+            }
+        }
+        spec
+    }
+
     pub fn check(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         for (i, z) in self.hosted_zones.iter().enumerate() {
@@ -80,8 +97,11 @@ impl Route53Spec {
                         "{what} has a weight above 255, Route 53's largest"
                     )));
                 }
-                if r.values.is_empty() {
-                    problems.push(Problem::new(format!("{what} has no `values`")));
+                if r.values.is_empty() == r.service.is_none() {
+                    problems.push(
+                        Problem::new(format!("{what} needs one of `values` and `service`"))
+                            .help("`service: namespace/name` points the record at a LoadBalancer Service's DNS name"),
+                    );
                 }
             }
         }

@@ -10,6 +10,7 @@ pub mod karpenter;
 pub mod names;
 pub mod nodes;
 pub mod seed;
+pub mod services;
 pub mod workloads;
 
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub fn placement(world: &World) -> Placement {
 pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
     let mut changes = world.store.subscribe();
     let mut events = world.subscribe();
+    let cluster = &world.scenario.spec.cluster;
+    services::provision_all(&world.store, &cluster.name, &cluster.region);
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -134,6 +137,10 @@ fn react(world: &World, changes: &[Arc<super::kube::store::Change>]) {
                 }
             }
             "Pod" | "PodDisruptionBudget" => pdbs = true,
+            "Service" if c.kind != ChangeKind::Deleted => {
+                let cluster = &world.scenario.spec.cluster;
+                let _ = services::provision(store, &cluster.name, &cluster.region, &c.object);
+            }
             _ => {}
         }
     }
