@@ -5,6 +5,7 @@
 //! (`AWS_ENDPOINT_URL_EKS`, `AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_KMS`, and the endpoint and CA that EKS
 //! `DescribeCluster` returns).
 
+pub mod account;
 pub mod ec2;
 pub mod eks;
 pub mod kms;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 
+pub use account::Account;
 pub use scenario::Scenario;
 pub use world::{Endpoints, World};
 
@@ -51,19 +53,20 @@ pub struct Options {
 
 /// A running sandbox. Dropping it stops every server.
 pub struct Sandbox {
+    /// The scenario's cluster's world (the account's first cluster).
     pub world: Arc<World>,
+    /// The account: shared services and every cluster, created ones included.
+    pub account: Arc<Account>,
+    /// The scenario's cluster's endpoints.
     pub endpoints: Endpoints,
     pub dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     _servers: Vec<serve::Server>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.account.stop_all();
     }
 }
 
@@ -100,40 +103,35 @@ impl Sandbox {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        let certs = tls::generate()?;
-        let world = World::new(scenario, certs.ca_pem.clone(), options.record)?;
-        sim::seed::register_types(&world.store, &world.scenario)
-            .map_err(sim::seed::SeedError::from)?;
-
-        let region = world.scenario.spec.cluster.region.clone();
+        let region = scenario.spec.cluster.region.clone();
+        let shared = world::Shared::new(&scenario, options.record)?;
         let buckets = Arc::new(s3::buckets::Buckets::new(&dir.join("s3"), &region));
+        let account = Account::new(scenario.clone(), shared, buckets.clone(), dir.clone());
+        let certs = Account::certificates()?;
+        let world = World::new(scenario, certs.ca_pem.clone(), &account.shared);
+        let blue = account.register(world.clone(), eks::state::Eks::new(world.clone()));
+
+        // S3, EC2, KMS and Route 53 are account-wide; they read the first cluster's world only
+        // for its shared parts and its VPC.
         let s3 = serve::serve(
             s3::router(&dir.join("s3"), world.clone(), buckets.clone())?,
             0,
             None,
         )
         .await?;
-        let eks = serve::serve(eks::router(world.clone()), 0, None).await?;
+        let eks = serve::serve(eks::router(account.clone()), 0, None).await?;
         let kms = serve::serve(kms::router(world.clone()), 0, None).await?;
         let ec2 = serve::serve(ec2::router(world.clone()), 0, None).await?;
         let route53 = serve::serve(route53::router(world.clone()), 0, None).await?;
-        let kube = serve::serve(
-            kube::api::router(world.clone()),
-            0,
-            Some(certs.server.clone()),
-        )
-        .await?;
-        let endpoints = Endpoints {
+        account.set_services(Endpoints {
             eks: format!("http://{}", eks.addr),
             ec2: format!("http://{}", ec2.addr),
             s3: format!("http://{}", s3.addr),
             kms: format!("http://{}", kms.addr),
             route53: format!("http://{}", route53.addr),
-            kubernetes: format!("https://{}", kube.addr),
-        };
-        world.set_endpoints(endpoints.clone());
+            kubernetes: String::new(),
+        });
 
-        let s3_client = s3_client(&endpoints.s3, &region);
         // The scenario's buckets exist from the start, each in its region: the Velero bucket
         // in the cluster's, the others where `spec.buckets` puts them.
         let mut wanted: Vec<(String, String)> = Vec::new();
@@ -154,22 +152,15 @@ impl Sandbox {
                     message: e.to_string(),
                 })?;
         }
-        sim::seed::seed(&world.store, &world.scenario, &endpoints.s3)?;
+        let endpoints = account.bring_up(&blue, certs.server).await?;
 
-        let mut tasks = vec![sim::start(world.clone())];
-        if world.scenario.spec.velero.installed {
-            tasks.push(velero::start(world.clone(), s3_client));
-        }
-        if world.scenario.spec.karpenter.is_some() {
-            tasks.push(sim::karpenter::start(world.clone()));
-        }
         let sandbox = Sandbox {
             world,
+            account,
             endpoints,
             dir,
             _temp: temp,
-            _servers: vec![s3, eks, ec2, kms, route53, kube],
-            tasks,
+            _servers: vec![s3, eks, ec2, kms, route53],
         };
         sandbox.write_client_config()?;
         Ok(sandbox)

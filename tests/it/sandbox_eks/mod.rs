@@ -16,6 +16,7 @@ mod fargate;
 mod faults;
 mod insights;
 mod karpenter;
+mod lifecycle;
 mod nodegroups;
 mod rollback;
 mod updates;

@@ -1,8 +1,11 @@
 //! The emulated EKS API: the REST-JSON subset the tool uses, with the real routes, wire shapes,
 //! error types per operation and upgrade rules (eks-api.md is the reference).
 //!
+//! The router is the account's front: account-wide operations (ListClusters, the version
+//! catalogues) are answered here, the others go to the state of the cluster their path names.
 //! Every request passes through [`serve`]: injected API faults first, then the operation, then
-//! the request record (`world.requests`) that tests read to prove what the tool did.
+//! the request record (`requests`, naming the request's cluster) that tests read to prove what
+//! the tool did.
 
 mod addons;
 mod automode;
@@ -13,7 +16,7 @@ mod nodegroups;
 mod request;
 mod rollback;
 mod rollback_insights;
-mod state;
+pub(crate) mod state;
 mod versions;
 mod wire;
 
@@ -32,7 +35,7 @@ use errors::{ERROR_TYPE, EksError, ErrorKind, Op, REQUEST_ID};
 use request::Query;
 use state::Eks;
 
-use crate::world::World;
+use crate::account::Account;
 
 /// One parsed request, as the operation handlers see it.
 pub(crate) struct Call {
@@ -61,15 +64,14 @@ type Params = Option<Path<HashMap<String, String>>>;
 /// A route handler for one operation.
 macro_rules! op {
     ($op:expr) => {
-        move |State(eks): State<Arc<Eks>>,
+        move |State(account): State<Arc<Account>>,
               params: Params,
               RawQuery(query): RawQuery,
-              body: Bytes| { serve($op, eks, params, query, body) }
+              body: Bytes| { serve($op, account, params, query, body) }
     };
 }
 
-pub fn router(world: Arc<World>) -> Router {
-    let eks = Eks::new(world);
+pub fn router(account: Arc<Account>) -> Router {
     Router::new()
         .route("/clusters", get(op!(Op::ListClusters)))
         .route("/clusters/{name}", get(op!(Op::DescribeCluster)))
@@ -119,15 +121,30 @@ pub fn router(world: Arc<World>) -> Router {
         .route("/cluster-versions", get(op!(Op::DescribeClusterVersions)))
         .fallback(unknown)
         .method_not_allowed_fallback(unknown)
-        .with_state(eks)
+        .with_state(account)
 }
 
 /// Requests the emulator does not serve: recorded, and answered as API Gateway does.
-async fn unknown(State(eks): State<Arc<Eks>>, method: Method, uri: Uri) -> Response {
+async fn unknown(State(account): State<Arc<Account>>, method: Method, uri: Uri) -> Response {
     let operation = format!("{method} {}", uri.path());
-    eks.world
-        .requests
-        .push("eks", operation.clone(), 404, Some("not emulated".into()));
+    // `/clusters/{name}/…` names its cluster even when the operation is not emulated.
+    let cluster = uri
+        .path()
+        .strip_prefix("/clusters/")
+        .and_then(|rest| rest.split('/').next())
+        .map(|name| {
+            form_urlencoded::parse(format!("n={name}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        });
+    account.shared.requests.push_for(
+        cluster.as_deref(),
+        "eks",
+        operation.clone(),
+        404,
+        Some("not emulated".into()),
+    );
     let mut response = (
         StatusCode::NOT_FOUND,
         axum::Json(json!({
@@ -180,7 +197,7 @@ fn detail(op: Op, params: &HashMap<String, String>, query: &Query, body: &Value)
 
 async fn serve(
     op: Op,
-    eks: Arc<Eks>,
+    account: Arc<Account>,
     params: Params,
     query: Option<String>,
     body: Bytes,
@@ -191,8 +208,17 @@ async fn serve(
     let body = request::parse_body(&body);
     let null = Value::Null;
     let mut detail = detail(op, &params, &query, body.as_ref().unwrap_or(&null));
+    // The cluster the request is about: the path's, or CreateCluster's body `name`.
+    let cluster = params.get("name").cloned().or_else(|| {
+        body.as_ref()
+            .ok()
+            .and_then(|b| b.get("name"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let requests = account.shared.requests.clone();
 
-    let result = match (eks.world.api_faults.take("eks", op.name()), body) {
+    let result = match (account.shared.api_faults.take("eks", op.name()), body) {
         (Some(fault), _) => {
             let kind = op.injected(fault.status);
             detail = format!("{detail} injected={}", kind.type_name())
@@ -207,7 +233,7 @@ async fn serve(
         }
         (None, Err(e)) => Err(e),
         (None, Ok(body)) => handle(
-            &eks,
+            &account,
             &Call {
                 op,
                 params,
@@ -220,7 +246,7 @@ async fn serve(
     match result {
         Ok(mut value) => {
             request::strip_nulls(&mut value);
-            eks.world.requests.push("eks", op.name(), 200, detail);
+            requests.push_for(cluster.as_deref(), "eks", op.name(), 200, detail);
             let mut response = axum::Json(value).into_response();
             if let Ok(id) = HeaderValue::from_str(&request_id) {
                 response.headers_mut().insert(REQUEST_ID, id);
@@ -229,31 +255,51 @@ async fn serve(
         }
         Err(error) => {
             let response = op.answer(error, &request_id);
-            eks.world
-                .requests
-                .push("eks", op.name(), response.status().as_u16(), detail);
+            requests.push_for(
+                cluster.as_deref(),
+                "eks",
+                op.name(),
+                response.status().as_u16(),
+                detail,
+            );
             response
         }
     }
 }
 
-fn handle(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
+/// Account-wide operations here; the others on the state of the cluster the path names.
+fn handle(account: &Arc<Account>, call: &Call) -> Result<Value, EksError> {
     match call.op {
-        Op::ListClusters => cluster::list_clusters(eks, call),
+        Op::ListClusters => cluster::list_clusters(account, call),
+        Op::DescribeClusterVersions => {
+            versions::describe_cluster_versions(&account.scenario, &call.query)
+        }
+        Op::DescribeAddonVersions => addons::describe_addon_versions(&account.scenario, call),
+        _ => {
+            let name = call.param("name");
+            let eks = account
+                .eks(name)
+                .ok_or_else(|| EksError::no_cluster(name))?;
+            handle_cluster(&eks, call)
+        }
+    }
+}
+
+fn handle_cluster(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
+    match call.op {
+        Op::ListClusters | Op::DescribeClusterVersions | Op::DescribeAddonVersions => {
+            Err(EksError::new(ErrorKind::Server, "not a cluster operation"))
+        }
         Op::DescribeCluster => cluster::describe_cluster(eks, call),
         Op::UpdateClusterVersion => cluster::update_cluster_version(eks, call),
         Op::DescribeUpdate => cluster::describe_update(eks, call),
         Op::ListUpdates => cluster::list_updates(eks, call),
         Op::CancelUpdate => automode::cancel_update(eks, call),
-        Op::DescribeClusterVersions => {
-            versions::describe_cluster_versions(&eks.world.scenario, &call.query)
-        }
         Op::ListNodegroups => nodegroups::list_nodegroups(eks, call),
         Op::DescribeNodegroup => nodegroups::describe_nodegroup(eks, call),
         Op::UpdateNodegroupVersion => nodegroups::update_nodegroup_version(eks, call),
         Op::ListAddons => addons::list_addons(eks, call),
         Op::DescribeAddon => addons::describe_addon(eks, call),
-        Op::DescribeAddonVersions => addons::describe_addon_versions(eks, call),
         Op::UpdateAddon => addons::update_addon(eks, call),
         Op::ListInsights => insights::list_insights(eks, call),
         Op::DescribeInsight => insights::describe_insight(eks, call),
