@@ -10,8 +10,10 @@
 mod addons;
 mod automode;
 mod cluster;
+mod config;
 pub mod errors;
 mod insights;
+mod lifecycle;
 mod nodegroups;
 mod request;
 mod rollback;
@@ -73,8 +75,14 @@ macro_rules! op {
 
 pub fn router(account: Arc<Account>) -> Router {
     Router::new()
-        .route("/clusters", get(op!(Op::ListClusters)))
-        .route("/clusters/{name}", get(op!(Op::DescribeCluster)))
+        .route(
+            "/clusters",
+            get(op!(Op::ListClusters)).post(op!(Op::CreateCluster)),
+        )
+        .route(
+            "/clusters/{name}",
+            get(op!(Op::DescribeCluster)).delete(op!(Op::DeleteCluster)),
+        )
         .route(
             "/clusters/{name}/updates",
             get(op!(Op::ListUpdates)).post(op!(Op::UpdateClusterVersion)),
@@ -182,6 +190,19 @@ fn detail(op: Op, params: &HashMap<String, String>, query: &Query, body: &Value)
     if let Some(v) = query.one("kubernetesVersion") {
         parts.push(format!("kubernetesVersion={v}"));
     }
+    // Creations name what they create in their body.
+    for (key, label) in [
+        ("name", "cluster"),
+        ("nodegroupName", "nodegroup"),
+        ("addonName", "addon"),
+        ("principalArn", "principal"),
+    ] {
+        if !params.contains_key(key)
+            && let Some(v) = body.get(key).and_then(Value::as_str)
+        {
+            parts.push(format!("{label}={v}"));
+        }
+    }
     if op.is_write() {
         for key in ["version", "addonVersion", "releaseVersion"] {
             if let Some(v) = body.get(key).and_then(Value::as_str) {
@@ -275,21 +296,35 @@ fn handle(account: &Arc<Account>, call: &Call) -> Result<Value, EksError> {
             versions::describe_cluster_versions(&account.scenario, &call.query)
         }
         Op::DescribeAddonVersions => addons::describe_addon_versions(&account.scenario, call),
+        Op::CreateCluster => lifecycle::create_cluster(account, call),
         _ => {
             let name = call.param("name");
             let eks = account
                 .eks(name)
                 .ok_or_else(|| EksError::no_cluster(name))?;
-            handle_cluster(&eks, call)
+            handle_cluster(account, &eks, call)
         }
     }
 }
 
-fn handle_cluster(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
+fn handle_cluster(account: &Arc<Account>, eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
     match call.op {
-        Op::ListClusters | Op::DescribeClusterVersions | Op::DescribeAddonVersions => {
+        Op::ListClusters
+        | Op::DescribeClusterVersions
+        | Op::DescribeAddonVersions
+        | Op::CreateCluster
+        | Op::CreateNodegroup
+        | Op::DeleteNodegroup
+        | Op::CreateAddon
+        | Op::DeleteAddon
+        | Op::ListAccessEntries
+        | Op::DescribeAccessEntry
+        | Op::CreateAccessEntry
+        | Op::AssociateAccessPolicy
+        | Op::ListAssociatedAccessPolicies => {
             Err(EksError::new(ErrorKind::Server, "not a cluster operation"))
         }
+        Op::DeleteCluster => lifecycle::delete_cluster(account, eks, call),
         Op::DescribeCluster => cluster::describe_cluster(eks, call),
         Op::UpdateClusterVersion => cluster::update_cluster_version(eks, call),
         Op::DescribeUpdate => cluster::describe_update(eks, call),

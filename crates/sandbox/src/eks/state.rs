@@ -128,11 +128,17 @@ pub struct Cluster {
     pub created_at: f64,
     pub version: Version,
     pub platform_version: String,
-    /// `ACTIVE` or `UPDATING`.
+    /// `CREATING`, `ACTIVE`, `UPDATING`, `DELETING` or `FAILED` (`ClusterStatus`).
     pub status: &'static str,
     pub last_upgrade: Option<LastUpgrade>,
     /// EKS Auto Mode, when enabled: `computeConfig` in DescribeCluster.
     pub compute: Option<crate::scenario::ComputeConfigSpec>,
+    /// What CreateCluster (or the scenario) decided: role, network, access, tags.
+    pub config: super::config::ClusterConfig,
+    /// `health.issues`, in wire form.
+    pub issues: Vec<Value>,
+    /// CreateCluster's `clientRequestToken`: a retry with it gets this cluster back.
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -317,6 +323,14 @@ impl Eks {
                 automatic: spec.cluster.last_upgrade_automatic,
             }),
             compute: spec.cluster.compute_config.clone().filter(|c| c.enabled),
+            config: super::config::ClusterConfig::from_scenario(scenario),
+            issues: spec
+                .cluster
+                .health_issues
+                .iter()
+                .map(|i| json!({ "code": i.code, "message": i.message, "resourceIds": i.resource_ids }))
+                .collect(),
+            token: None,
         };
         let nodegroups = spec
             .nodegroups
@@ -403,7 +417,7 @@ impl Eks {
         tokio::time::sleep(self.world.real(emulated.0)).await;
     }
 
-    /// Checks that `name` is this sandbox's cluster (there is exactly one).
+    /// Checks that `name` is this state's cluster.
     pub fn check_cluster(&self, name: &str) -> Result<(), EksError> {
         if name == self.world.scenario.spec.cluster.name {
             Ok(())
