@@ -7,6 +7,7 @@
 //! `automode` and `fargate` (compute EKS moves, or cannot), and `cli_rollback` (the `aws` CLI
 //! through a rollback).
 
+mod access_entries;
 mod addons;
 mod api_usage;
 mod automode;

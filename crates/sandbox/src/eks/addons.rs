@@ -33,7 +33,7 @@ pub fn describe_addon(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
 }
 
 /// The numbers in an add-on version (`v1.19.2-eksbuild.1` → 1, 19, 2, 1), to order versions.
-fn version_key(version: &str) -> Vec<u64> {
+pub(super) fn version_key(version: &str) -> Vec<u64> {
     version
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse().ok())
@@ -41,7 +41,12 @@ fn version_key(version: &str) -> Vec<u64> {
 }
 
 /// An add-on version EKS would install on a cluster of `cluster_version`.
-fn compatible(catalog: &[AddonCatalogEntry], addon: &str, version: &str, cluster: Version) -> bool {
+pub(super) fn compatible(
+    catalog: &[AddonCatalogEntry],
+    addon: &str,
+    version: &str,
+    cluster: Version,
+) -> bool {
     catalog
         .iter()
         .filter(|e| e.name == addon)

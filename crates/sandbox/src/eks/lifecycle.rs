@@ -183,6 +183,14 @@ pub fn create_cluster(account: &Arc<Account>, call: &Call) -> Result<Value, EksE
         state.cluster.created_at = epoch_now();
         state.cluster.token = token.map(str::to_string);
         state.cluster.config = config;
+        // The creator is the cluster's admin unless the request says otherwise.
+        let bootstrap = body
+            .pointer("/accessConfig/bootstrapClusterCreatorAdminPermissions")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        if !bootstrap {
+            state.access_entries.clear();
+        }
     }
     let runtime = account.register(world, eks.clone());
     let answer = {

@@ -7,6 +7,8 @@
 //! the request record (`requests`, naming the request's cluster) that tests read to prove what
 //! the tool did.
 
+mod access;
+mod addon_lifecycle;
 mod addons;
 mod automode;
 mod cluster;
@@ -14,6 +16,7 @@ mod config;
 pub mod errors;
 mod insights;
 mod lifecycle;
+mod nodegroup_lifecycle;
 mod nodegroups;
 mod request;
 mod rollback;
@@ -95,19 +98,37 @@ pub fn router(account: Arc<Account>) -> Router {
             "/clusters/{name}/updates/{updateId}/cancel-update",
             post(op!(Op::CancelUpdate)),
         )
-        .route("/clusters/{name}/node-groups", get(op!(Op::ListNodegroups)))
+        .route(
+            "/clusters/{name}/node-groups",
+            get(op!(Op::ListNodegroups)).post(op!(Op::CreateNodegroup)),
+        )
         .route(
             "/clusters/{name}/node-groups/{nodegroupName}",
-            get(op!(Op::DescribeNodegroup)),
+            get(op!(Op::DescribeNodegroup)).delete(op!(Op::DeleteNodegroup)),
         )
         .route(
             "/clusters/{name}/node-groups/{nodegroupName}/update-version",
             post(op!(Op::UpdateNodegroupVersion)),
         )
-        .route("/clusters/{name}/addons", get(op!(Op::ListAddons)))
+        .route(
+            "/clusters/{name}/addons",
+            get(op!(Op::ListAddons)).post(op!(Op::CreateAddon)),
+        )
         .route(
             "/clusters/{name}/addons/{addonName}",
-            get(op!(Op::DescribeAddon)),
+            get(op!(Op::DescribeAddon)).delete(op!(Op::DeleteAddon)),
+        )
+        .route(
+            "/clusters/{name}/access-entries",
+            get(op!(Op::ListAccessEntries)).post(op!(Op::CreateAccessEntry)),
+        )
+        .route(
+            "/clusters/{name}/access-entries/{principalArn}",
+            get(op!(Op::DescribeAccessEntry)),
+        )
+        .route(
+            "/clusters/{name}/access-entries/{principalArn}/access-policies",
+            get(op!(Op::ListAssociatedAccessPolicies)).post(op!(Op::AssociateAccessPolicy)),
         )
         .route(
             "/clusters/{name}/addons/{addonName}/update",
@@ -177,6 +198,7 @@ fn detail(op: Op, params: &HashMap<String, String>, query: &Query, body: &Value)
         ("addonName", "addon"),
         ("updateId", "update"),
         ("id", "insight"),
+        ("principalArn", "principal"),
     ];
     for (key, label) in labels {
         if let Some(v) = params
@@ -312,19 +334,17 @@ fn handle_cluster(account: &Arc<Account>, eks: &Arc<Eks>, call: &Call) -> Result
         Op::ListClusters
         | Op::DescribeClusterVersions
         | Op::DescribeAddonVersions
-        | Op::CreateCluster
-        | Op::CreateNodegroup
-        | Op::DeleteNodegroup
-        | Op::CreateAddon
-        | Op::DeleteAddon
-        | Op::ListAccessEntries
-        | Op::DescribeAccessEntry
-        | Op::CreateAccessEntry
-        | Op::AssociateAccessPolicy
-        | Op::ListAssociatedAccessPolicies => {
-            Err(EksError::new(ErrorKind::Server, "not a cluster operation"))
-        }
+        | Op::CreateCluster => Err(EksError::new(ErrorKind::Server, "not a cluster operation")),
         Op::DeleteCluster => lifecycle::delete_cluster(account, eks, call),
+        Op::CreateNodegroup => nodegroup_lifecycle::create_nodegroup(eks, call),
+        Op::DeleteNodegroup => nodegroup_lifecycle::delete_nodegroup(eks, call),
+        Op::CreateAddon => addon_lifecycle::create_addon(eks, call),
+        Op::DeleteAddon => addon_lifecycle::delete_addon(eks, call),
+        Op::ListAccessEntries => access::list_access_entries(eks, call),
+        Op::DescribeAccessEntry => access::describe_access_entry(eks, call),
+        Op::CreateAccessEntry => access::create_access_entry(eks, call),
+        Op::AssociateAccessPolicy => access::associate_access_policy(eks, call),
+        Op::ListAssociatedAccessPolicies => access::list_associated_access_policies(eks, call),
         Op::DescribeCluster => cluster::describe_cluster(eks, call),
         Op::UpdateClusterVersion => cluster::update_cluster_version(eks, call),
         Op::DescribeUpdate => cluster::describe_update(eks, call),

@@ -160,6 +160,20 @@ pub struct Nodegroup {
     /// `updateConfig.maxUnavailablePercentage`, when the group uses it instead.
     pub max_unavailable_percentage: Option<u32>,
     pub subnets: Vec<String>,
+    /// `nodeRole`.
+    pub node_role: String,
+    /// `scalingConfig` `minSize` and `maxSize` (`desiredSize` is `nodes`).
+    pub min_size: u32,
+    pub max_size: u32,
+    pub capacity_type: String,
+    /// `taints` and `tags`, in wire form.
+    pub taints: Vec<Value>,
+    pub tags: serde_json::Map<String, Value>,
+    pub disk_size: u32,
+    /// `health.issues`, in wire form.
+    pub issues: Vec<Value>,
+    /// CreateNodegroup's `clientRequestToken`.
+    pub token: Option<String>,
 }
 
 impl Nodegroup {
@@ -185,10 +199,14 @@ pub struct Addon {
     pub service_account_role_arn: Option<String>,
     /// `health.issues`, already in wire form.
     pub issues: Vec<Value>,
+    /// `tags`, in wire form.
+    pub tags: serde_json::Map<String, Value>,
 }
 
 pub struct State {
     pub cluster: Cluster,
+    /// Access entries by principal ARN.
+    pub access_entries: BTreeMap<String, super::access::AccessEntry>,
     pub nodegroups: BTreeMap<String, Nodegroup>,
     pub addons: BTreeMap<String, Addon>,
     /// In creation order.
@@ -358,6 +376,15 @@ impl Eks {
                     max_unavailable: ng.max_unavailable,
                     max_unavailable_percentage: ng.max_unavailable_percentage,
                     subnets: scenario.nodegroup_subnet_ids(&ng.name),
+                    node_role: format!("arn:aws:iam::{account}:role/{name}-node-role"),
+                    min_size: ng.nodes.min(1),
+                    max_size: ng.nodes.max(1) * 2,
+                    capacity_type: "ON_DEMAND".into(),
+                    taints: Vec::new(),
+                    tags: serde_json::Map::new(),
+                    disk_size: 20,
+                    issues: Vec::new(),
+                    token: None,
                 };
                 (ng.name.clone(), group)
             })
@@ -381,12 +408,15 @@ impl Eks {
                     configuration_values: a.configuration_values.clone(),
                     service_account_role_arn: a.service_account_role_arn.clone(),
                     issues: Vec::new(),
+                    tags: serde_json::Map::new(),
                 };
                 (a.name.clone(), addon)
             })
             .collect();
+        let access_entries = super::access::initial(scenario, &nodegroups);
         Arc::new(Eks {
             state: Mutex::new(State {
+                access_entries,
                 cluster,
                 nodegroups,
                 addons,

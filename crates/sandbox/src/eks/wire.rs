@@ -72,8 +72,7 @@ pub fn cluster(eks: &Eks, state: &State) -> Value {
     cluster
 }
 
-pub fn nodegroup(eks: &Eks, state: &State, ng: &Nodegroup) -> Value {
-    let spec = &eks.world.scenario.spec;
+pub fn nodegroup(_eks: &Eks, state: &State, ng: &Nodegroup) -> Value {
     json!({
         "nodegroupName": ng.name,
         "nodegroupArn": ng.arn,
@@ -83,25 +82,26 @@ pub fn nodegroup(eks: &Eks, state: &State, ng: &Nodegroup) -> Value {
         "createdAt": ng.created_at,
         "modifiedAt": ng.modified_at,
         "status": ng.status,
-        "capacityType": "ON_DEMAND",
+        "capacityType": ng.capacity_type,
         "scalingConfig": {
-            "minSize": ng.nodes.min(1),
-            "maxSize": ng.nodes.max(1) * 2,
+            "minSize": ng.min_size,
+            "maxSize": ng.max_size,
             "desiredSize": ng.nodes,
         },
         "instanceTypes": [ng.instance_type],
         "subnets": ng.subnets,
         "amiType": ng.ami_type,
-        "nodeRole": format!("arn:aws:iam::{}:role/{}-node-role", spec.account, state.cluster.name),
+        "nodeRole": ng.node_role,
         "labels": ng.labels,
+        "taints": (!ng.taints.is_empty()).then_some(&ng.taints),
         "resources": { "autoScalingGroups": [{ "name": ng.asg }] },
-        "diskSize": 20,
-        "health": { "issues": [] },
+        "diskSize": ng.disk_size,
+        "health": { "issues": ng.issues },
         "updateConfig": match ng.max_unavailable_percentage {
             Some(p) => json!({ "maxUnavailablePercentage": p }),
             None => json!({ "maxUnavailable": ng.max_unavailable }),
         },
-        "tags": {},
+        "tags": ng.tags,
     })
 }
 
@@ -116,7 +116,7 @@ pub fn addon(state: &State, a: &Addon) -> Value {
         "createdAt": a.created_at,
         "modifiedAt": a.modified_at,
         "serviceAccountRoleArn": a.service_account_role_arn,
-        "tags": {},
+        "tags": a.tags,
         "configurationValues": a.configuration_values,
         "podIdentityAssociations": [],
     })
