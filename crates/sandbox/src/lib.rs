@@ -5,6 +5,7 @@
 //! (`AWS_ENDPOINT_URL_EKS`, `AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_KMS`, and the endpoint and CA that EKS
 //! `DescribeCluster` returns).
 
+pub mod account;
 pub mod ec2;
 pub mod eks;
 pub mod kms;
@@ -25,6 +26,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 
+pub use account::Account;
 pub use scenario::Scenario;
 pub use world::{Endpoints, World};
 
@@ -52,11 +54,16 @@ pub struct Options {
 
 /// A running sandbox. Dropping it stops every server.
 pub struct Sandbox {
+    /// The scenario's cluster's world (the account's first cluster).
     pub world: Arc<World>,
+    /// The account: shared services and every cluster, created ones included.
+    pub account: Arc<Account>,
+    /// The scenario's cluster's endpoints.
     pub endpoints: Endpoints,
     pub dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     _servers: Vec<serve::Server>,
+    /// Account-wide tasks (the traffic generator); each cluster's own are in the account.
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -65,6 +72,7 @@ impl Drop for Sandbox {
         for task in &self.tasks {
             task.abort();
         }
+        self.account.stop_all();
     }
 }
 
@@ -101,20 +109,23 @@ impl Sandbox {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        let certs = tls::generate()?;
-        let world = World::new(scenario, certs.ca_pem.clone(), options.record)?;
-        sim::seed::register_types(&world.store, &world.scenario)
-            .map_err(sim::seed::SeedError::from)?;
-
-        let region = world.scenario.spec.cluster.region.clone();
+        let region = scenario.spec.cluster.region.clone();
+        let shared = world::Shared::new(&scenario, options.record)?;
         let buckets = Arc::new(s3::buckets::Buckets::new(&dir.join("s3"), &region));
+        let account = Account::new(scenario.clone(), shared, buckets.clone(), dir.clone());
+        let certs = Account::certificates()?;
+        let world = World::new(scenario, certs.ca_pem.clone(), &account.shared);
+        let blue = account.register(world.clone(), eks::state::Eks::new(world.clone()));
+
+        // S3, EC2, KMS and Route 53 are account-wide; they read the first cluster's world only
+        // for its shared parts and its VPC.
         let s3 = serve::serve(
             s3::router(&dir.join("s3"), world.clone(), buckets.clone())?,
             0,
             None,
         )
         .await?;
-        let eks = serve::serve(eks::router(world.clone()), 0, None).await?;
+        let eks = serve::serve(eks::router(account.clone()), 0, None).await?;
         let kms = serve::serve(kms::router(world.clone()), 0, None).await?;
         let ec2 = serve::serve(ec2::router(world.clone()), 0, None).await?;
         let route53 = serve::serve(route53::router(world.clone()), 0, None).await?;
@@ -123,24 +134,16 @@ impl Sandbox {
             std::time::Duration::from_secs(600),
         ));
         let prometheus = serve::serve(traffic::prometheus::router(series.clone()), 0, None).await?;
-        let kube = serve::serve(
-            kube::api::router(world.clone()),
-            0,
-            Some(certs.server.clone()),
-        )
-        .await?;
-        let endpoints = Endpoints {
+        account.set_services(Endpoints {
             eks: format!("http://{}", eks.addr),
             ec2: format!("http://{}", ec2.addr),
             s3: format!("http://{}", s3.addr),
             kms: format!("http://{}", kms.addr),
             route53: format!("http://{}", route53.addr),
             prometheus: format!("http://{}", prometheus.addr),
-            kubernetes: format!("https://{}", kube.addr),
-        };
-        world.set_endpoints(endpoints.clone());
+            kubernetes: String::new(),
+        });
 
-        let s3_client = s3_client(&endpoints.s3, &region);
         // The scenario's buckets exist from the start, each in its region: the Velero bucket
         // in the cluster's, the others where `spec.buckets` puts them.
         let mut wanted: Vec<(String, String)> = Vec::new();
@@ -161,32 +164,28 @@ impl Sandbox {
                     message: e.to_string(),
                 })?;
         }
-        sim::seed::seed(&world.store, &world.scenario, &endpoints.s3)?;
+        let endpoints = account.bring_up(&blue, certs.server).await?;
 
-        let mut tasks = vec![sim::start(world.clone())];
-        if world.scenario.spec.velero.installed {
-            tasks.push(velero::start(world.clone(), s3_client));
-        }
-        if world.scenario.spec.karpenter.is_some() {
-            tasks.push(sim::karpenter::start(world.clone()));
-        }
+        // The users of the scenario's names, across every cluster of the account.
+        let mut tasks = Vec::new();
         if !world.scenario.spec.traffic.is_empty() {
             let speed = world.scenario.spec.speed;
-            let zones = world.clone();
+            let zones = account.shared.route53.clone();
             tasks.push(traffic::generator::start(
                 world.scenario.spec.traffic.clone(),
                 speed,
-                Arc::new(move |name: &str, kind: &str| zones.route53.effective(name, kind, speed)),
-                Arc::new(traffic::backends::OneCluster(world.clone())),
+                Arc::new(move |name: &str, kind: &str| zones.effective(name, kind, speed)),
+                Arc::new(traffic::backends::Clusters(account.clone())),
                 series,
             ));
         }
         let sandbox = Sandbox {
             world,
+            account,
             endpoints,
             dir,
             _temp: temp,
-            _servers: vec![s3, eks, ec2, kms, route53, prometheus, kube],
+            _servers: vec![s3, eks, ec2, kms, route53, prometheus],
             tasks,
         };
         sandbox.write_client_config()?;

@@ -1,5 +1,6 @@
-//! The state every emulated service shares: the scenario, the Kubernetes object store, the
-//! control-plane version, injected API faults, and the record of every request served.
+//! The state of one emulated cluster (its scenario, Kubernetes object store and control-plane
+//! version) and the account-wide parts every cluster points at: injected API faults, Route 53
+//! and the record of every request served ([`Shared`]).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ pub const ACCESS_KEY: &str = "AKIASANDBOXEXAMPLE01";
 pub const SECRET_KEY: &str = "sandbox/secret/not/a/real/key/0000000000";
 
 /// Where the services listen, once they do.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Endpoints {
     pub eks: String,
@@ -52,6 +53,10 @@ pub struct RequestRecord {
     /// For EKS writes: the cluster, node group or add-on and the version asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The cluster the request was about: the one whose Kubernetes API served it, or the EKS
+    /// path's (or CreateCluster body's) `name`. None for account-wide requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
 }
 
 /// The request record, kept in memory and optionally appended to a JSON-lines file.
@@ -77,8 +82,21 @@ impl RequestLog {
         })
     }
 
+    /// Records an account-wide request (S3, EC2, KMS, Route 53): no cluster.
     pub fn push(
         &self,
+        service: &'static str,
+        operation: impl Into<String>,
+        status: u16,
+        detail: Option<String>,
+    ) {
+        self.push_for(None, service, operation, status, detail);
+    }
+
+    /// Records a request about one cluster.
+    pub fn push_for(
+        &self,
+        cluster: Option<&str>,
         service: &'static str,
         operation: impl Into<String>,
         status: u16,
@@ -90,6 +108,7 @@ impl RequestLog {
             operation: operation.into(),
             status,
             detail,
+            cluster: cluster.filter(|c| !c.is_empty()).map(str::to_string),
         };
         if let Some(file) = &self.file
             && let Ok(line) = serde_json::to_string(&record)
@@ -157,13 +176,40 @@ impl ApiFaults {
     }
 }
 
+/// What every cluster of the account shares: one request record, one set of injected API faults
+/// (from the first scenario's `faults.api`), and one Route 53.
+#[derive(Clone)]
+pub struct Shared {
+    pub requests: Arc<RequestLog>,
+    pub api_faults: Arc<ApiFaults>,
+    pub route53: Arc<super::route53::zones::Zones>,
+}
+
+impl Shared {
+    pub fn new(scenario: &Scenario, record: Option<PathBuf>) -> std::io::Result<Shared> {
+        let propagation = scenario.real(scenario.spec.timings.dns_propagation);
+        Ok(Shared {
+            requests: Arc::new(RequestLog::new(record)?),
+            api_faults: Arc::new(ApiFaults::new(&scenario.spec.faults.api)),
+            route53: Arc::new(super::route53::zones::Zones::new(
+                &scenario
+                    .spec
+                    .route53
+                    .resolved(&scenario.spec.cluster.name, &scenario.spec.cluster.region),
+                propagation,
+            )),
+        })
+    }
+}
+
+/// One cluster's world: its scenario, object store and events, and the account's shared parts.
 pub struct World {
     pub scenario: Scenario,
     pub store: Arc<Store>,
-    pub requests: RequestLog,
-    pub api_faults: ApiFaults,
-    /// Route 53's hosted zones and changes.
-    pub route53: super::route53::zones::Zones,
+    pub requests: Arc<RequestLog>,
+    pub api_faults: Arc<ApiFaults>,
+    /// Route 53's hosted zones and changes (account-wide).
+    pub route53: Arc<super::route53::zones::Zones>,
     control_plane_version: RwLock<Version>,
     events: broadcast::Sender<WorldEvent>,
     /// PEM of the CA that signed the Kubernetes API's certificate.
@@ -172,30 +218,24 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(
-        scenario: Scenario,
-        ca_pem: String,
-        record: Option<PathBuf>,
-    ) -> std::io::Result<Arc<World>> {
+    pub fn new(scenario: Scenario, ca_pem: String, shared: &Shared) -> Arc<World> {
         let (events, _) = broadcast::channel(1024);
-        let propagation = scenario.real(scenario.spec.timings.dns_propagation);
-        Ok(Arc::new(World {
-            route53: super::route53::zones::Zones::new(
-                &scenario
-                    .spec
-                    .route53
-                    .resolved(&scenario.spec.cluster.name, &scenario.spec.cluster.region),
-                propagation,
-            ),
+        Arc::new(World {
+            route53: shared.route53.clone(),
             control_plane_version: RwLock::new(scenario.spec.cluster.version),
-            api_faults: ApiFaults::new(&scenario.spec.faults.api),
+            api_faults: shared.api_faults.clone(),
             scenario,
             store: Arc::new(Store::new()),
-            requests: RequestLog::new(record)?,
+            requests: shared.requests.clone(),
             events,
             ca_pem,
             endpoints: RwLock::new(None),
-        }))
+        })
+    }
+
+    /// The cluster's name, which its Kubernetes API's requests are recorded under.
+    pub fn cluster_name(&self) -> &str {
+        &self.scenario.spec.cluster.name
     }
 
     /// The Kubernetes version the API server reports.

@@ -7,6 +7,7 @@
 //! `automode` and `fargate` (compute EKS moves, or cannot), and `cli_rollback` (the `aws` CLI
 //! through a rollback).
 
+mod access_entries;
 mod addons;
 mod api_usage;
 mod automode;
@@ -16,6 +17,7 @@ mod fargate;
 mod faults;
 mod insights;
 mod karpenter;
+mod lifecycle;
 mod nodegroups;
 mod rollback;
 mod updates;

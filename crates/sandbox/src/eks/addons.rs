@@ -14,7 +14,7 @@ use super::rollback::window_target;
 use super::state::{Eks, Target, epoch_now};
 use super::wire;
 use crate::kube::store::{Store, StoreError, Subresource};
-use crate::scenario::{AddonCatalogEntry, AddonVersionSpec};
+use crate::scenario::{AddonCatalogEntry, AddonVersionSpec, Scenario};
 use crate::sim::{addons, workloads};
 use eks_upgrade_core::types::Version;
 
@@ -33,7 +33,7 @@ pub fn describe_addon(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
 }
 
 /// The numbers in an add-on version (`v1.19.2-eksbuild.1` → 1, 19, 2, 1), to order versions.
-fn version_key(version: &str) -> Vec<u64> {
+pub(super) fn version_key(version: &str) -> Vec<u64> {
     version
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse().ok())
@@ -41,7 +41,12 @@ fn version_key(version: &str) -> Vec<u64> {
 }
 
 /// An add-on version EKS would install on a cluster of `cluster_version`.
-fn compatible(catalog: &[AddonCatalogEntry], addon: &str, version: &str, cluster: Version) -> bool {
+pub(super) fn compatible(
+    catalog: &[AddonCatalogEntry],
+    addon: &str,
+    version: &str,
+    cluster: Version,
+) -> bool {
     catalog
         .iter()
         .filter(|e| e.name == addon)
@@ -74,7 +79,7 @@ fn version_info(addon: &str, v: &AddonVersionSpec, only: Option<Version>) -> Val
 
 /// DescribeAddonVersions: every catalogue add-on matching the filters, versions newest first;
 /// with `kubernetesVersion`, only versions compatible with it and only that compatibility.
-pub fn describe_addon_versions(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
+pub fn describe_addon_versions(scenario: &Scenario, call: &Call) -> Result<Value, EksError> {
     let q = &call.query;
     let only = q
         .one("kubernetesVersion")
@@ -86,7 +91,7 @@ pub fn describe_addon_versions(eks: &Arc<Eks>, call: &Call) -> Result<Value, Eks
         .transpose()?;
     let name = q.one("addonName");
     let (types, publishers, owners) = (q.all("types"), q.all("publishers"), q.all("owners"));
-    let mut catalog = eks.world.scenario.addon_catalog();
+    let mut catalog = scenario.addon_catalog();
     catalog.sort_by(|a, b| a.name.cmp(&b.name));
     let items: Vec<Value> = catalog
         .iter()

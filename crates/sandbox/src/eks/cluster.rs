@@ -11,10 +11,11 @@ use super::errors::{EksError, ErrorKind};
 use super::request::{body_bool, body_str, page};
 use super::state::{Eks, LastUpgrade, State, Target, UpdateStatus};
 use super::{automode, insights, rollback, versions, wire};
+use crate::account::Account;
 use eks_upgrade_core::types::{HumanDuration, Version};
 
-pub fn list_clusters(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksError> {
-    let names = vec![eks.world.scenario.spec.cluster.name.clone()];
+pub fn list_clusters(account: &Account, call: &Call) -> Result<Value, EksError> {
+    let names = account.names();
     let (names, next) = page(names, call.query.max_results()?, call.query.next_token())?;
     Ok(json!({ "clusters": names, "nextToken": next }))
 }

@@ -27,6 +27,8 @@ pub enum ErrorKind {
     Throttling,
     Server,
     ServiceUnavailable,
+    ResourceLimitExceeded,
+    UnsupportedAvailabilityZone,
 }
 
 impl ErrorKind {
@@ -42,6 +44,8 @@ impl ErrorKind {
             ErrorKind::Throttling => "ThrottlingException",
             ErrorKind::Server => "ServerException",
             ErrorKind::ServiceUnavailable => "ServiceUnavailableException",
+            ErrorKind::ResourceLimitExceeded => "ResourceLimitExceededException",
+            ErrorKind::UnsupportedAvailabilityZone => "UnsupportedAvailabilityZoneException",
         }
     }
 
@@ -62,6 +66,9 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidState | ErrorKind::Throttling => (true, false, false),
             ErrorKind::ServiceUnavailable => (false, false, false),
+            ErrorKind::ResourceLimitExceeded | ErrorKind::UnsupportedAvailabilityZone => {
+                (true, true, false)
+            }
             _ => (true, true, true),
         }
     }
@@ -171,6 +178,17 @@ pub enum Op {
     DescribeInsight,
     StartInsightsRefresh,
     DescribeInsightsRefresh,
+    CreateCluster,
+    DeleteCluster,
+    CreateNodegroup,
+    DeleteNodegroup,
+    CreateAddon,
+    DeleteAddon,
+    ListAccessEntries,
+    DescribeAccessEntry,
+    CreateAccessEntry,
+    AssociateAccessPolicy,
+    ListAssociatedAccessPolicies,
 }
 
 use ErrorKind::*;
@@ -196,6 +214,17 @@ impl Op {
             Op::DescribeInsight => "DescribeInsight",
             Op::StartInsightsRefresh => "StartInsightsRefresh",
             Op::DescribeInsightsRefresh => "DescribeInsightsRefresh",
+            Op::CreateCluster => "CreateCluster",
+            Op::DeleteCluster => "DeleteCluster",
+            Op::CreateNodegroup => "CreateNodegroup",
+            Op::DeleteNodegroup => "DeleteNodegroup",
+            Op::CreateAddon => "CreateAddon",
+            Op::DeleteAddon => "DeleteAddon",
+            Op::ListAccessEntries => "ListAccessEntries",
+            Op::DescribeAccessEntry => "DescribeAccessEntry",
+            Op::CreateAccessEntry => "CreateAccessEntry",
+            Op::AssociateAccessPolicy => "AssociateAccessPolicy",
+            Op::ListAssociatedAccessPolicies => "ListAssociatedAccessPolicies",
         }
     }
 
@@ -255,6 +284,69 @@ impl Op {
             | Op::DescribeInsightsRefresh => {
                 &[Server, ResourceNotFound, InvalidRequest, InvalidParameter]
             }
+            Op::CreateCluster => &[
+                ResourceInUse,
+                ResourceLimitExceeded,
+                InvalidParameter,
+                Client,
+                Server,
+                ServiceUnavailable,
+                UnsupportedAvailabilityZone,
+            ],
+            Op::DeleteCluster => &[
+                ResourceInUse,
+                ResourceNotFound,
+                Client,
+                Server,
+                ServiceUnavailable,
+                InvalidRequest,
+            ],
+            Op::CreateNodegroup => &[
+                ResourceInUse,
+                ResourceLimitExceeded,
+                InvalidRequest,
+                InvalidParameter,
+                Client,
+                Server,
+                ServiceUnavailable,
+            ],
+            Op::DeleteNodegroup => &[
+                ResourceInUse,
+                ResourceNotFound,
+                InvalidParameter,
+                Client,
+                Server,
+                ServiceUnavailable,
+            ],
+            Op::CreateAddon => &[
+                InvalidParameter,
+                InvalidRequest,
+                ResourceNotFound,
+                ResourceInUse,
+                Client,
+                Server,
+            ],
+            Op::DeleteAddon => &[
+                InvalidParameter,
+                InvalidRequest,
+                ResourceNotFound,
+                Client,
+                Server,
+            ],
+            Op::ListAccessEntries | Op::AssociateAccessPolicy => {
+                &[Server, ResourceNotFound, InvalidRequest, InvalidParameter]
+            }
+            Op::DescribeAccessEntry | Op::ListAssociatedAccessPolicies => {
+                &[Server, ResourceNotFound, InvalidRequest]
+            }
+            Op::CreateAccessEntry => &[
+                Server,
+                ResourceNotFound,
+                InvalidRequest,
+                InvalidParameter,
+                ResourceLimitExceeded,
+                ResourceInUse,
+            ],
         }
     }
 
@@ -266,6 +358,14 @@ impl Op {
                 | Op::UpdateNodegroupVersion
                 | Op::UpdateAddon
                 | Op::CancelUpdate
+                | Op::CreateCluster
+                | Op::DeleteCluster
+                | Op::CreateNodegroup
+                | Op::DeleteNodegroup
+                | Op::CreateAddon
+                | Op::DeleteAddon
+                | Op::CreateAccessEntry
+                | Op::AssociateAccessPolicy
         )
     }
 
@@ -281,6 +381,9 @@ impl Op {
             ServiceUnavailable => &[Server],
             Server => &[ServiceUnavailable],
             ResourceNotFound => &[InvalidParameter, Client],
+            ResourceLimitExceeded | UnsupportedAvailabilityZone => {
+                &[InvalidParameter, InvalidRequest, Client, Server]
+            }
             _ => &[InvalidParameter, InvalidRequest, Client, Server],
         };
         fallbacks
@@ -319,7 +422,7 @@ impl Op {
 mod tests {
     use super::*;
 
-    const ALL: [Op; 18] = [
+    const ALL: [Op; 29] = [
         Op::ListClusters,
         Op::DescribeCluster,
         Op::DescribeClusterVersions,
@@ -338,6 +441,17 @@ mod tests {
         Op::DescribeInsight,
         Op::StartInsightsRefresh,
         Op::DescribeInsightsRefresh,
+        Op::CreateCluster,
+        Op::DeleteCluster,
+        Op::CreateNodegroup,
+        Op::DeleteNodegroup,
+        Op::CreateAddon,
+        Op::DeleteAddon,
+        Op::ListAccessEntries,
+        Op::DescribeAccessEntry,
+        Op::CreateAccessEntry,
+        Op::AssociateAccessPolicy,
+        Op::ListAssociatedAccessPolicies,
     ];
 
     #[test]
@@ -352,6 +466,8 @@ mod tests {
             Throttling,
             Server,
             ServiceUnavailable,
+            ResourceLimitExceeded,
+            UnsupportedAvailabilityZone,
         ];
         for op in ALL {
             for kind in kinds {
@@ -369,6 +485,27 @@ mod tests {
         assert_eq!(Op::DescribeCluster.injected(429), ServiceUnavailable);
         assert_eq!(Op::DescribeUpdate.injected(429), Server);
         assert_eq!(Op::DescribeUpdate.injected(503), Server);
+    }
+
+    #[test]
+    fn new_shapes_carry_their_members() {
+        let e = EksError::new(ResourceLimitExceeded, "x")
+            .cluster("c")
+            .nodegroup("n")
+            .addon("a");
+        assert_eq!(
+            e.body(),
+            json!({"__type": "ResourceLimitExceededException", "message": "x", "clusterName": "c", "nodegroupName": "n"})
+        );
+        assert_eq!(ResourceLimitExceeded.status(), 400);
+        assert_eq!(
+            Op::CreateCluster.modelled(ResourceLimitExceeded),
+            ResourceLimitExceeded
+        );
+        assert_eq!(
+            Op::DeleteCluster.modelled(ResourceLimitExceeded),
+            InvalidRequest
+        );
     }
 
     #[test]

@@ -128,11 +128,17 @@ pub struct Cluster {
     pub created_at: f64,
     pub version: Version,
     pub platform_version: String,
-    /// `ACTIVE` or `UPDATING`.
+    /// `CREATING`, `ACTIVE`, `UPDATING`, `DELETING` or `FAILED` (`ClusterStatus`).
     pub status: &'static str,
     pub last_upgrade: Option<LastUpgrade>,
     /// EKS Auto Mode, when enabled: `computeConfig` in DescribeCluster.
     pub compute: Option<crate::scenario::ComputeConfigSpec>,
+    /// What CreateCluster (or the scenario) decided: role, network, access, tags.
+    pub config: super::config::ClusterConfig,
+    /// `health.issues`, in wire form.
+    pub issues: Vec<Value>,
+    /// CreateCluster's `clientRequestToken`: a retry with it gets this cluster back.
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +160,20 @@ pub struct Nodegroup {
     /// `updateConfig.maxUnavailablePercentage`, when the group uses it instead.
     pub max_unavailable_percentage: Option<u32>,
     pub subnets: Vec<String>,
+    /// `nodeRole`.
+    pub node_role: String,
+    /// `scalingConfig` `minSize` and `maxSize` (`desiredSize` is `nodes`).
+    pub min_size: u32,
+    pub max_size: u32,
+    pub capacity_type: String,
+    /// `taints` and `tags`, in wire form.
+    pub taints: Vec<Value>,
+    pub tags: serde_json::Map<String, Value>,
+    pub disk_size: u32,
+    /// `health.issues`, in wire form.
+    pub issues: Vec<Value>,
+    /// CreateNodegroup's `clientRequestToken`.
+    pub token: Option<String>,
 }
 
 impl Nodegroup {
@@ -179,10 +199,14 @@ pub struct Addon {
     pub service_account_role_arn: Option<String>,
     /// `health.issues`, already in wire form.
     pub issues: Vec<Value>,
+    /// `tags`, in wire form.
+    pub tags: serde_json::Map<String, Value>,
 }
 
 pub struct State {
     pub cluster: Cluster,
+    /// Access entries by principal ARN.
+    pub access_entries: BTreeMap<String, super::access::AccessEntry>,
     pub nodegroups: BTreeMap<String, Nodegroup>,
     pub addons: BTreeMap<String, Addon>,
     /// In creation order.
@@ -317,6 +341,14 @@ impl Eks {
                 automatic: spec.cluster.last_upgrade_automatic,
             }),
             compute: spec.cluster.compute_config.clone().filter(|c| c.enabled),
+            config: super::config::ClusterConfig::from_scenario(scenario),
+            issues: spec
+                .cluster
+                .health_issues
+                .iter()
+                .map(|i| json!({ "code": i.code, "message": i.message, "resourceIds": i.resource_ids }))
+                .collect(),
+            token: None,
         };
         let nodegroups = spec
             .nodegroups
@@ -344,6 +376,15 @@ impl Eks {
                     max_unavailable: ng.max_unavailable,
                     max_unavailable_percentage: ng.max_unavailable_percentage,
                     subnets: scenario.nodegroup_subnet_ids(&ng.name),
+                    node_role: format!("arn:aws:iam::{account}:role/{name}-node-role"),
+                    min_size: ng.nodes.min(1),
+                    max_size: ng.nodes.max(1) * 2,
+                    capacity_type: "ON_DEMAND".into(),
+                    taints: Vec::new(),
+                    tags: serde_json::Map::new(),
+                    disk_size: 20,
+                    issues: Vec::new(),
+                    token: None,
                 };
                 (ng.name.clone(), group)
             })
@@ -367,12 +408,15 @@ impl Eks {
                     configuration_values: a.configuration_values.clone(),
                     service_account_role_arn: a.service_account_role_arn.clone(),
                     issues: Vec::new(),
+                    tags: serde_json::Map::new(),
                 };
                 (a.name.clone(), addon)
             })
             .collect();
+        let access_entries = super::access::initial(scenario, &nodegroups);
         Arc::new(Eks {
             state: Mutex::new(State {
+                access_entries,
                 cluster,
                 nodegroups,
                 addons,
@@ -403,7 +447,7 @@ impl Eks {
         tokio::time::sleep(self.world.real(emulated.0)).await;
     }
 
-    /// Checks that `name` is this sandbox's cluster (there is exactly one).
+    /// Checks that `name` is this state's cluster.
     pub fn check_cluster(&self, name: &str) -> Result<(), EksError> {
         if name == self.world.scenario.spec.cluster.name {
             Ok(())

@@ -5,62 +5,59 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::state::{Addon, Eks, Nodegroup, State};
-use crate::sim::names;
 
 /// The `Cluster` shape. The endpoint and CA are the sandbox's Kubernetes API: this is how the
 /// tool finds it, exactly as it finds a real cluster's.
 pub fn cluster(eks: &Eks, state: &State) -> Value {
     let spec = &eks.world.scenario.spec;
     let c = &state.cluster;
+    let cfg = &c.config;
     let region = &spec.cluster.region;
     let account = &spec.account;
+    // A cluster being created has no API server yet: no endpoint, an empty CA.
     let endpoint = eks
         .world
         .endpoints()
         .map(|e| e.kubernetes)
-        .unwrap_or_default();
-    let ca = base64::engine::general_purpose::STANDARD.encode(&eks.world.ca_pem);
-    let suffix = names::suffix(&c.name, 8);
+        .filter(|k| !k.is_empty());
+    let ca = match (c.status, &endpoint) {
+        ("CREATING" | "FAILED", _) | (_, None) => json!({}),
+        _ => json!({ "data": base64::engine::general_purpose::STANDARD.encode(&eks.world.ca_pem) }),
+    };
     let mut cluster = json!({
         "name": c.name,
         "arn": c.arn,
         "createdAt": c.created_at,
         "version": c.version.to_string(),
         "endpoint": endpoint,
-        "roleArn": format!("arn:aws:iam::{account}:role/{}-cluster-role", c.name),
+        "roleArn": cfg.role_arn,
         "resourcesVpcConfig": {
-            "subnetIds": eks.world.scenario.cluster_subnet_ids(),
-            "securityGroupIds": [format!("sg-0{suffix}01")],
-            "clusterSecurityGroupId": format!("sg-0{suffix}c1"),
+            "subnetIds": cfg.subnet_ids,
+            "securityGroupIds": cfg.security_group_ids,
+            "clusterSecurityGroupId": cfg.cluster_security_group_id,
             "vpcId": eks.world.scenario.vpc_id(),
-            "endpointPublicAccess": true,
-            "endpointPrivateAccess": true,
-            "publicAccessCidrs": ["0.0.0.0/0"],
+            "endpointPublicAccess": cfg.endpoint_public_access,
+            "endpointPrivateAccess": cfg.endpoint_private_access,
+            "publicAccessCidrs": cfg.public_access_cidrs,
         },
         "kubernetesNetworkConfig": {
-            "serviceIpv4Cidr": "172.20.0.0/16",
-            "ipFamily": "ipv4",
+            "serviceIpv4Cidr": cfg.service_ipv4_cidr,
+            "ipFamily": cfg.ip_family,
             "elasticLoadBalancing": { "enabled": false },
         },
-        "logging": {
-            "clusterLogging": [{
-                "types": ["api", "audit", "authenticator", "controllerManager", "scheduler"],
-                "enabled": false,
-            }],
-        },
+        "logging": cfg.logging,
         "identity": {
             "oidc": { "issuer": format!("https://oidc.eks.{region}.amazonaws.com/id/{}", c.oidc_id) },
         },
         "status": c.status,
-        "certificateAuthority": { "data": ca },
+        "certificateAuthority": ca,
         "platformVersion": c.platform_version,
-        "tags": { "eks-upgrade/sandbox": eks.world.scenario.metadata.name },
-        "health": { "issues": spec.cluster.health_issues.iter().map(|i| json!({
-            "code": i.code, "message": i.message, "resourceIds": i.resource_ids,
-        })).collect::<Vec<_>>() },
-        "accessConfig": { "authenticationMode": "API_AND_CONFIG_MAP" },
-        "upgradePolicy": { "supportType": spec.cluster.support_type },
+        "tags": cfg.tags,
+        "health": { "issues": c.issues },
+        "accessConfig": { "authenticationMode": cfg.authentication_mode },
+        "upgradePolicy": { "supportType": cfg.support_type },
         "deletionProtection": false,
+        "encryptionConfig": cfg.encryption,
     });
     // Auto Mode turns on compute, block storage and load balancing together.
     if let Some(compute) = &c.compute {
@@ -75,8 +72,7 @@ pub fn cluster(eks: &Eks, state: &State) -> Value {
     cluster
 }
 
-pub fn nodegroup(eks: &Eks, state: &State, ng: &Nodegroup) -> Value {
-    let spec = &eks.world.scenario.spec;
+pub fn nodegroup(_eks: &Eks, state: &State, ng: &Nodegroup) -> Value {
     json!({
         "nodegroupName": ng.name,
         "nodegroupArn": ng.arn,
@@ -86,25 +82,26 @@ pub fn nodegroup(eks: &Eks, state: &State, ng: &Nodegroup) -> Value {
         "createdAt": ng.created_at,
         "modifiedAt": ng.modified_at,
         "status": ng.status,
-        "capacityType": "ON_DEMAND",
+        "capacityType": ng.capacity_type,
         "scalingConfig": {
-            "minSize": ng.nodes.min(1),
-            "maxSize": ng.nodes.max(1) * 2,
+            "minSize": ng.min_size,
+            "maxSize": ng.max_size,
             "desiredSize": ng.nodes,
         },
         "instanceTypes": [ng.instance_type],
         "subnets": ng.subnets,
         "amiType": ng.ami_type,
-        "nodeRole": format!("arn:aws:iam::{}:role/{}-node-role", spec.account, state.cluster.name),
+        "nodeRole": ng.node_role,
         "labels": ng.labels,
+        "taints": (!ng.taints.is_empty()).then_some(&ng.taints),
         "resources": { "autoScalingGroups": [{ "name": ng.asg }] },
-        "diskSize": 20,
-        "health": { "issues": [] },
+        "diskSize": ng.disk_size,
+        "health": { "issues": ng.issues },
         "updateConfig": match ng.max_unavailable_percentage {
             Some(p) => json!({ "maxUnavailablePercentage": p }),
             None => json!({ "maxUnavailable": ng.max_unavailable }),
         },
-        "tags": {},
+        "tags": ng.tags,
     })
 }
 
@@ -119,7 +116,7 @@ pub fn addon(state: &State, a: &Addon) -> Value {
         "createdAt": a.created_at,
         "modifiedAt": a.modified_at,
         "serviceAccountRoleArn": a.service_account_role_arn,
-        "tags": {},
+        "tags": a.tags,
         "configurationValues": a.configuration_values,
         "podIdentityAssociations": [],
     })

@@ -11,6 +11,7 @@ mod compute;
 pub mod faults;
 mod karpenter;
 mod network;
+mod new_clusters;
 mod route53;
 mod specs;
 mod traffic;
@@ -23,6 +24,7 @@ pub use faults::{
 };
 pub use karpenter::{BudgetSpec, Ec2NodeClassSpec, KarpenterPoolSpec, KarpenterSpec};
 pub use network::{DEFAULT_FREE_IPS, Subnet, SubnetSpec, is_subnet_id};
+pub use new_clusters::{CreateFailure, NewCluster, NewClustersSpec, NodegroupCreateFailure};
 pub use route53::{HostedZoneSpec, RecordSpec, Route53Spec, fqdn, in_zone};
 pub use specs::{
     AddonCatalogEntry, AddonSpec, AddonVersionSpec, ClusterIssueSpec, ClusterSpec,
@@ -126,6 +128,13 @@ pub struct ScenarioSpec {
     /// Generated objects in bulk, for scale tests and benchmarks.
     #[serde(default)]
     pub bulk: Option<BulkSpec>,
+    /// Clusters made with CreateCluster: what they come with and how they fail.
+    #[serde(default)]
+    pub new_clusters: NewClustersSpec,
+    /// The VPC a created cluster shares with the account's first cluster (its id hashes that
+    /// cluster's name). Not a scenario field.
+    #[serde(skip)]
+    pub vpc_override: Option<String>,
 }
 
 /// A bucket the scenario creates.
@@ -299,6 +308,7 @@ impl Scenario {
                 )));
             }
         }
+        problems.extend(self.spec.new_clusters.check());
         if !matches!(self.spec.velero.version.as_str(), "1.17" | "1.18") {
             problems.push(
                 Problem::new(format!(

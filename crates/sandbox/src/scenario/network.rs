@@ -94,6 +94,9 @@ pub fn is_subnet_id(id: &str) -> bool {
 impl Scenario {
     /// The VPC id EKS and EC2 report for the cluster.
     pub fn vpc_id(&self) -> String {
+        if let Some(vpc) = &self.spec.vpc_override {
+            return vpc.clone();
+        }
         format!(
             "vpc-0{:016x}",
             hash(&format!("vpc/{}", self.spec.cluster.name))

@@ -230,6 +230,10 @@ pub struct VeleroSpec {
     /// when other backups hold the queue.
     #[serde(default)]
     pub hold_queued: Option<HumanDuration>,
+    /// Velero runs without a BackupStorageLocation: a created cluster's platform stack installs
+    /// Velero, the tool attaches the location. Not a scenario field.
+    #[serde(skip)]
+    pub without_location: bool,
 }
 
 fn default_velero_version() -> String {
@@ -254,6 +258,7 @@ impl Default for VeleroSpec {
             unavailable: false,
             version: default_velero_version(),
             hold_queued: None,
+            without_location: false,
         }
     }
 }
@@ -314,6 +319,16 @@ pub struct Timings {
     pub status_lag: HumanDuration,
     /// How long a Route 53 change stays `PENDING` before `INSYNC`.
     pub dns_propagation: HumanDuration,
+    /// CreateCluster: `CREATING` to `ACTIVE` (or `FAILED`).
+    pub cluster_create: HumanDuration,
+    /// DeleteCluster: `DELETING` to gone.
+    pub cluster_delete: HumanDuration,
+    /// CreateNodegroup: `CREATING` to `ACTIVE` (or `CREATE_FAILED`).
+    pub nodegroup_create: HumanDuration,
+    /// DeleteNodegroup: `DELETING` to gone.
+    pub nodegroup_delete: HumanDuration,
+    /// CreateAddon (and DeleteAddon): `CREATING` to `ACTIVE`.
+    pub addon_create: HumanDuration,
 }
 
 impl Default for Timings {
@@ -328,6 +343,11 @@ impl Default for Timings {
             restore_per_item: HumanDuration(Duration::from_millis(3_000)),
             status_lag: d(5),
             dns_propagation: d(60),
+            cluster_create: d(10 * 60),
+            cluster_delete: d(8 * 60),
+            nodegroup_create: d(4 * 60),
+            nodegroup_delete: d(4 * 60),
+            addon_create: d(60),
         }
     }
 }

@@ -297,26 +297,29 @@ pub fn seed(store: &Store, scenario: &Scenario, s3_url: &str) -> Result<(), Seed
                 "data": { "cloud": base64::engine::general_purpose::STANDARD.encode(credentials) },
             }),
         )?;
-        let bsl = resource_of(store, "BackupStorageLocation")?;
-        let mut object_storage = json!({ "bucket": spec.velero.bucket });
-        if let Some(prefix) = &spec.velero.prefix {
-            object_storage["prefix"] = json!(prefix);
+        // A created cluster's Velero waits for the tool to attach a location.
+        if !spec.velero.without_location {
+            let bsl = resource_of(store, "BackupStorageLocation")?;
+            let mut object_storage = json!({ "bucket": spec.velero.bucket });
+            if let Some(prefix) = &spec.velero.prefix {
+                object_storage["prefix"] = json!(prefix);
+            }
+            store.create(
+                &bsl,
+                Some(ns),
+                json!({
+                    "metadata": { "name": spec.velero.storage_location },
+                    "spec": {
+                        "provider": "aws",
+                        "default": true,
+                        "accessMode": "ReadWrite",
+                        "objectStorage": object_storage,
+                        "config": { "region": region, "s3Url": s3_url, "s3ForcePathStyle": "true" },
+                        "credential": { "name": "cloud-credentials", "key": "cloud" },
+                    },
+                }),
+            )?;
         }
-        store.create(
-            &bsl,
-            Some(ns),
-            json!({
-                "metadata": { "name": spec.velero.storage_location },
-                "spec": {
-                    "provider": "aws",
-                    "default": true,
-                    "accessMode": "ReadWrite",
-                    "objectStorage": object_storage,
-                    "config": { "region": region, "s3Url": s3_url, "s3ForcePathStyle": "true" },
-                    "credential": { "name": "cloud-credentials", "key": "cloud" },
-                },
-            }),
-        )?;
     }
 
     seed_objects(store, scenario, spec.cluster.version, false)?;

@@ -66,21 +66,34 @@ pub fn status_in(store: &Store, host: &str, serves_errors: &[String]) -> Option<
     Some(if broken { 500 } else { 200 })
 }
 
-/// A sandbox of one cluster, as requests meet it.
-pub struct OneCluster(pub std::sync::Arc<crate::world::World>);
+/// The account's clusters, as requests meet them: the cluster whose LoadBalancer Service owns
+/// the name answers, if EKS reports it `ACTIVE`.
+pub struct Clusters(pub std::sync::Arc<crate::account::Account>);
 
-impl super::generator::Backends for OneCluster {
+impl super::generator::Backends for Clusters {
     fn answer(&self, host: &str) -> super::generator::Answer {
-        let spec = &self.0.scenario.spec;
-        match status_in(&self.0.store, host, &spec.faults.serves_errors) {
-            Some(status) => super::generator::Answer {
-                cluster: Some(spec.cluster.name.clone()),
-                status,
-            },
-            None => super::generator::Answer {
-                cluster: None,
-                status: 502,
-            },
+        for name in self.0.names() {
+            let Some(cluster) = self.0.cluster(&name) else {
+                continue;
+            };
+            if cluster.status() != "ACTIVE" {
+                continue;
+            }
+            let world = &cluster.world;
+            if let Some(status) = status_in(
+                &world.store,
+                host,
+                &world.scenario.spec.faults.serves_errors,
+            ) {
+                return super::generator::Answer {
+                    cluster: Some(name),
+                    status,
+                };
+            }
+        }
+        super::generator::Answer {
+            cluster: None,
+            status: 502,
         }
     }
 }

@@ -182,7 +182,13 @@ async fn handle(State(api): State<Arc<Api>>, request: axum::extract::Request) ->
     };
     let response = result.unwrap_or_else(IntoResponse::into_response);
     let code = response.status().as_u16();
-    api.world.requests.push("kubernetes", operation, code, None);
+    api.world.requests.push_for(
+        Some(api.world.cluster_name()),
+        "kubernetes",
+        operation,
+        code,
+        None,
+    );
     let (group, version, resource, subresource, scope) = match &route {
         Route::Resource(p) => (
             p.group.clone(),
