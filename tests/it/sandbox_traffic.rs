@@ -310,3 +310,205 @@ fn scenarios_refuse_traffic_and_records_that_point_nowhere() {
         assert!(text.contains(needle), "{needle}:\n{text}");
     }
 }
+
+/// Green's copy of the shop: the Deployment and the LoadBalancer Service a restore would bring.
+const GREEN_SHOP: &str = r#"apiVersion: v1
+kind: Namespace
+metadata: { name: shop }
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web, namespace: shop }
+spec:
+  replicas: 2
+  selector: { matchLabels: { app.kubernetes.io/name: web } }
+  template:
+    metadata: { labels: { app.kubernetes.io/name: web } }
+    spec: { containers: [ { name: web, image: "public.ecr.aws/nginx/nginx:1.27" } ] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: shop }
+spec: { type: LoadBalancer, selector: { app.kubernetes.io/name: web }, ports: [ { port: 80 } ] }
+"#;
+
+fn run(sb: &TestSandbox, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .envs(sb.env())
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output_timed()
+        .expect("the CLI runs");
+    assert_eq!(out.code, Some(0), "{program} {args:?}:\n{}", out.stderr);
+    out.stdout
+}
+
+#[test]
+fn a_workload_broken_only_on_green_fails_only_greens_share() {
+    let scenario = SCENARIO.replace(
+        "  velero: { installed: false }\n",
+        "  velero: { installed: false }\n  newClusters: { faults: { servesErrors: [shop/web] } }\n  timings: { clusterCreate: 60s, nodegroupCreate: 60s }\n",
+    );
+    let sb = TestSandbox::start(Some(&scenario));
+    let subnets = sb.sandbox.world.scenario.cluster_subnet_ids();
+    run(
+        &sb,
+        "aws",
+        &[
+            "eks",
+            "create-cluster",
+            "--name",
+            "green",
+            "--kubernetes-version",
+            "1.34",
+            "--role-arn",
+            "arn:aws:iam::111122223333:role/eks",
+            "--resources-vpc-config",
+            &format!("subnetIds={}", subnets.join(",")),
+        ],
+    );
+    poll("green to be ACTIVE", POLL_TIMEOUT, || {
+        let d: Value = serde_json::from_str(&run(
+            &sb,
+            "aws",
+            &[
+                "eks",
+                "describe-cluster",
+                "--name",
+                "green",
+                "--output",
+                "json",
+            ],
+        ))
+        .expect("JSON");
+        (d["cluster"]["status"] == "ACTIVE")
+            .then_some(())
+            .ok_or(d["cluster"]["status"].to_string())
+    });
+    let mut args = vec![
+        "eks",
+        "create-nodegroup",
+        "--cluster-name",
+        "green",
+        "--nodegroup-name",
+        "general",
+        "--node-role",
+        "arn:aws:iam::111122223333:role/node",
+        "--scaling-config",
+        "minSize=2,maxSize=2,desiredSize=2",
+        "--subnets",
+    ];
+    args.extend(subnets.iter().map(String::as_str));
+    run(&sb, "aws", &args);
+    let kubeconfig = sb.sandbox.dir.join("green-kubeconfig");
+    let kubeconfig = kubeconfig.to_str().expect("a UTF-8 path");
+    run(
+        &sb,
+        "aws",
+        &[
+            "eks",
+            "update-kubeconfig",
+            "--name",
+            "green",
+            "--kubeconfig",
+            kubeconfig,
+        ],
+    );
+    let manifest = sb.sandbox.dir.join("green-shop.yaml");
+    std::fs::write(&manifest, GREEN_SHOP).expect("manifest written");
+    let manifest = manifest.to_str().expect("a UTF-8 path");
+    run(
+        &sb,
+        "kubectl",
+        &["--kubeconfig", kubeconfig, "apply", "-f", manifest],
+    );
+    let green_lb = poll(
+        "green's web to be Ready with a load balancer",
+        POLL_TIMEOUT,
+        || {
+            let svc: Value = serde_json::from_str(&run(
+                &sb,
+                "kubectl",
+                &[
+                    "--kubeconfig",
+                    kubeconfig,
+                    "get",
+                    "service",
+                    "web",
+                    "-n",
+                    "shop",
+                    "-o",
+                    "json",
+                ],
+            ))
+            .expect("JSON");
+            let ready = run(
+                &sb,
+                "kubectl",
+                &[
+                    "--kubeconfig",
+                    kubeconfig,
+                    "get",
+                    "deployment",
+                    "web",
+                    "-n",
+                    "shop",
+                    "-o",
+                    "jsonpath={.status.readyReplicas}",
+                ],
+            );
+            match svc["status"]["loadBalancer"]["ingress"][0]["hostname"].as_str() {
+                Some(h) if ready.trim() == "2" => Ok(h.to_string()),
+                other => Err(format!("{other:?}, {ready} ready")),
+            }
+        },
+    );
+
+    // 10 % to green's load balancer.
+    let zone = aws(&sb, &["list-hosted-zones"])["HostedZones"][0]["Id"]
+        .as_str()
+        .expect("a zone id")
+        .to_string();
+    let blue_lb = sb
+        .sandbox
+        .world
+        .route53
+        .effective("app.example.com", "CNAME", 1.0)[0]
+        .values[0]
+        .clone();
+    let batch = serde_json::json!({"Changes": [
+        {"Action": "UPSERT", "ResourceRecordSet": {"Name": "app.example.com", "Type": "CNAME",
+         "SetIdentifier": "blue", "Weight": 90, "TTL": 60, "ResourceRecords": [{"Value": blue_lb}]}},
+        {"Action": "UPSERT", "ResourceRecordSet": {"Name": "app.example.com", "Type": "CNAME",
+         "SetIdentifier": "green", "Weight": 10, "TTL": 60, "ResourceRecords": [{"Value": green_lb}]}},
+    ]})
+    .to_string();
+    aws(
+        &sb,
+        &[
+            "change-resource-record-sets",
+            "--hosted-zone-id",
+            &zone,
+            "--change-batch",
+            &batch,
+        ],
+    );
+    let of = |cluster: &str, status: &str| {
+        format!(
+            r#"sum(increase(nginx_ingress_controller_requests{{host="app.example.com",cluster="{cluster}",status="{status}"}}[3s]))"#
+        )
+    };
+    let share = format!("{} / sum(increase({ALL}[3s]))", of("green", "500"));
+    poll(
+        "a tenth of the requests to fail on green",
+        POLL_TIMEOUT,
+        || match scalar(&sb, &share, None) {
+            Some(r) if (0.095..=0.105).contains(&r) => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    // Green answered only errors, blue only successes.
+    assert_eq!(scalar(&sb, &of("green", "200"), None), None);
+    assert_eq!(scalar(&sb, &of("demo", "500"), None), None);
+    assert!(scalar(&sb, &of("demo", "200"), None).is_some_and(|n| n > 0.0));
+}

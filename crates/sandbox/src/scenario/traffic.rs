@@ -74,16 +74,26 @@ pub fn check(spec: &ScenarioSpec) -> Vec<Problem> {
             );
         }
     }
-    for w in &spec.faults.serves_errors {
-        let known = w.split_once('/').is_some_and(|(ns, name)| {
-            spec.workloads
-                .iter()
-                .any(|x| x.namespace == ns && x.name == name)
-        });
-        if !known {
-            problems.push(Problem::new(format!(
-                "`faults.servesErrors` names `{w}`, which is not a workload of the scenario"
-            )));
+    // A created cluster's workloads are the first one's, restored: both lists name those.
+    let lists = [
+        ("faults", &spec.faults.serves_errors),
+        (
+            "newClusters.faults",
+            &spec.new_clusters.faults.serves_errors,
+        ),
+    ];
+    for (field, list) in lists {
+        for w in list {
+            let known = w.split_once('/').is_some_and(|(ns, name)| {
+                spec.workloads
+                    .iter()
+                    .any(|x| x.namespace == ns && x.name == name)
+            });
+            if !known {
+                problems.push(Problem::new(format!(
+                    "`{field}.servesErrors` names `{w}`, which is not a workload of the scenario"
+                )));
+            }
         }
     }
     problems
