@@ -4,7 +4,8 @@
 
 use aws_sdk_eks::types::{AccessScope, AccessScopeType};
 
-use super::lifecycle::{NODE_ROLE, account, cli, green, ok, subnets};
+use super::lifecycle::{account, cli, ok, subnets};
+use super::lifecycle_compute::{NODE_ROLE, green};
 use super::{client, service_error};
 use crate::common::{POLL_TIMEOUT, poll_async};
 

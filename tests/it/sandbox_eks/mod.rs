@@ -4,8 +4,9 @@
 //! By topic: `clusters` (describing and listing), `updates` (control-plane upgrades and
 //! rollback), `nodegroups`, `addons`, `insights`, `faults` (injected failures), `wire` (the
 //! raw HTTP form and the `aws` CLI), `rollback` and `api_usage` (what a rollback needs first),
-//! `automode` and `fargate` (compute EKS moves, or cannot), and `cli_rollback` (the `aws` CLI
-//! through a rollback).
+//! `automode` and `fargate` (compute EKS moves, or cannot), `cli_rollback` (the `aws` CLI
+//! through a rollback), and several clusters in one account: `lifecycle` (clusters created and
+//! deleted), `lifecycle_compute` (their node groups and add-ons), `access_entries`.
 
 mod access_entries;
 mod addons;
@@ -18,6 +19,7 @@ mod faults;
 mod insights;
 mod karpenter;
 mod lifecycle;
+mod lifecycle_compute;
 mod nodegroups;
 mod rollback;
 mod updates;

@@ -57,6 +57,14 @@ pub fn update_cluster_version(eks: &Arc<Eks>, call: &Call) -> Result<Value, EksE
     if let Some(update) = state.replay(&Target::Cluster, token) {
         return Ok(json!({ "update": update.to_json() }));
     }
+    // Only a running cluster is upgraded: not one being created or deleted, nor a failed one.
+    let status = state.cluster.status;
+    if matches!(status, "CREATING" | "DELETING" | "FAILED") {
+        return Err(EksError::invalid_request(format!(
+            "Cluster {name} is {status} and cannot be updated"
+        ))
+        .cluster(name));
+    }
     let current = state.cluster.version;
     let unsupported = || {
         EksError::invalid_parameter(format!(
