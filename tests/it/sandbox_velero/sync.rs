@@ -83,12 +83,21 @@ fn backup_cr(sb: &TestSandbox, name: &str) -> Option<Value> {
 #[test]
 fn a_read_only_location_syncs_another_clusters_backups_and_refuses_new_ones() {
     let blue = cluster("blue", "");
-    let written = backup(&blue, "from-blue", json!({ "includedNamespaces": ["shop"] }));
+    let written = backup(
+        &blue,
+        "from-blue",
+        json!({ "includedNamespaces": ["shop"] }),
+    );
     assert_eq!(written["status"]["phase"], "Completed", "{written}");
 
     let green = cluster("green", "");
     assert!(
-        copy(&blue, "blue/backups/from-blue/", &green, "blue/backups/from-blue/") >= 9,
+        copy(
+            &blue,
+            "blue/backups/from-blue/",
+            &green,
+            "blue/backups/from-blue/"
+        ) >= 9,
         "every file of the backup is copied"
     );
     // A location on blue's prefix, as the tool attaches one to a new cluster.
@@ -159,7 +168,11 @@ fn a_read_only_location_syncs_another_clusters_backups_and_refuses_new_ones() {
     assert!(keys(&green, "green/backups/into-blue/").is_empty());
 
     // Green's own backups stay its own: blue's location never sees them.
-    let own = backup(&green, "green-own", json!({ "includedNamespaces": ["shop"] }));
+    let own = backup(
+        &green,
+        "green-own",
+        json!({ "includedNamespaces": ["shop"] }),
+    );
     assert_eq!(own["status"]["phase"], "Completed", "{own}");
     assert_eq!(
         own["metadata"]["labels"]["velero.io/storage-location"],
@@ -196,7 +209,10 @@ fn the_bucket_decides_which_backups_exist() {
         backup_cr(&sb, "kept")
     });
     assert_eq!(back["status"]["phase"], "Completed", "{back}");
-    assert_eq!(back["metadata"]["labels"]["velero.io/storage-location"], "default");
+    assert_eq!(
+        back["metadata"]["labels"]["velero.io/storage-location"],
+        "default"
+    );
     assert_ne!(back["metadata"]["uid"], kept_uid);
     assert!(!keys(&sb, "demo/backups/kept/").is_empty());
     // The sync never touched storage.

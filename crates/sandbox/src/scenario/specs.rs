@@ -314,6 +314,8 @@ pub struct Timings {
     pub status_lag: HumanDuration,
     /// How long a Route 53 change stays `PENDING` before `INSYNC`.
     pub dns_propagation: HumanDuration,
+    /// How long each pod of a `batch/v1` Job runs before it succeeds (or fails).
+    pub job_run: HumanDuration,
 }
 
 impl Default for Timings {
@@ -328,6 +330,7 @@ impl Default for Timings {
             restore_per_item: HumanDuration(Duration::from_millis(3_000)),
             status_lag: d(5),
             dns_propagation: d(60),
+            job_run: d(30),
         }
     }
 }

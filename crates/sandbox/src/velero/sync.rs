@@ -187,7 +187,10 @@ fn to_create(ctx: &Ctx, location: &str, stored: Value) -> Option<Value> {
             .filter(|r| {
                 r.get("kind").and_then(Value::as_str) != Some("Schedule")
                     || ctx
-                        .get("schedules", r.get("name").and_then(Value::as_str).unwrap_or(""))
+                        .get(
+                            "schedules",
+                            r.get("name").and_then(Value::as_str).unwrap_or(""),
+                        )
                         .ok()
                         .is_some_and(|s| s.pointer("/metadata/uid") == r.get("uid"))
             })
