@@ -11,13 +11,13 @@ use eks_upgrade_sandbox::kube::store::Subresource;
 use serde_json::{Value, json};
 
 /// The real kubectl, pointed at the sandbox with a private discovery cache.
-struct Kubectl {
+pub(super) struct Kubectl {
     cache: tempfile::TempDir,
     env: Vec<(&'static str, String)>,
 }
 
 impl Kubectl {
-    fn new(sb: &TestSandbox) -> Kubectl {
+    pub(super) fn new(sb: &TestSandbox) -> Kubectl {
         Kubectl {
             cache: tempfile::tempdir().expect("cache dir"),
             env: sb.env(),
@@ -32,7 +32,7 @@ impl Kubectl {
         c
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(super) fn run(&self, args: &[&str]) -> Output {
         self.command(args).output_timed().unwrap_or_else(|e| {
             panic!(
                 "kubectl must be installed for these tests (it is part of the machine image): {e}"
@@ -41,7 +41,7 @@ impl Kubectl {
     }
 
     #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
+    pub(super) fn ok(&self, args: &[&str]) -> String {
         let r = self.run(args);
         assert_eq!(
             r.code,

@@ -2,10 +2,12 @@
 //! sandbox writes, whose exec plugin runs the real `aws eks get-token`) and by kube-rs with a
 //! token from `cloud::token`.
 //!
-//! By client and topic: `kubectl` (the real CLI), then kube-rs: `objects` (CRUD, lists,
+//! By client and topic: `kubectl` (the real CLI), `jobs` (Jobs run to their end and their pods'
+//! logs, through kubectl), then kube-rs: `objects` (CRUD, lists,
 //! selectors, status), `watch`, `tokens` (authentication) and `robustness` (injected throttling
 //! and hostile requests).
 
+mod jobs;
 mod kubectl;
 mod objects;
 mod robustness;

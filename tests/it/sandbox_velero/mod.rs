@@ -4,13 +4,15 @@
 //!
 //! By topic: `backups` (what a backup writes, its progress, filters and refusals), `faults`
 //! (injected backup, bucket and restore failures), `queue` (Velero 1.18's backup queue),
-//! `restores`, and `storage` (location prefixes, the `aws` CLI, multipart uploads).
+//! `restores`, `storage` (location prefixes, the `aws` CLI, multipart uploads), and `sync` (the
+//! backup sync controller, read-only locations, partly failed restores).
 
 mod backups;
 mod faults;
 mod queue;
 mod restores;
 mod storage;
+mod sync;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;

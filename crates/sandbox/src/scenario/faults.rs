@@ -1,5 +1,6 @@
 //! The faults a scenario injects: failed EKS updates, insight enforcement, Velero backup phases
-//! and bucket damage, API errors, workloads an upgrade breaks, failed restores and degraded add-ons.
+//! and bucket damage, API errors, workloads an upgrade breaks, failed or partly failed restores,
+//! degraded add-ons and failing Jobs.
 
 use serde::Deserialize;
 
@@ -29,6 +30,14 @@ pub struct Faults {
     /// Velero restores end `Failed`.
     #[serde(default)]
     pub restore_fails: bool,
+    /// Namespaces whose items a Velero restore cannot restore: each gets an error in the
+    /// restore's results and the Restore ends `PartiallyFailed` (say, a webhook refusing them).
+    #[serde(default)]
+    pub restore_errors: Vec<String>,
+    /// Every pod of a `batch/v1` Job fails (exit code 1), so the Job ends `Failed` with
+    /// `BackoffLimitExceeded` once its retries are used up.
+    #[serde(default)]
+    pub jobs_fail: bool,
     /// Add-ons that end `DEGRADED` when updated for a version.
     #[serde(default)]
     pub addon_degrades: Vec<AddonDegrades>,

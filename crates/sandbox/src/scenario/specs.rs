@@ -329,6 +329,8 @@ pub struct Timings {
     pub nodegroup_delete: HumanDuration,
     /// CreateAddon (and DeleteAddon): `CREATING` to `ACTIVE`.
     pub addon_create: HumanDuration,
+    /// How long each pod of a `batch/v1` Job runs before it succeeds (or fails).
+    pub job_run: HumanDuration,
 }
 
 impl Default for Timings {
@@ -348,6 +350,7 @@ impl Default for Timings {
             nodegroup_create: d(4 * 60),
             nodegroup_delete: d(4 * 60),
             addon_create: d(60),
+            job_run: d(30),
         }
     }
 }

@@ -1,11 +1,12 @@
 //! The cluster's own behaviour: seeding it from the scenario, then keeping pods, workload and
-//! PDB status current as things change, and breaking the workloads a scenario says an upgrade
-//! breaks.
+//! PDB status current as things change, running Jobs (`jobs`), and breaking the workloads a
+//! scenario says an upgrade breaks.
 
 pub mod addons;
 pub mod automode;
 pub mod bulk;
 pub mod fargate;
+pub mod jobs;
 pub mod karpenter;
 pub mod names;
 pub mod nodes;
@@ -34,14 +35,19 @@ pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
     let mut events = world.subscribe();
     let cluster = &world.scenario.spec.cluster;
     services::provision_all(&world.store, &cluster.name, &cluster.region);
+    let mut jobs = jobs::Jobs::new(world.clone());
     tokio::spawn(async move {
+        jobs.reconcile_all();
         loop {
+            let due = jobs.next_due();
+            let far = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
             tokio::select! {
                 change = changes.recv() => {
                     let mut pending = match change {
                         Ok(c) => vec![c],
                         Err(RecvError::Lagged(_)) => {
                             let _ = workloads::reconcile_all(&world.store, &placement(&world));
+                            jobs.reconcile_all();
                             continue;
                         }
                         Err(RecvError::Closed) => break,
@@ -51,7 +57,9 @@ pub fn start(world: Arc<World>) -> tokio::task::JoinHandle<()> {
                         pending.push(c);
                     }
                     react(&world, &pending);
+                    jobs.observe(&pending);
                 }
+                _ = tokio::time::sleep_until(due.unwrap_or(far)), if due.is_some() => jobs.fire(),
                 event = events.recv() => match event {
                     Ok(WorldEvent::ControlPlaneVersion(version)) => {
                         // Objects of APIs this version starts serving come into use now.

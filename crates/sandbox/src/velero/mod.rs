@@ -6,7 +6,8 @@
 //! Velero's CRDs have no status subresource, so status is written with merge patches on the
 //! main object, as Velero does. Backups run one at a time, as do restores (Velero 1.17's
 //! default of one worker per controller). With `velero.version: "1.18"` Backups first pass
-//! through Velero 1.18's queue (`queue`).
+//! through Velero 1.18's queue (`queue`). The backup sync controller (`sync`) keeps Backup CRs
+//! in line with the backups each location holds, as Velero's does.
 
 mod backup;
 mod bsl;
@@ -22,6 +23,7 @@ mod restore;
 mod restore_apply;
 mod restore_validate;
 mod runlog;
+mod sync;
 pub mod tarball;
 
 use std::collections::HashSet;
@@ -257,6 +259,7 @@ pub fn start(world: Arc<World>, s3: aws_sdk_s3::Client) -> tokio::task::JoinHand
             }
         });
         workers.spawn(locations.run(bsl_rx));
+        workers.spawn(sync::run(ctx.clone()));
 
         let enqueue_all = |ctx: &Ctx| {
             for b in ctx.list("backups") {

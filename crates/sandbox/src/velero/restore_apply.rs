@@ -229,6 +229,25 @@ impl Applier<'_> {
             );
             return (key, entry, "skipped");
         }
+        if !ns.is_empty()
+            && self
+                .ctx
+                .world
+                .scenario
+                .spec
+                .faults
+                .restore_errors
+                .contains(&ns)
+        {
+            self.errors.add(
+                &ns,
+                format!(
+                    "error restoring {}/{entry}: injected by the sandbox scenario (faults.restoreErrors)",
+                    rt.group_resource()
+                ),
+            );
+            return (key, entry, "failed");
+        }
         let desired = self.prepared(backed_up, rt);
         log.info(
             RESTORER,

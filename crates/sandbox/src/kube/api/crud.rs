@@ -10,7 +10,7 @@ use super::list::{list, selector};
 use super::path::ResourcePath;
 use super::status::{ApiError, ApiResult, json_response};
 use super::validate::{check_type, dry_run, invalid, parse_body, store_err, validate_name};
-use super::{Api, Request, patch, scale, table, watch};
+use super::{Api, Request, logs, patch, scale, table, watch};
 use crate::kube::store::{ResourceType, StoreError, Subresource};
 
 /// Routes a resource request to its verb.
@@ -32,6 +32,12 @@ pub async fn serve(api: &Arc<Api>, req: Request, p: &ResourcePath) -> ApiResult 
         Some("scale") if scale::scalable(&rt) => {
             return match name {
                 Some(name) => scale::serve(api, &req, &rt, ns, name),
+                None => Err(ApiError::NoRoute),
+            };
+        }
+        Some(sub) if logs::is_log(&rt, Some(sub)) => {
+            return match name {
+                Some(name) => logs::serve(api, &req, &rt, ns, name),
                 None => Err(ApiError::NoRoute),
             };
         }
@@ -170,6 +176,18 @@ fn create(api: &Api, req: &Request, rt: &Arc<ResourceType>, ns: Option<&str>) ->
         store.create(rt, ns, obj)
     }
     .map_err(store_err(rt))?;
+    // A Job's selector names its uid, known only once stored (the API server generates both
+    // before storing; here the Job is stored, then defaulted, before the answer goes out).
+    let created = if rt.group == "batch" && rt.kind == "Job" && !dry {
+        let ns = created
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string();
+        crate::sim::jobs::apply_defaults(store, &ns, created).map_err(store_err(rt))?
+    } else {
+        created
+    };
     Ok(json_response(201, &created))
 }
 

@@ -241,7 +241,7 @@ fn categories(t: &ResourceType) -> Option<Vec<String>> {
     (!out.is_empty()).then_some(out)
 }
 
-/// The `APIResourceList` entries of one resource type: itself and its `/status`.
+/// The `APIResourceList` entries of one resource type: itself, its `/status`, and for pods `/log`.
 pub fn resource_entries(t: &ResourceType) -> Vec<Value> {
     let mut main = json!({
         "name": t.plural,
@@ -264,6 +264,15 @@ pub fn resource_entries(t: &ResourceType) -> Vec<Value> {
             "namespaced": t.namespaced,
             "kind": t.kind,
             "verbs": STATUS_VERBS,
+        }));
+    }
+    if super::logs::is_log(t, Some("log")) {
+        out.push(json!({
+            "name": "pods/log",
+            "singularName": "",
+            "namespaced": true,
+            "kind": "Pod",
+            "verbs": ["get"],
         }));
     }
     if super::scale::scalable(t) {

@@ -9,7 +9,7 @@
 //!    and the health endpoints, as on EKS;
 //! 3. consumes an injected fault for `METHOD path` if the scenario has one left;
 //! 4. routes to discovery, OpenAPI, metrics, or the resource verbs (`crud`, `list`, `patch`,
-//!    `watch`, `scale`), answering kubectl's `as=Table` requests with server-side Tables
+//!    `watch`, `scale`, pods' `log`), answering kubectl's `as=Table` requests with server-side Tables
 //!    (`table`) and decoding the protobuf bodies of `kubectl create` (`protobuf`);
 //! 5. records `METHOD path` and the status in the world's request log (a watch once, when its
 //!    stream starts).
@@ -19,7 +19,8 @@
 //! OpenAPI v2; managedFields, so server-side apply never conflicts; finalizers, graceful
 //! deletion and garbage collection (the workload simulator removes the pods of deleted
 //! workloads); admission and schema validation (`fieldValidation` is accepted and ignored);
-//! subresources other than `status` and `scale` (no `log`, `exec`, `eviction`); and consistent
+//! subresources other than `status`, `scale` and pods' `log` (no `exec`, `eviction`; logs are
+//! made up, see `logs`); and consistent
 //! snapshots for paginated lists or exact-version reads (later pages show objects as they are
 //! when read).
 
@@ -28,6 +29,7 @@ mod crud;
 mod discovery;
 mod jsonpath;
 mod list;
+mod logs;
 mod metrics;
 mod openapi;
 mod patch;
