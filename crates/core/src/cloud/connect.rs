@@ -349,6 +349,8 @@ pub struct Connection {
     /// From the same configuration as `eks`; `AWS_ENDPOINT_URL_EC2` points it elsewhere, as
     /// `AWS_ENDPOINT_URL_EKS` does for EKS.
     pub ec2: aws_sdk_ec2::Client,
+    /// From the same configuration; `AWS_ENDPOINT_URL_ROUTE_53` points it elsewhere.
+    pub route53: aws_sdk_route53::Client,
     pub cluster: ClusterInfo,
     pub kube: kube::Client,
     _refresher: Option<tokio::task::JoinHandle<()>>,
@@ -399,13 +401,47 @@ pub async fn connect(target: &Target) -> Result<Connection, ConnectError> {
         Some(context) => (from_context(context, &cluster).await?, None),
     };
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let route53 = aws_sdk_route53::Client::new(&sdk);
     Ok(Connection {
         sdk,
         eks,
         ec2,
+        route53,
         cluster,
         kube,
         _refresher: refresher,
+    })
+}
+
+/// A connection to another cluster of the same account and region, such as the green cluster
+/// of a blue/green run: the same AWS configuration and clients, the cluster's own endpoint and
+/// CA from `DescribeCluster`, and its own token (EKS binds a token to one cluster's name).
+/// `NotReady` until the cluster is `ACTIVE` (or `UPDATING`) with an endpoint and a certificate.
+pub async fn sibling(conn: &Connection, name: &str) -> Result<Connection, ConnectError> {
+    let cluster = describe_cluster(&conn.eks, name, &conn.cluster.region).await?;
+    // A cluster being created may already show an endpoint that does not answer yet.
+    if !matches!(cluster.status.as_str(), "ACTIVE" | "UPDATING") {
+        return Err(ConnectError::NotReady {
+            cluster: cluster.name,
+            status: cluster.status,
+        });
+    }
+    let provider = conn.sdk.credentials_provider().ok_or_else(|| {
+        KubeClientError::Credentials(
+            aws_credential_types::provider::error::CredentialsError::not_loaded_no_source(),
+        )
+    })?;
+    let tokens = TokenSource::new(provider, &cluster.region, &cluster.name).await?;
+    let refresher = tokens.spawn_refresher(Duration::from_secs(5 * 60));
+    let kube = kubeclient::build(&cluster.endpoint, &cluster.ca_pem, tokens)?;
+    Ok(Connection {
+        sdk: conn.sdk.clone(),
+        eks: conn.eks.clone(),
+        ec2: conn.ec2.clone(),
+        route53: conn.route53.clone(),
+        cluster,
+        kube,
+        _refresher: Some(refresher),
     })
 }
 
