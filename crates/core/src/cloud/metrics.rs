@@ -112,7 +112,8 @@ pub async fn instant(
         .await
         .map_err(|source| MetricsError::Unreachable {
             url: shown(base),
-            source,
+            // reqwest's message names the URL, credentials included.
+            source: source.without_url(),
         })?;
     let status = response.status().as_u16();
     let body = response
@@ -120,7 +121,8 @@ pub async fn instant(
         .await
         .map_err(|source| MetricsError::Unreachable {
             url: shown(base),
-            source,
+            // reqwest's message names the URL, credentials included.
+            source: source.without_url(),
         })?;
     parse(status, &body).map_err(|e| match e {
         MetricsError::NotPrometheus { status, .. } => MetricsError::NotPrometheus {

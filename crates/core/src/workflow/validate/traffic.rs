@@ -262,7 +262,7 @@ fn prometheus(v: &mut Validator, raw: &Spanned<RawPrometheus>) -> Option<Prometh
                 e.loc,
                 "`prometheus` has both `url` and `urlEnv`",
                 "second source",
-                "keep one",
+                "keep one: `urlEnv` reads the URL from the environment when the run starts",
             );
             None
         }
@@ -314,7 +314,8 @@ fn query(v: &mut Validator, field: &str, raw: &Spanned<String>) -> Option<String
             ok = false;
         }
     }
-    if !text.contains("{cluster}") {
+    // An unknown placeholder already points at the spelling meant.
+    if ok && !text.contains("{cluster}") {
         v.problem(
             raw.loc,
             format!("the `{field}` query does not name `{{cluster}}`"),
@@ -482,7 +483,6 @@ traffic:
                 "blue and green both use `setIdentifier` `blue`",
                 "`web` is not a Service as `namespace/name`",
                 "the `requests` query has an unknown placeholder `{clutser}`",
-                "the `requests` query does not name `{cluster}`",
                 "`max` `150%` is not a percentage from 0% to 100%",
             ]
         );
