@@ -277,6 +277,176 @@ mod tests {
         assert_eq!(failed.reason.as_deref(), Some("BackoffLimitExceeded"));
     }
 
+    /// An API server answering from a fixed routine: each request's method, path and query
+    /// go to `answer`, which returns the status and JSON body.
+    #[derive(Clone)]
+    struct Fake(fn(&http::Method, &str) -> (u16, serde_json::Value));
+
+    impl tower::Service<http::Request<kube::client::Body>> for Fake {
+        type Response = http::Response<kube::client::Body>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: http::Request<kube::client::Body>) -> Self::Future {
+            let target = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default();
+            let (status, body) = (self.0)(req.method(), &target);
+            let response = http::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(kube::client::Body::from(body.to_string().into_bytes()))
+                .expect("a response");
+            std::future::ready(Ok(response))
+        }
+    }
+
+    fn client(answer: fn(&http::Method, &str) -> (u16, serde_json::Value)) -> kube::Client {
+        kube::Client::new(Fake(answer), "default")
+    }
+
+    fn job_json(run: &str, complete: bool) -> serde_json::Value {
+        let mut job = serde_json::json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "compat", "namespace": "tests", "resourceVersion": "7",
+                         "labels": {"eks-upgrade/run": run}},
+            "spec": {"template": {"spec": {"containers": []}}},
+        });
+        if complete {
+            job["status"] = serde_json::json!({
+                "succeeded": 1,
+                "conditions": [{"type": "Complete", "status": "True"}],
+            });
+        }
+        job
+    }
+
+    fn wanted() -> Job {
+        serde_json::from_value(job_json("r1", false)).expect("a Job")
+    }
+
+    fn conflict() -> serde_json::Value {
+        serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "message": "jobs.batch \"compat\" already exists", "reason": "AlreadyExists", "code": 409})
+    }
+
+    #[tokio::test]
+    async fn a_new_job_is_created_and_one_of_this_run_is_adopted() {
+        let fresh = client(|m, _| {
+            assert_eq!(m, http::Method::POST);
+            (201, job_json("r1", false))
+        });
+        let (_, created) = create_or_adopt(&fresh, &wanted()).await.unwrap();
+        assert!(created);
+
+        let ours = client(|m, _| match *m {
+            http::Method::POST => (409, conflict()),
+            _ => (200, job_json("r1", false)),
+        });
+        let (job, created) = create_or_adopt(&ours, &wanted()).await.unwrap();
+        assert!(!created);
+        assert_eq!(job.metadata.name.as_deref(), Some("compat"));
+
+        let theirs = client(|m, _| match *m {
+            http::Method::POST => (409, conflict()),
+            _ => (200, job_json("r0", false)),
+        });
+        assert!(matches!(
+            create_or_adopt(&theirs, &wanted()).await,
+            Err(JobError::NotOurs { .. })
+        ));
+
+        let refused = client(|_, _| {
+            (
+                403,
+                serde_json::json!({"kind": "Status", "status": "Failure",
+                "message": "jobs.batch is forbidden", "reason": "Forbidden", "code": 403}),
+            )
+        });
+        let err = create_or_adopt(&refused, &wanted()).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot create Job `compat` in namespace `tests`: jobs.batch is forbidden (Forbidden, HTTP 403)"
+        );
+    }
+
+    #[tokio::test]
+    async fn waiting_ends_with_the_terminal_condition() {
+        // The watch starts with a list; a Job already complete ends the wait there.
+        let done = client(|_, target| {
+            assert!(
+                target.starts_with("/apis/batch/v1/namespaces/tests/jobs"),
+                "{target}"
+            );
+            (
+                200,
+                serde_json::json!({
+                    "apiVersion": "batch/v1", "kind": "JobList",
+                    "metadata": {"resourceVersion": "8"},
+                    "items": [job_json("r1", true)],
+                }),
+            )
+        });
+        let outcome = wait(&done, "tests", "compat", Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(outcome.succeeded);
+        assert_eq!(outcome.succeeded_pods, 1);
+    }
+
+    #[tokio::test]
+    async fn each_pods_log_is_read_with_its_tail_and_limit() {
+        let api = client(|_, target| {
+            if let Some(rest) = target.strip_prefix("/api/v1/namespaces/tests/pods/") {
+                // The fake sends every body as JSON, so the log text arrives quoted.
+                assert!(
+                    rest.contains("tailLines=200") && rest.contains("limitBytes=65536"),
+                    "{rest}"
+                );
+                let pod = rest.split('/').next().unwrap_or_default();
+                return (200, serde_json::json!(format!("{pod}: ok")));
+            }
+            // Only the legacy label finds the pods: an older cluster.
+            let items = if target.contains("labelSelector=job-name") {
+                serde_json::json!([
+                    {"metadata": {"name": "compat-b", "creationTimestamp": "2026-01-01T00:00:02Z"},
+                     "status": {"phase": "Succeeded"}},
+                    {"metadata": {"name": "compat-a", "creationTimestamp": "2026-01-01T00:00:01Z"},
+                     "status": {"phase": "Failed"}},
+                ])
+            } else {
+                serde_json::json!([])
+            };
+            (
+                200,
+                serde_json::json!({"apiVersion": "v1", "kind": "PodList",
+                "metadata": {"resourceVersion": "1"}, "items": items}),
+            )
+        });
+        let logs = pod_logs(&api, "tests", "compat", 200, 65536).await.unwrap();
+        let seen: Vec<(&str, Option<&str>)> = logs
+            .iter()
+            .map(|p| (p.name.as_str(), p.phase.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("compat-a", Some("Failed")),
+                ("compat-b", Some("Succeeded"))
+            ]
+        );
+        assert_eq!(logs[0].log.as_deref(), Ok("\"compat-a: ok\""));
+    }
+
     #[test]
     fn a_job_is_adopted_only_with_every_label_of_the_run() {
         let wanted: BTreeMap<String, String> = [("eks-upgrade/run", "r1")]
