@@ -397,3 +397,6 @@ pub async fn associate_access_policy(
         .map_err(|e| eks_error("AssociateAccessPolicy", e))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
