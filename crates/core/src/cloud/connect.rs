@@ -504,6 +504,96 @@ async fn from_context(context: &str, cluster: &ClusterInfo) -> Result<kube::Clie
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::stub::{eks, stub};
+    use serde_json::json;
+
+    /// A self-signed CA, only for building a client (nothing connects to it).
+    const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBezCCASGgAwIBAgIUYDQmyBn1cDWOw2sKRaddT1LIb1IwCgYIKoZIzj0EAwIw\nEjEQMA4GA1UEAwwHdGVzdC1jYTAgFw0yNjExMzAxMzIxNThaGA8yMTI2MTEwNjEz\nMjE1OFowEjEQMA4GA1UEAwwHdGVzdC1jYTBZMBMGByqGSM49AgEGCCqGSM49AwEH\nA0IABGlrplQyHtwHAFQMCh3tmLOAtZFB9kG3xrok66yXS2/fY4SNhQXMD3W3sFxz\nau4KbgxjyATHhndu3T8LDLxIOyejUzBRMB0GA1UdDgQWBBSj+eDtyZPoR1sT5+7Y\n1yGwy5PyqDAfBgNVHSMEGDAWgBSj+eDtyZPoR1sT5+7Y1yGwy5PyqDAPBgNVHRMB\nAf8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIQDYVcC9MeaGvAglVR/gbRcR7yl4\nDjJxZ68s/L1ABy/4MAIgDy/HoFzHUmBg84YDJI7t0vdt59ssp4T1mkT0+FD1nl8=\n-----END CERTIFICATE-----";
+
+    /// A connection to `blue` as `connect` would make it, with `eks` as its EKS client.
+    fn blue(eks: aws_sdk_eks::Client) -> Connection {
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new(
+                        "AKIDEXAMPLE",
+                        "secret",
+                        None,
+                        None,
+                        "test",
+                    ),
+                ),
+            )
+            .build();
+        let kube_config = kube::Config::new("http://127.0.0.1:9".parse().expect("a URI"));
+        Connection {
+            ec2: aws_sdk_ec2::Client::new(&sdk),
+            route53: aws_sdk_route53::Client::new(&sdk),
+            kube: kube::Client::try_from(kube_config).expect("a client"),
+            cluster: ClusterInfo {
+                name: "blue".into(),
+                region: "eu-west-1".into(),
+                arn: String::new(),
+                version: Version::new(1, 33),
+                platform_version: None,
+                status: "ACTIVE".into(),
+                health_issues: vec![],
+                endpoint: "https://blue.example".into(),
+                ca_pem: CA.into(),
+                subnet_ids: vec![],
+            },
+            sdk,
+            eks,
+            _refresher: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sibling_has_its_own_endpoint_and_is_refused_until_active() {
+        let stub = stub(|_, path| {
+            let status = if path.ends_with("/clusters/green") {
+                "ACTIVE"
+            } else {
+                "CREATING"
+            };
+            let name = path.rsplit('/').next().unwrap_or_default();
+            let ca = base64::engine::general_purpose::STANDARD.encode(CA);
+            (
+                200,
+                json!({"cluster": {"name": name, "version": "1.35", "status": status,
+                "endpoint": format!("https://{name}.example"),
+                "certificateAuthority": {"data": ca}}}),
+            )
+        })
+        .await;
+        let conn = blue(eks(&stub.url));
+        let green = tokio::time::timeout(Duration::from_secs(20), sibling(&conn, "green"))
+            .await
+            .expect("answered in time")
+            .unwrap();
+        assert_eq!(green.cluster.name, "green");
+        assert_eq!(green.cluster.version, Version::new(1, 35));
+        assert_eq!(green.cluster.endpoint, "https://green.example");
+        assert_eq!(green.cluster.region, "eu-west-1");
+        let creating = tokio::time::timeout(Duration::from_secs(20), sibling(&conn, "new"))
+            .await
+            .expect("answered in time");
+        assert!(
+            matches!(&creating, Err(ConnectError::NotReady { cluster, status }) if cluster == "new" && status == "CREATING"),
+            "{:?}",
+            creating.as_ref().err()
+        );
+        let paths: Vec<String> = stub
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.path.clone())
+            .collect();
+        assert_eq!(paths, ["/clusters/green", "/clusters/new"]);
+    }
 
     #[test]
     fn endpoints_compare_after_normalizing() {

@@ -17,4 +17,6 @@ pub mod list;
 pub mod metrics;
 pub mod nodes;
 pub mod route53;
+#[cfg(test)]
+pub(crate) mod stub;
 pub mod token;
