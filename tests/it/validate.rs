@@ -492,3 +492,26 @@ fn mangled_workflows_through_the_binary_exit_2_naming_the_file() {
     // Measured, not asserted: a loaded machine must not fail the suite.
     eprintln!("{sampled} mutants through `eks-upgrade validate`, slowest {slowest:?}");
 }
+
+#[test]
+fn blue_green_settings_are_checked_where_they_are_written() {
+    let settings = r#"  green: { name: -green }
+  traffic:
+    zone: example.com
+    record: app.example.org
+    blue: { setIdentifier: blue }
+    green: { setIdentifier: blue, service: shop/web, value: lb.example.com }
+    errorRate:
+      prometheus:
+        url: http://prometheus:9090
+        urlEnv: PROMETHEUS_URL
+        errors: 'sum(increase(requests{status=~"5.."}[{window}]))'
+        requests: 'sum(increase(requests{cluster="{clustr}"}[{window}]))'
+      max: 200%
+      minRequests: 0
+  prepare:
+"#;
+    let text = GOOD.replace("  prepare:\n", settings);
+    let out = validate("blue-green-settings.yaml", text).code(2);
+    insta::assert_snapshot!(out.stderr);
+}

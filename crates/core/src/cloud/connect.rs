@@ -349,6 +349,8 @@ pub struct Connection {
     /// From the same configuration as `eks`; `AWS_ENDPOINT_URL_EC2` points it elsewhere, as
     /// `AWS_ENDPOINT_URL_EKS` does for EKS.
     pub ec2: aws_sdk_ec2::Client,
+    /// From the same configuration; `AWS_ENDPOINT_URL_ROUTE_53` points it elsewhere.
+    pub route53: aws_sdk_route53::Client,
     pub cluster: ClusterInfo,
     pub kube: kube::Client,
     _refresher: Option<tokio::task::JoinHandle<()>>,
@@ -399,13 +401,47 @@ pub async fn connect(target: &Target) -> Result<Connection, ConnectError> {
         Some(context) => (from_context(context, &cluster).await?, None),
     };
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let route53 = aws_sdk_route53::Client::new(&sdk);
     Ok(Connection {
         sdk,
         eks,
         ec2,
+        route53,
         cluster,
         kube,
         _refresher: refresher,
+    })
+}
+
+/// A connection to another cluster of the same account and region, such as the green cluster
+/// of a blue/green run: the same AWS configuration and clients, the cluster's own endpoint and
+/// CA from `DescribeCluster`, and its own token (EKS binds a token to one cluster's name).
+/// `NotReady` until the cluster is `ACTIVE` (or `UPDATING`) with an endpoint and a certificate.
+pub async fn sibling(conn: &Connection, name: &str) -> Result<Connection, ConnectError> {
+    let cluster = describe_cluster(&conn.eks, name, &conn.cluster.region).await?;
+    // A cluster being created may already show an endpoint that does not answer yet.
+    if !matches!(cluster.status.as_str(), "ACTIVE" | "UPDATING") {
+        return Err(ConnectError::NotReady {
+            cluster: cluster.name,
+            status: cluster.status,
+        });
+    }
+    let provider = conn.sdk.credentials_provider().ok_or_else(|| {
+        KubeClientError::Credentials(
+            aws_credential_types::provider::error::CredentialsError::not_loaded_no_source(),
+        )
+    })?;
+    let tokens = TokenSource::new(provider, &cluster.region, &cluster.name).await?;
+    let refresher = tokens.spawn_refresher(Duration::from_secs(5 * 60));
+    let kube = kubeclient::build(&cluster.endpoint, &cluster.ca_pem, tokens)?;
+    Ok(Connection {
+        sdk: conn.sdk.clone(),
+        eks: conn.eks.clone(),
+        ec2: conn.ec2.clone(),
+        route53: conn.route53.clone(),
+        cluster,
+        kube,
+        _refresher: Some(refresher),
     })
 }
 
@@ -468,6 +504,96 @@ async fn from_context(context: &str, cluster: &ClusterInfo) -> Result<kube::Clie
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cloud::stub::{eks, stub};
+    use serde_json::json;
+
+    /// A self-signed CA, only for building a client (nothing connects to it).
+    const CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBezCCASGgAwIBAgIUYDQmyBn1cDWOw2sKRaddT1LIb1IwCgYIKoZIzj0EAwIw\nEjEQMA4GA1UEAwwHdGVzdC1jYTAgFw0yNjExMzAxMzIxNThaGA8yMTI2MTEwNjEz\nMjE1OFowEjEQMA4GA1UEAwwHdGVzdC1jYTBZMBMGByqGSM49AgEGCCqGSM49AwEH\nA0IABGlrplQyHtwHAFQMCh3tmLOAtZFB9kG3xrok66yXS2/fY4SNhQXMD3W3sFxz\nau4KbgxjyATHhndu3T8LDLxIOyejUzBRMB0GA1UdDgQWBBSj+eDtyZPoR1sT5+7Y\n1yGwy5PyqDAfBgNVHSMEGDAWgBSj+eDtyZPoR1sT5+7Y1yGwy5PyqDAPBgNVHRMB\nAf8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIQDYVcC9MeaGvAglVR/gbRcR7yl4\nDjJxZ68s/L1ABy/4MAIgDy/HoFzHUmBg84YDJI7t0vdt59ssp4T1mkT0+FD1nl8=\n-----END CERTIFICATE-----";
+
+    /// A connection to `blue` as `connect` would make it, with `eks` as its EKS client.
+    fn blue(eks: aws_sdk_eks::Client) -> Connection {
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new(
+                        "AKIDEXAMPLE",
+                        "secret",
+                        None,
+                        None,
+                        "test",
+                    ),
+                ),
+            )
+            .build();
+        let kube_config = kube::Config::new("http://127.0.0.1:9".parse().expect("a URI"));
+        Connection {
+            ec2: aws_sdk_ec2::Client::new(&sdk),
+            route53: aws_sdk_route53::Client::new(&sdk),
+            kube: kube::Client::try_from(kube_config).expect("a client"),
+            cluster: ClusterInfo {
+                name: "blue".into(),
+                region: "eu-west-1".into(),
+                arn: String::new(),
+                version: Version::new(1, 33),
+                platform_version: None,
+                status: "ACTIVE".into(),
+                health_issues: vec![],
+                endpoint: "https://blue.example".into(),
+                ca_pem: CA.into(),
+                subnet_ids: vec![],
+            },
+            sdk,
+            eks,
+            _refresher: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sibling_has_its_own_endpoint_and_is_refused_until_active() {
+        let stub = stub(|_, path| {
+            let status = if path.ends_with("/clusters/green") {
+                "ACTIVE"
+            } else {
+                "CREATING"
+            };
+            let name = path.rsplit('/').next().unwrap_or_default();
+            let ca = base64::engine::general_purpose::STANDARD.encode(CA);
+            (
+                200,
+                json!({"cluster": {"name": name, "version": "1.35", "status": status,
+                "endpoint": format!("https://{name}.example"),
+                "certificateAuthority": {"data": ca}}}),
+            )
+        })
+        .await;
+        let conn = blue(eks(&stub.url));
+        let green = tokio::time::timeout(Duration::from_secs(20), sibling(&conn, "green"))
+            .await
+            .expect("answered in time")
+            .unwrap();
+        assert_eq!(green.cluster.name, "green");
+        assert_eq!(green.cluster.version, Version::new(1, 35));
+        assert_eq!(green.cluster.endpoint, "https://green.example");
+        assert_eq!(green.cluster.region, "eu-west-1");
+        let creating = tokio::time::timeout(Duration::from_secs(20), sibling(&conn, "new"))
+            .await
+            .expect("answered in time");
+        assert!(
+            matches!(&creating, Err(ConnectError::NotReady { cluster, status }) if cluster == "new" && status == "CREATING"),
+            "{:?}",
+            creating.as_ref().err()
+        );
+        let paths: Vec<String> = stub
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.path.clone())
+            .collect();
+        assert_eq!(paths, ["/clusters/green", "/clusters/new"]);
+    }
 
     #[test]
     fn endpoints_compare_after_normalizing() {

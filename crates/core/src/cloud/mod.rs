@@ -6,11 +6,17 @@
 pub mod connect;
 pub mod ec2;
 pub mod eks;
+pub mod eks_create;
+pub mod green_copy;
 pub mod insights;
+pub mod jobs;
 pub mod karpenter;
 pub mod karpenter_budget;
 pub mod kubeclient;
 pub mod list;
+pub mod metrics;
 pub mod nodes;
 pub mod route53;
+#[cfg(test)]
+pub(crate) mod stub;
 pub mod token;

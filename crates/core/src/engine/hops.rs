@@ -10,9 +10,7 @@ pub enum HopError {
     Downgrade { current: Version, target: Version },
     #[error("{target} has a different major version than the cluster's {current}")]
     Major { current: Version, target: Version },
-    #[error(
-        "EKS does not offer {missing}, which the upgrade from {current} to {target} would pass through"
-    )]
+    #[error("{}", if missing == target { format!("EKS does not offer {target}") } else { format!("EKS does not offer {missing}, which the upgrade from {current} to {target} would pass through") })]
     NotOffered {
         current: Version,
         target: Version,
@@ -74,9 +72,87 @@ pub fn resolve(
     Ok(hops)
 }
 
+/// The single hop of a blue/green run: the new cluster is created at the target directly, so
+/// only the target itself must be offered (the minors between are never run). Downgrades,
+/// another major and a cluster already at the newest version are refused as by [`resolve`];
+/// empty when the cluster is already at the target.
+pub fn jump(
+    current: Version,
+    target: Target,
+    offered: &[Version],
+) -> Result<Vec<Version>, HopError> {
+    let newest = offered
+        .iter()
+        .copied()
+        .filter(|v| v.major == current.major)
+        .max();
+    let target = match target {
+        Target::Version(v) => v,
+        Target::Next => current.next_minor(),
+        Target::Latest => match newest {
+            Some(v) if v > current => v,
+            _ => return Err(HopError::NothingNewer { current }),
+        },
+    };
+    if target.major != current.major {
+        return Err(HopError::Major { current, target });
+    }
+    if target < current {
+        return Err(HopError::Downgrade { current, target });
+    }
+    if target == current {
+        return Ok(Vec::new());
+    }
+    if !offered.contains(&target) {
+        return Err(HopError::NotOffered {
+            current,
+            target,
+            missing: target,
+        });
+    }
+    Ok(vec![target])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jump_goes_straight_to_the_target_and_needs_only_it_offered() {
+        let offered: Vec<Version> = (30..=36).map(v).collect();
+        assert_eq!(
+            jump(v(33), Target::Version(v(35)), &offered),
+            Ok(vec![v(35)])
+        );
+        assert_eq!(jump(v(33), Target::Next, &offered), Ok(vec![v(34)]));
+        assert_eq!(jump(v(33), Target::Latest, &offered), Ok(vec![v(36)]));
+        assert_eq!(jump(v(33), Target::Version(v(33)), &offered), Ok(vec![]));
+        // The minors between need not be offered: green is created at the target.
+        assert_eq!(
+            jump(v(33), Target::Version(v(35)), &[v(33), v(35)]),
+            Ok(vec![v(35)])
+        );
+        assert_eq!(
+            jump(v(33), Target::Version(v(36)), &[v(33), v(35)]),
+            Err(HopError::NotOffered {
+                current: v(33),
+                target: v(36),
+                missing: v(36)
+            })
+        );
+        assert!(matches!(
+            jump(v(33), Target::Version(v(32)), &offered),
+            Err(HopError::Downgrade { .. })
+        ));
+        assert!(matches!(
+            jump(v(33), Target::Version(Version::new(2, 0)), &offered),
+            Err(HopError::Major { .. })
+        ));
+        assert!(matches!(
+            jump(v(36), Target::Latest, &offered),
+            Err(HopError::NothingNewer { .. })
+        ));
+    }
 
     fn v(m: u32) -> Version {
         Version::new(1, m)

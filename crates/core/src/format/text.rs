@@ -84,3 +84,13 @@ text_type!(
         "description": "The id of an earlier step of the workflow."
     })
 );
+
+text_type!(
+    /// A percentage such as `1%` or `0.5%`.
+    PercentText,
+    json_schema!({
+        "type": "string",
+        "description": "A percentage between 0% and 100%, such as `1%` or `0.5%`.",
+        "pattern": "^\\s*[0-9]+(\\.[0-9]+)?\\s*%\\s*$"
+    })
+);

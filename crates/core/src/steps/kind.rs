@@ -63,6 +63,18 @@ pub trait Kind {
         None
     }
 
+    /// Whether the validated step acts on green rather than blue (`healthCheck` with `on:
+    /// green`): the blue/green structure rules place it like a green step.
+    fn on_green(_step: &Self::Model) -> bool {
+        false
+    }
+
+    /// Whether the validated step may only run after an `approval` step in its section
+    /// (`retireBlue` with `retire: delete`).
+    fn needs_approval(_step: &Self::Model) -> bool {
+        false
+    }
+
     /// What the step would change, one line each, for `plan` and the plan `run` shows.
     fn plan(
         step: &Self::Model,
@@ -116,11 +128,65 @@ pub enum Role {
     RollsBackAddons,
     /// Moves the control plane back one minor version: after nodes and add-ons.
     RollsBackControlPlane,
+    /// Creates or adopts the green cluster of a blue/green run: exactly one, first in
+    /// `upgrade`. Its presence is what makes a workflow blue/green.
+    ProvidesGreen,
+    /// Waits until green is ready to take work: before any other step that uses green.
+    WaitsForGreen,
+    /// Gives green read access to blue's backups.
+    AttachesBackups,
+    /// Restores blue's verified backup into green.
+    RestoresIntoGreen,
+    /// Runs the workflow's compatibility test on green.
+    TestsGreen,
+    /// Moves DNS weight from blue to green: needs `spec.traffic`, and a switch back in
+    /// `onFailure`.
+    ShiftsTraffic,
+    /// Watches the traffic's error rates while it runs.
+    WatchesTraffic,
+    /// Puts all traffic back on blue in one change: first in `onFailure`.
+    SwitchesBack,
+    /// Keeps or deletes blue after a successful run: only in `finish`.
+    RetiresBlue,
+}
+
+impl Role {
+    /// The roles that only a blue/green workflow has, and that act on (or through) green.
+    pub const GREEN: &'static [Role] = &[
+        Role::ProvidesGreen,
+        Role::WaitsForGreen,
+        Role::AttachesBackups,
+        Role::RestoresIntoGreen,
+        Role::TestsGreen,
+        Role::ShiftsTraffic,
+        Role::WatchesTraffic,
+        Role::SwitchesBack,
+        Role::RetiresBlue,
+    ];
+
+    /// The roles that move blue in place, which a blue/green workflow must not have.
+    pub const IN_PLACE: &'static [Role] = &[
+        Role::MovesControlPlane,
+        Role::UpgradesAddons,
+        Role::UpgradesNodes,
+        Role::ConvergesNodes,
+        Role::RollsBackNodes,
+        Role::RollsBackAddons,
+        Role::RollsBackControlPlane,
+    ];
+
+    /// Whether the role belongs to a blue/green workflow.
+    pub fn is_green(self) -> bool {
+        Role::GREEN.contains(&self)
+    }
 }
 
 /// What building a step may use besides its own options.
 pub struct BuildCx<'a> {
     pub velero: &'a velero::Settings,
+    /// `spec.green` and `spec.traffic`, when the file has either: a kind that needs them
+    /// refuses their absence at its own location.
+    pub blue_green: Option<&'a super::blue_green::BlueGreen>,
 }
 
 /// What planning a step may use: the cluster as read when the plan was made, and the state the

@@ -13,6 +13,7 @@ pub mod kind;
 pub mod addons;
 pub mod approval;
 pub mod backup;
+pub mod blue_green;
 pub mod control_plane;
 pub mod eksctl;
 pub mod health;
@@ -153,6 +154,20 @@ macro_rules! step_kinds {
                 }
             }
 
+            /// Whether the step acts on green rather than blue.
+            pub fn on_green(&self) -> bool {
+                match self {
+                    $(StepKind::$variant(s) => <$kind as Kind>::on_green(s),)+
+                }
+            }
+
+            /// Whether the step may only run after an `approval` step in its section.
+            pub fn needs_approval(&self) -> bool {
+                match self {
+                    $(StepKind::$variant(s) => <$kind as Kind>::needs_approval(s),)+
+                }
+            }
+
             /// The id of the backup step this step names (`verifyBackup`, `veleroRestore`).
             pub fn backup(&self) -> Option<&str> {
                 match self {
@@ -192,6 +207,14 @@ macro_rules! step_kinds {
             match key {
                 $($key => Some(<$kind as Kind>::PLACEMENT),)+
                 _ => None,
+            }
+        }
+
+        /// What a kind does for the structure rules, by YAML key: empty for an unknown key.
+        pub fn roles(key: &str) -> &'static [Role] {
+            match key {
+                $($key => <$kind as Kind>::ROLES,)+
+                _ => &[],
             }
         }
 
@@ -269,5 +292,24 @@ mod tests {
             );
         }
         assert_eq!(examples().len(), STEP_KINDS.len());
+    }
+
+    /// `roles(key)` answers what the kind's model says, so tests that only know keys (the
+    /// kind-list test of the integration suite) see the same roles the validator does.
+    #[test]
+    fn roles_by_key_match_the_kinds() {
+        assert!(roles("upgradeControlPlane").contains(&Role::MovesControlPlane));
+        assert!(roles("veleroBackup").contains(&Role::CreatesBackup));
+        assert!(roles("veleroRestore").contains(&Role::RestoresBackup));
+        assert!(roles("approval").is_empty());
+        assert!(roles("noSuchKind").is_empty());
+        for key in STEP_KINDS {
+            for role in roles(key) {
+                assert!(
+                    !(role.is_green() && Role::IN_PLACE.contains(role)),
+                    "`{key}` has a role that is both green and in-place"
+                );
+            }
+        }
     }
 }

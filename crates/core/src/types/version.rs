@@ -62,6 +62,19 @@ impl Version {
     pub fn minor_distance(self, other: Version) -> Option<i64> {
         (self.major == other.major).then(|| i64::from(other.minor) - i64::from(self.minor))
     }
+
+    /// The minor versions after `self` up to and including `target`, in order: what an upgrade
+    /// passes through even when it does not stop at each (a blue/green run creates its new
+    /// cluster at `target` directly, but removed-API checks must still cover every minor on
+    /// the way). Empty when `target` is not newer or has another major.
+    pub fn path_to(self, target: Version) -> Vec<Version> {
+        if target.major != self.major || target <= self {
+            return Vec::new();
+        }
+        (self.minor + 1..=target.minor)
+            .map(|m| Version::new(self.major, m))
+            .collect()
+    }
 }
 
 /// The minor version inside a kubelet, add-on or image version: `v1.32.3-eks-1b2c3d4`,
@@ -129,6 +142,17 @@ impl<'de> Deserialize<'de> for Version {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_path_to_a_target_names_every_minor_after_the_start() {
+        let v = |m| Version::new(1, m);
+        assert_eq!(v(33).path_to(v(35)), vec![v(34), v(35)]);
+        assert_eq!(v(33).path_to(v(34)), vec![v(34)]);
+        assert_eq!(v(9).path_to(v(11)), vec![v(10), v(11)]);
+        assert!(v(33).path_to(v(33)).is_empty());
+        assert!(v(33).path_to(v(32)).is_empty());
+        assert!(v(33).path_to(Version::new(2, 1)).is_empty());
+    }
 
     #[test]
     fn finds_the_minor_in_kubelet_addon_and_image_versions() {

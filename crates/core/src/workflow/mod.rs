@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock};
 pub use crate::format::{LoadError, Problem, Style, render};
 pub use crate::steps::{Step, StepKind};
 pub use crate::types::Phase;
-pub use model::{Target, Workflow};
+pub use model::{Strategy, Target, Workflow};
 
 use crate::format::{lint, node, parse_options, source, yaml_problem};
 

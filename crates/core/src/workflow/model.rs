@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::checks::Coverage;
+pub use crate::steps::blue_green::BlueGreen;
 use crate::steps::{Role, Step, TimeScale};
 use crate::types::{Phase, Version, Window};
 use crate::velero;
@@ -21,10 +22,23 @@ pub struct Workflow {
     pub target: Option<Target>,
     pub window: Option<Window>,
     pub velero: velero::Settings,
+    /// `spec.green` and `spec.traffic`, when the file has either.
+    pub blue_green: Option<BlueGreen>,
     pub prepare: Vec<Step>,
     pub upgrade: Vec<Step>,
     pub on_failure: Vec<Step>,
     pub finish: Vec<Step>,
+}
+
+/// How a run moves the cluster to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Strategy {
+    /// The cluster itself is upgraded, one minor version per hop.
+    InPlace,
+    /// A new cluster (green) is built at the target, blue's backup restored into it, and
+    /// traffic moved to it; blue is never changed.
+    BlueGreen,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -75,6 +89,18 @@ impl Workflow {
         .flat_map(move |p| self.phase(p).iter().map(move |s| (p, s)))
     }
 
+    /// Blue/green when a step provides green (`createGreen`, `adoptGreen`), else in place.
+    pub fn strategy(&self) -> Strategy {
+        if self
+            .steps()
+            .any(|(_, s)| s.kind.roles().contains(&Role::ProvidesGreen))
+        {
+            Strategy::BlueGreen
+        } else {
+            Strategy::InPlace
+        }
+    }
+
     pub fn step_count(&self) -> usize {
         self.prepare.len() + self.upgrade.len() + self.on_failure.len() + self.finish.len()
     }
@@ -104,7 +130,17 @@ impl Workflow {
     /// What each hop moves besides the control plane. A workflow without upgrade steps
     /// (`check-only.yaml`) asks about an upgrade done the usual way, which moves add-ons and
     /// node groups with every hop.
+    ///
+    /// A blue/green run moves none of blue's add-ons or nodes (green is built at the target),
+    /// so nothing on blue has to keep up with a new control plane.
     pub fn coverage(&self) -> Coverage {
+        if self.strategy() == Strategy::BlueGreen {
+            return Coverage {
+                addons: false,
+                nodegroups: false,
+                node_pools: false,
+            };
+        }
         let has = |role: Role| {
             self.upgrade.is_empty() || self.upgrade.iter().any(|s| s.kind.roles().contains(&role))
         };

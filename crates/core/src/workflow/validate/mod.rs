@@ -2,8 +2,10 @@
 //! span several fields (unique ids, references, where each step kind may appear). Every problem
 //! is collected; nothing stops at the first.
 
+mod blue_green;
 mod step;
 mod structure;
+mod traffic;
 
 use step::build_step;
 use structure::check_structure;
@@ -68,6 +70,7 @@ pub fn validate(
     let target = spec.target.as_ref().and_then(|t| target(&mut v, t));
     let window = spec.window.as_ref().and_then(|w| window(&mut v, &w.value));
     let velero = velero(&mut v, spec.velero.as_ref().map(|s| &s.value));
+    let blue_green = traffic::settings(&mut v, spec);
 
     let phases = [
         (Phase::Prepare, &spec.prepare),
@@ -91,7 +94,15 @@ pub fn validate(
             } else {
                 seen_ids.insert(step.value.id.value.clone(), step.value.id.loc);
             }
-            if let Some(s) = build_step(&mut v, phase, step, &BuildCx { velero: &velero }) {
+            if let Some(s) = build_step(
+                &mut v,
+                phase,
+                step,
+                &BuildCx {
+                    velero: &velero,
+                    blue_green: blue_green.as_ref(),
+                },
+            ) {
                 out.push((step.value.id.loc, s));
             }
         }
@@ -114,6 +125,7 @@ pub fn validate(
         target,
         window,
         velero,
+        blue_green,
         prepare: sections.next().unwrap_or_default(),
         upgrade: sections.next().unwrap_or_default(),
         on_failure: sections.next().unwrap_or_default(),

@@ -25,13 +25,19 @@ pub(super) fn check_structure(
             .map_or(&[][..], |(_, s)| s.as_slice())
     };
     let upgrade = section(Phase::Upgrade);
+    let blue_green = super::blue_green::is_blue_green(built);
 
     let has = |step: &Step, role: Role| step.kind.roles().contains(&role);
     let movers: Vec<&(Loc, Step)> = upgrade
         .iter()
         .filter(|(_, s)| has(s, Role::MovesControlPlane))
         .collect();
-    if !spec.upgrade.is_empty() && movers.is_empty() && upgrade.len() == spec.upgrade.len() {
+    // A blue/green workflow builds green at the target instead; its own rules follow.
+    if !blue_green
+        && !spec.upgrade.is_empty()
+        && movers.is_empty()
+        && upgrade.len() == spec.upgrade.len()
+    {
         let loc = spec.upgrade.first().map(|s| s.loc).unwrap_or_default();
         v.problem(loc, "`upgrade` never upgrades the control plane", "no `upgradeControlPlane` or `eksctl` step", "add an `upgradeControlPlane` step (or an `eksctl` step) first in `upgrade`: each hop moves the control plane one minor version");
     }
@@ -56,6 +62,7 @@ pub(super) fn check_structure(
             }
         }
     }
+    super::blue_green::check_blue_green(v, built, spec);
     check_only(v, built, spec, spec_loc);
     if spec.upgrade.is_empty()
         && let Some(first) = spec.on_failure.first()
