@@ -148,11 +148,9 @@ fn traffic_follows_the_weights_resolvers_see_and_splits_exactly() {
     assert_eq!(blue["ResourceRecords"][0]["Value"], hostname.as_str());
 
     // Everything goes to blue, and blue's Ready pods answer 200.
-    let blue_ok = format!(
-        r#"sum(increase(nginx_ingress_controller_requests{{host="app.example.com",cluster="demo",status="200"}}[2s]))"#
-    );
+    let blue_ok = r#"sum(increase(nginx_ingress_controller_requests{host="app.example.com",cluster="demo",status="200"}[2s]))"#;
     poll("blue to serve requests", POLL_TIMEOUT, || {
-        match scalar(&sb, &blue_ok, None) {
+        match scalar(&sb, blue_ok, None) {
             Some(n) if n >= 10.0 => Ok(()),
             other => Err(format!("{other:?}")),
         }
@@ -511,4 +509,36 @@ fn a_workload_broken_only_on_green_fails_only_greens_share() {
     assert_eq!(scalar(&sb, &of("green", "200"), None), None);
     assert_eq!(scalar(&sb, &of("demo", "500"), None), None);
     assert!(scalar(&sb, &of("demo", "200"), None).is_some_and(|n| n > 0.0));
+}
+
+#[test]
+fn the_tools_metrics_client_reads_what_the_sandbox_counts() {
+    let sb = TestSandbox::start(Some(SCENARIO));
+    let base = env_var(&sb, "PROMETHEUS_URL");
+    let http = reqwest::Client::new();
+    let requests = format!("sum(increase({ALL}[2s]))");
+    let seen = sb.block_on(crate::common::poll_async(
+        "requests to be counted",
+        POLL_TIMEOUT,
+        async || {
+            eks_upgrade_core::cloud::metrics::instant(&http, &base, &requests)
+                .await
+                .expect("the query is answered")
+                .filter(|n| *n > 0.0)
+        },
+    ));
+    assert!(seen > 0.0);
+    // No series: nothing to judge by, which is not zero errors.
+    let none = sb.block_on(eks_upgrade_core::cloud::metrics::instant(
+        &http,
+        &base,
+        r#"sum(increase(nginx_ingress_controller_requests{cluster="green"}[2s]))"#,
+    ));
+    assert_eq!(none.expect("answered"), None);
+    // A query the sandbox refuses comes back as Prometheus's refusal.
+    let refused = sb.block_on(eks_upgrade_core::cloud::metrics::instant(
+        &http, &base, "avg(up)",
+    ));
+    let err = refused.expect_err("refused");
+    assert!(err.to_string().contains("`avg`"), "{err}");
 }

@@ -138,8 +138,14 @@ fn eks_resource(action: &str) -> &'static str {
         | "DescribeInsight"
         | "StartInsightsRefresh"
         | "DescribeInsightsRefresh" => "cluster",
-        "DescribeNodegroup" | "UpdateNodegroupVersion" => "nodegroup",
+        // Blue/green's: green is made beside blue, so these act on a cluster of another name.
+        "CreateCluster" | "DeleteCluster" | "CreateNodegroup" | "CreateAddon"
+        | "CreateAccessEntry" | "ListAccessEntries" => "cluster",
+        "DescribeNodegroup" | "UpdateNodegroupVersion" | "DeleteNodegroup" => "nodegroup",
         "DescribeAddon" | "UpdateAddon" => "addon",
+        "DescribeAccessEntry" | "AssociateAccessPolicy" | "ListAssociatedAccessPolicies" => {
+            "access-entry"
+        }
         other => panic!("eks:{other}: add its resource type to eks_resource()"),
     }
 }
@@ -279,7 +285,19 @@ fn the_policy_allows_exactly_the_aws_operations_the_code_calls() {
         "*" => "*".to_string(),
         "cluster" => "arn:aws:eks:REGION:ACCOUNT_ID:cluster/CLUSTER_NAME".to_string(),
         "nodegroup" => "arn:aws:eks:REGION:ACCOUNT_ID:nodegroup/CLUSTER_NAME/general/4ec8".into(),
+        "access-entry" => {
+            "arn:aws:eks:REGION:ACCOUNT_ID:access-entry/CLUSTER_NAME/role/ACCOUNT_ID/admin/1ec8"
+                .into()
+        }
         _ => "arn:aws:eks:REGION:ACCOUNT_ID:addon/CLUSTER_NAME/vpc-cni/8ec8".to_string(),
+    };
+    // Green, named after blue and the target version (`CLUSTER_NAME-1-35`).
+    let green_arn = |kind: &str| eks_arn(kind).replacen("CLUSTER_NAME", "CLUSTER_NAME-1-35", 1);
+    // EKS calls made only to build or retire a green cluster belong to blue/green's policy.
+    let blue_green_only = |call: &Call| {
+        call.files
+            .iter()
+            .all(|f| f.starts_with("crates/core/src/cloud/eks_create/"))
     };
     // Journals go where the CronJob's `--state` says (the S3 layout is PREFIX/runs/ID.json).
     let state = flag_value(&super::args(&cronjob_container()), "--state")
@@ -299,6 +317,12 @@ fn the_policy_allows_exactly_the_aws_operations_the_code_calls() {
             call.files.join(", ")
         );
         match call.service {
+            "eks" if blue_green_only(call) => dns_needs.push(Need {
+                action: format!("eks:{}", call.operation),
+                resource: green_arn(eks_resource(&call.operation)),
+                prefix: None,
+                why,
+            }),
             "eks" => needs.push(Need {
                 action: format!("eks:{}", call.operation),
                 resource: eks_arn(eks_resource(&call.operation)),
@@ -425,12 +449,43 @@ fn the_policy_allows_exactly_the_aws_operations_the_code_calls() {
         !dns_needs.is_empty(),
         "crates/core/src/cloud/route53.rs calls Route 53"
     );
+    // What EKS checks besides the operation's own action when green is created (the Service
+    // Authorization Reference's dependent actions): the roles green is given, and its tags.
+    for (action, resource, why) in [
+        (
+            "iam:PassRole",
+            "arn:aws:iam::ACCOUNT_ID:role/CLUSTER_ROLE_NAME".to_string(),
+            "CreateCluster passes blue's cluster role to green",
+        ),
+        (
+            "iam:PassRole",
+            "arn:aws:iam::ACCOUNT_ID:role/NODE_ROLE_NAME".to_string(),
+            "CreateNodegroup passes blue's node role to green's groups",
+        ),
+        (
+            "eks:TagResource",
+            green_arn("cluster"),
+            "CreateCluster, CreateNodegroup and CreateAccessEntry tag what they create",
+        ),
+    ] {
+        dns_needs.push(Need {
+            action: action.into(),
+            resource,
+            prefix: None,
+            why: why.into(),
+        });
+    }
     let dns: Value = serde_json::from_str(&read("examples/iam/blue-green.json"))
         .expect("blue-green.json is JSON");
     exactly("blue-green.json", &dns, &dns_needs);
     for s in dns["Statement"].as_array().expect("statements") {
         for a in strings(&s["Action"]) {
-            if route53_resource(a.trim_start_matches("route53:")) != "*" {
+            let scoped = match a.split_once(':') {
+                Some(("route53", op)) => route53_resource(op) != "*",
+                Some(("eks", op)) => op == "TagResource" || eks_resource(op) != "*",
+                _ => true,
+            };
+            if scoped {
                 assert!(
                     !strings(&s["Resource"]).contains(&"*".to_string()),
                     "{a} on *"

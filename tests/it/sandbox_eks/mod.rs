@@ -16,6 +16,7 @@ mod cli_rollback;
 mod clusters;
 mod fargate;
 mod faults;
+mod green_from_blue;
 mod insights;
 mod karpenter;
 mod lifecycle;

@@ -12,6 +12,7 @@ mod kubectl;
 mod objects;
 mod robustness;
 mod tokens;
+mod tool_jobs;
 mod watch;
 
 use std::sync::Arc;

@@ -17,6 +17,4 @@ pub mod list;
 pub mod metrics;
 pub mod nodes;
 pub mod route53;
-#[cfg(test)]
-pub(crate) mod stub;
 pub mod token;

@@ -22,7 +22,9 @@ pub struct Workflow {
     pub target: Option<Target>,
     pub window: Option<Window>,
     pub velero: velero::Settings,
-    /// `spec.green` and `spec.traffic`, when the file has either.
+    /// `spec.green` and `spec.traffic`, when the file has either. Left out for in-place
+    /// workflows, so what they write is as before.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub blue_green: Option<BlueGreen>,
     pub prepare: Vec<Step>,
     pub upgrade: Vec<Step>,

@@ -397,6 +397,3 @@ pub async fn associate_access_policy(
         .map_err(|e| eks_error("AssociateAccessPolicy", e))?;
     Ok(())
 }
-
-#[cfg(test)]
-mod tests;
