@@ -30,13 +30,13 @@ impl HopError {
     }
 }
 
-/// The hop versions from `current` to `target`, in order. Empty when the cluster is already
-/// at the target.
-pub fn resolve(
+/// The version `target` names from `current`: refused when it is another major, older, or
+/// (for `latest`) not newer than the cluster.
+fn target_version(
     current: Version,
     target: Target,
     offered: &[Version],
-) -> Result<Vec<Version>, HopError> {
+) -> Result<Version, HopError> {
     let newest = offered
         .iter()
         .copied()
@@ -56,6 +56,17 @@ pub fn resolve(
     if target < current {
         return Err(HopError::Downgrade { current, target });
     }
+    Ok(target)
+}
+
+/// The hop versions from `current` to `target`, in order. Empty when the cluster is already
+/// at the target.
+pub fn resolve(
+    current: Version,
+    target: Target,
+    offered: &[Version],
+) -> Result<Vec<Version>, HopError> {
+    let target = target_version(current, target, offered)?;
     let mut hops = Vec::new();
     let mut v = current;
     while v < target {
@@ -81,25 +92,7 @@ pub fn jump(
     target: Target,
     offered: &[Version],
 ) -> Result<Vec<Version>, HopError> {
-    let newest = offered
-        .iter()
-        .copied()
-        .filter(|v| v.major == current.major)
-        .max();
-    let target = match target {
-        Target::Version(v) => v,
-        Target::Next => current.next_minor(),
-        Target::Latest => match newest {
-            Some(v) if v > current => v,
-            _ => return Err(HopError::NothingNewer { current }),
-        },
-    };
-    if target.major != current.major {
-        return Err(HopError::Major { current, target });
-    }
-    if target < current {
-        return Err(HopError::Downgrade { current, target });
-    }
+    let target = target_version(current, target, offered)?;
     if target == current {
         return Ok(Vec::new());
     }
