@@ -130,12 +130,7 @@ impl Kind for NotifyKind {
                 WebhookUrl::Literal(u.value.clone())
             }
             (None, Some(e)) => {
-                if e.value.is_empty()
-                    || !e
-                        .value
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-                {
+                if !crate::types::names::env_var(&e.value) {
                     v.problem(
                         e.loc,
                         format!("`{}` is not an environment variable name", e.value),

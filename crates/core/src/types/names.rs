@@ -134,6 +134,12 @@ pub fn k8s_object(s: &str) -> Result<(), NameProblem> {
     Ok(())
 }
 
+/// Whether `s` can name an environment variable a setting is read from (`urlEnv`): letters,
+/// digits and `_`, not empty.
+pub fn env_var(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use super::state::{Addon, Eks, epoch_now, stable_id};
 use super::wire;
 use crate::kube::store::StoreError;
 use crate::scenario::AddonCatalogEntry;
-use crate::sim::{addons, workloads};
+use crate::sim::addons;
 use eks_upgrade_core::types::Version;
 
 /// The version EKS installs when CreateAddon names none: the catalogue's default for the
@@ -117,11 +117,11 @@ async fn create(eks: Arc<Eks>, addon: Addon) {
     let store = &eks.world.store;
     let region = &eks.world.scenario.spec.cluster.region;
     let mut failure = None;
-    for (kind, name, container, repo) in addons::workloads(&addon.name) {
+    for (kind, _, obj) in addons::objects(region, &addon.name, &addon.version) {
         let Some(rt) = store.resource(
             "apps",
             "v1",
-            if *kind == "Deployment" {
+            if kind == "Deployment" {
                 "deployments"
             } else {
                 "daemonsets"
@@ -129,16 +129,6 @@ async fn create(eks: Arc<Eks>, addon: Addon) {
         ) else {
             continue;
         };
-        let obj = workloads::workload_object(&workloads::Template {
-            kind,
-            namespace: "kube-system",
-            name,
-            replicas: 2,
-            container,
-            image: &addons::image(region, repo, &addon.version),
-            labels: &addons::labels(&addon.name, name),
-            broken: false,
-        });
         match store.create(&rt, Some("kube-system"), obj) {
             Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
             Err(e) => failure = Some(e.to_string()),

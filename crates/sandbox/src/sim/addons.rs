@@ -42,3 +42,27 @@ pub fn labels(addon: &str, name: &str) -> serde_json::Value {
         "app.kubernetes.io/managed-by": "EKS",
     })
 }
+
+/// The workload objects an add-on at `version` runs in `kube-system`: (kind, name, object).
+pub fn objects(
+    region: &str,
+    addon: &str,
+    version: &str,
+) -> Vec<(&'static str, &'static str, serde_json::Value)> {
+    workloads(addon)
+        .iter()
+        .map(|(kind, name, container, repo)| {
+            let object = super::workloads::workload_object(&super::workloads::Template {
+                kind,
+                namespace: "kube-system",
+                name,
+                replicas: 2,
+                container,
+                image: &image(region, repo, version),
+                labels: &labels(addon, name),
+                broken: false,
+            });
+            (*kind, *name, object)
+        })
+        .collect()
+}

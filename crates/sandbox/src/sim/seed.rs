@@ -215,18 +215,8 @@ pub fn seed(store: &Store, scenario: &Scenario, s3_url: &str) -> Result<(), Seed
     automode::seed(store, scenario, n)?;
 
     for addon in &spec.addons {
-        for (kind, name, container, repo) in addons::workloads(&addon.name) {
+        for (kind, _, obj) in addons::objects(region, &addon.name, &addon.version) {
             let rt = resource_of(store, kind)?;
-            let obj = workloads::workload_object(&workloads::Template {
-                kind,
-                namespace: "kube-system",
-                name,
-                replicas: 2,
-                container,
-                image: &addons::image(region, repo, &addon.version),
-                labels: &addons::labels(&addon.name, name),
-                broken: false,
-            });
             store.create(&rt, Some("kube-system"), obj)?;
         }
     }

@@ -242,12 +242,7 @@ fn prometheus(v: &mut Validator, raw: &Spanned<RawPrometheus>) -> Option<Prometh
             Some(UrlFrom::Literal(u.value.trim_end_matches('/').to_string()))
         }
         (None, Some(e)) => {
-            if e.value.is_empty()
-                || !e
-                    .value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
+            if !crate::types::names::env_var(&e.value) {
                 v.problem(
                     e.loc,
                     format!("`{}` is not an environment variable name", e.value),
