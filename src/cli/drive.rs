@@ -95,6 +95,7 @@ pub async fn drive(
             enforce_window: !face.interactive() && !run.ignore_window,
             state_dir,
         },
+        green: Default::default(),
     };
     let started = std::time::Instant::now();
     let mut lost = lock.lost();

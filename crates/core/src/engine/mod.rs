@@ -2,6 +2,7 @@
 //! report. The journal it writes lives below it, in `crate::journal`.
 
 pub mod assess;
+mod blue_green;
 pub mod hops;
 pub mod lock;
 pub mod plan;

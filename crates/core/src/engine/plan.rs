@@ -10,7 +10,7 @@ use crate::cloud::connect::{ClusterInfo, Connection};
 use crate::cloud::eks::{self, AddonInfo, EksError, NodegroupInfo, OfferedVersion};
 use crate::steps::{PlanCx, Projection};
 use crate::types::{Phase, Version};
-use crate::workflow::{Target, Workflow};
+use crate::workflow::{Strategy, Target, Workflow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -59,7 +59,11 @@ pub async fn resolve(
     let offered = eks::offered_versions(&conn.eks).await?;
     let versions: Vec<Version> = offered.iter().map(|o| o.version).collect();
     let from = conn.cluster.version;
-    let hops = hops::resolve(from, target, &versions)?;
+    // Blue/green builds green at the target directly; in place, every minor is a hop.
+    let hops = match workflow.strategy() {
+        Strategy::BlueGreen => hops::jump(from, target, &versions)?,
+        Strategy::InPlace => hops::resolve(from, target, &versions)?,
+    };
     let nodegroups = eks::nodegroups(&conn.eks, &conn.cluster.name).await?;
     let addons = eks::addons(&conn.eks, &conn.cluster.name).await?;
 

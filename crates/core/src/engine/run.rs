@@ -39,6 +39,8 @@ pub struct Engine<'a> {
     pub journal: &'a JournalHandle,
     pub reporter: &'a dyn Reporter,
     pub options: RunOptions,
+    /// The connection to green in a blue/green run, made when a step first needs it.
+    pub green: crate::steps::green::GreenSlot,
 }
 
 /// What a phase of steps ended with.
@@ -62,7 +64,7 @@ pub(super) enum PhaseEnd {
 
 /// A step left an AWS operation running past its timeout: stop, resumable, for a person to
 /// decide whether to wait longer.
-fn in_flight(key: &StepKey, message: &str) -> Outcome {
+pub(super) fn in_flight(key: &StepKey, message: &str) -> Outcome {
     outcome(
         ExitStatus::NeedsHuman,
         RunResult::NeedsHuman,
@@ -86,7 +88,11 @@ fn paused(key: &StepKey, message: &str) -> Outcome {
     )
 }
 
-fn outcome(status: ExitStatus, result: RunResult, message: impl Into<String>) -> Outcome {
+pub(super) fn outcome(
+    status: ExitStatus,
+    result: RunResult,
+    message: impl Into<String>,
+) -> Outcome {
     Outcome {
         result,
         exit_code: status.code(),
@@ -260,7 +266,7 @@ impl Engine<'_> {
         }
     }
 
-    async fn finish_with(&self, o: Outcome) -> Result<Outcome, EngineError> {
+    pub(super) async fn finish_with(&self, o: Outcome) -> Result<Outcome, EngineError> {
         let stored = o.clone();
         self.journal
             .update(|j| {
@@ -321,7 +327,7 @@ impl Engine<'_> {
     }
 
     /// Stops without finishing: the journal keeps its state, so `resume` continues later.
-    async fn pause_with(&self, o: Outcome) -> Result<Outcome, EngineError> {
+    pub(super) async fn pause_with(&self, o: Outcome) -> Result<Outcome, EngineError> {
         let stored = o.clone();
         self.journal.update(|j| j.outcome = Some(stored)).await?;
         Ok(o)
@@ -442,6 +448,9 @@ impl Engine<'_> {
     }
 
     async fn recover(&self) -> Result<Outcome, EngineError> {
+        if self.workflow.strategy() == crate::workflow::Strategy::BlueGreen {
+            return self.recover_blue_green().await;
+        }
         let failure = self.journal.read(|j| j.failure.clone()).await;
         let Some(failure) = failure else {
             return self

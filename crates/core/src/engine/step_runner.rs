@@ -168,6 +168,7 @@ impl Engine<'_> {
             window_left: self.window_left(),
             state_dir: &self.options.state_dir,
             last_progress: Default::default(),
+            green: &self.green,
         };
         let result = match step.kind.run(&ctx).await {
             // The journal cannot be written: stop, keeping the store's error as it is.

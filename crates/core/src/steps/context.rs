@@ -128,6 +128,8 @@ pub struct StepCtx<'a> {
     pub state_dir: &'a Path,
     /// When progress was last reported, and what it said.
     pub last_progress: std::sync::Mutex<(Option<std::time::Instant>, String)>,
+    /// The connection to green in a blue/green run, made when a step first asks for it.
+    pub green: &'a super::green::GreenSlot,
 }
 
 impl StepCtx<'_> {
@@ -187,6 +189,28 @@ impl StepCtx<'_> {
 
     pub fn cluster(&self) -> &str {
         &self.conn.cluster.name
+    }
+
+    /// The green cluster of a blue/green run, as `createGreen` or `adoptGreen` recorded it.
+    pub async fn green_cluster(&self) -> Result<super::green::GreenCluster, StepError> {
+        self.journal
+            .run_fact(&super::green::GREEN)
+            .await
+            .ok_or_else(|| {
+                StepError::Failed(
+                    "no green cluster is recorded: `createGreen` or `adoptGreen` runs first".into(),
+                )
+            })
+    }
+
+    /// A connection to green, made once per process from the recorded name: the same AWS
+    /// configuration, green's own endpoint, certificate and token.
+    pub async fn green(&self) -> Result<&Connection, StepError> {
+        let green = self.green_cluster().await?;
+        self.green
+            .get_or_try_init(|| crate::cloud::connect::sibling(self.conn, &green.name))
+            .await
+            .context(|| format!("cannot connect to green cluster `{}`", green.name))
     }
 
     pub fn hop(&self) -> Result<Version, StepError> {

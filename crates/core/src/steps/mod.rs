@@ -16,6 +16,7 @@ pub mod backup;
 pub mod blue_green;
 pub mod control_plane;
 pub mod eksctl;
+pub mod green;
 pub mod health;
 pub mod node_pools;
 pub mod nodegroups;

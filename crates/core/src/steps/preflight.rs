@@ -137,7 +137,15 @@ fn known_check(v: &mut Validator, code: &Spanned<String>) {
 }
 
 async fn run(step: &Policy, ctx: &StepCtx<'_>) -> StepResult {
-    let hops = ctx.journal.read(|j| j.hops.clone()).await;
+    // Every minor on the way, not only the hops: a blue/green run jumps straight to the
+    // target, but what a minor in between removed is gone at the target too.
+    let hops = ctx
+        .journal
+        .read(|j| match (j.start_version, j.hops.last()) {
+            (Some(start), Some(last)) => start.path_to(*last),
+            _ => j.hops.clone(),
+        })
+        .await;
     let facts = checks::gather(ctx.conn, ctx.velero, ctx.coverage, &hops).await?;
     let findings = checks::apply_policy(checks::run_all(&facts).await, step);
     ctx.record(&FINDINGS, &findings).await?;

@@ -1,0 +1,124 @@
+//! Recovery of a blue/green run. Blue is never changed in place, so there is nothing to restore
+//! or roll back on it: what matters is where traffic is. If green never had weight, blue and
+//! DNS are as they were and the run stopped (exit 3). If traffic moved, `onFailure` (which
+//! starts with `switchBack`) must have put every request back on blue in one change: the run
+//! reads the weights from Route 53 itself and checks blue's state before it says so (exit 4);
+//! anything less needs a person (exit 5). Green is kept either way, for investigation.
+
+use super::assess;
+use super::run::{Engine, EngineError, PhaseEnd, in_flight, outcome};
+use crate::events::{Event, Level};
+use crate::exit::ExitStatus;
+use crate::journal::{Outcome, RunResult};
+use crate::steps::green::{self, GREEN};
+use crate::types::Phase;
+
+impl Engine<'_> {
+    pub(super) async fn recover_blue_green(&self) -> Result<Outcome, EngineError> {
+        let Some(failure) = self.journal.read(|j| j.failure.clone()).await else {
+            return self
+                .finish_with(outcome(
+                    ExitStatus::NeedsHuman,
+                    RunResult::NeedsHuman,
+                    "recovery started without a recorded failure",
+                ))
+                .await;
+        };
+        let blue = &self.conn.cluster.name;
+        let kept = match self.journal.run_fact(&GREEN).await {
+            Some(g) => format!("green `{}` is kept for investigation", g.name),
+            None => "no green cluster was made".to_string(),
+        };
+        let failed = format!("`{}` failed ({})", failure.step.id, failure.message);
+        let end = if self.workflow.on_failure.is_empty() {
+            PhaseEnd::Done
+        } else {
+            self.say(Level::Error, &format!("{failed}; running onFailure"));
+            self.reporter.emit(&Event::PhaseStarted {
+                phase: "onFailure",
+                hop: failure.step.hop,
+            });
+            self.run_phase(Phase::OnFailure, failure.step.hop, failure.version_before)
+                .await?
+        };
+        if let PhaseEnd::InFlight { key, message } | PhaseEnd::Paused { key, message } = &end {
+            return self.pause_with(in_flight(key, message)).await;
+        }
+        let recovery_failed = match &end {
+            PhaseEnd::Failed { key, message } => {
+                Some(format!("recovery step `{}` failed: {message}", key.id))
+            }
+            _ => None,
+        };
+        let points = green::traffic(self.journal).await;
+        if !green::moved(&points) {
+            let note = recovery_failed
+                .map(|r| format!("; {r}"))
+                .unwrap_or_default();
+            return self
+                .finish_with(outcome(
+                    ExitStatus::Stopped,
+                    RunResult::Stopped,
+                    format!("{failed}; no traffic moved: blue `{blue}` and DNS are untouched; {kept}{note}"),
+                ))
+                .await;
+        }
+        if let Some(r) = recovery_failed {
+            return self
+                .finish_with(outcome(
+                    ExitStatus::NeedsHuman,
+                    RunResult::NeedsHuman,
+                    format!("{failed}, after traffic had moved to green; then {r}; requests may still reach green; {kept}; a person must take over"),
+                ))
+                .await;
+        }
+        // Trust, then verify: the weights as Route 53 serves them now, not as the journal says.
+        let weights = match self
+            .workflow
+            .blue_green
+            .as_ref()
+            .and_then(|b| b.traffic.as_ref())
+        {
+            Some(t) => green::dns_weights(self.conn, t)
+                .await
+                .map_err(|e| crate::errors::chain(&e)),
+            None => Err("the workflow names no `spec.traffic`".to_string()),
+        };
+        let state = assess::cluster_state(self.conn).await;
+        self.journal
+            .record_run_fact(&assess::FINAL_STATE, &state)
+            .await?;
+        let o = match weights {
+            Ok(w) if w.all_blue() && state.unsupported.is_empty() => outcome(
+                ExitStatus::Restored,
+                RunResult::Restored,
+                format!(
+                    "{failed}, after traffic had moved to green; traffic is back on blue `{blue}` ({w}), switched in one change, and blue is healthy and supported; {kept}"
+                ),
+            ),
+            Ok(w) if w.all_blue() => outcome(
+                ExitStatus::NeedsHuman,
+                RunResult::NeedsHuman,
+                format!(
+                    "{failed}; traffic is back on blue `{blue}` ({w}), but blue is not in a supported configuration: {}; a person must take over",
+                    state.unsupported.join("; ")
+                ),
+            ),
+            Ok(w) => outcome(
+                ExitStatus::NeedsHuman,
+                RunResult::NeedsHuman,
+                format!(
+                    "{failed}, after traffic had moved to green; recovery ran, but Route 53 still sends requests to green ({w}); {kept}; a person must take over"
+                ),
+            ),
+            Err(e) => outcome(
+                ExitStatus::NeedsHuman,
+                RunResult::NeedsHuman,
+                format!(
+                    "{failed}, after traffic had moved to green; recovery ran, but the weights cannot be read back from Route 53: {e}; a person must check them"
+                ),
+            ),
+        };
+        self.finish_with(o).await
+    }
+}

@@ -1,0 +1,143 @@
+//! What the steps of a blue/green run share while it runs: which cluster is green (a run fact
+//! written by the step that creates or adopts it), the connection to green (made once, when a
+//! step first needs it), and the DNS weights over time (a run fact every weight change appends
+//! to, which recovery and the report read).
+
+use serde::{Deserialize, Serialize};
+
+use crate::cloud::connect::Connection;
+use crate::journal::Fact;
+use crate::journal::handle::JournalHandle;
+use crate::journal::store::StoreError;
+use crate::types::Version;
+
+/// The green cluster of the run, recorded by `createGreen` or `adoptGreen` once it exists.
+pub const GREEN: Fact<GreenCluster> = Fact::new("green");
+
+/// Every weight change of the run, in order.
+pub const TRAFFIC: Fact<Vec<WeightPoint>> = Fact::new("traffic");
+
+/// The connection to green, made at most once per process: a resumed run makes its own.
+pub type GreenSlot = tokio::sync::OnceCell<Connection>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GreenCluster {
+    pub name: String,
+    pub arn: String,
+    pub version: Version,
+    /// Whether this run created it (`createGreen`) rather than adopting one that existed.
+    pub created: bool,
+}
+
+/// One weight change: what was asked, of which change, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightPoint {
+    /// When the change was submitted (RFC 3339, as the journal writes times).
+    pub at: String,
+    /// The step that made it.
+    pub step: String,
+    pub blue: i64,
+    pub green: i64,
+    /// Route 53's change id; `None` when a resumed run found the weights already applied by
+    /// a change it had not recorded.
+    pub change_id: Option<String>,
+    /// `PENDING` when submitted, `INSYNC` once Route 53 said so.
+    pub status: String,
+    /// Why the weights moved: a stage of the shift, or the switch back after a failure.
+    pub why: String,
+}
+
+/// The weight changes recorded so far.
+pub async fn traffic(journal: &JournalHandle) -> Vec<WeightPoint> {
+    journal.run_fact(&TRAFFIC).await.unwrap_or_default()
+}
+
+/// Whether green has ever been asked to take traffic: what decides between "blue untouched"
+/// (exit 3) and "switched back" (exit 4) after a failure.
+pub fn moved(points: &[WeightPoint]) -> bool {
+    points.iter().any(|p| p.green > 0)
+}
+
+/// Appends a weight change, or updates the one with the same change id (its status went
+/// `INSYNC`), durably.
+pub async fn record_point(journal: &JournalHandle, point: WeightPoint) -> Result<(), StoreError> {
+    let mut points = traffic(journal).await;
+    match points
+        .iter_mut()
+        .find(|p| p.change_id.is_some() && p.change_id == point.change_id)
+    {
+        Some(existing) => existing.status = point.status,
+        None => points.push(point),
+    }
+    journal.record_run_fact(&TRAFFIC, &points).await
+}
+
+/// The record type the tool moves: weighted CNAME sets (alias records are not supported yet).
+pub const RECORD_TYPE: &str = "CNAME";
+
+/// The weights blue's and green's sets have now, as Route 53 answers (`None` for a set that
+/// does not exist): what recovery and a resumed run trust over the journal.
+pub async fn dns_weights(
+    conn: &Connection,
+    traffic: &super::blue_green::Traffic,
+) -> Result<Weights, crate::cloud::route53::Route53Error> {
+    use crate::cloud::route53;
+    let zone = route53::zone_id(&conn.route53, &traffic.zone).await?;
+    let sets = route53::weighted(&conn.route53, &zone, &traffic.record, RECORD_TYPE).await?;
+    let weight = |id: &str| {
+        sets.iter()
+            .find(|s| s.set_identifier == id)
+            .map(|s| s.weight)
+    };
+    Ok(Weights {
+        blue: weight(&traffic.blue_set),
+        green: weight(&traffic.green_set),
+    })
+}
+
+/// Blue's and green's weights as read; `None` for a set that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Weights {
+    pub blue: Option<i64>,
+    pub green: Option<i64>,
+}
+
+impl Weights {
+    /// Whether every request goes to blue.
+    pub fn all_blue(self) -> bool {
+        self.blue.unwrap_or(0) > 0 && self.green.unwrap_or(0) == 0
+    }
+}
+
+impl std::fmt::Display for Weights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |w: Option<i64>| w.map_or("no set".to_string(), |w| w.to_string());
+        write!(f, "blue {}/green {}", show(self.blue), show(self.green))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(green: i64, id: &str) -> WeightPoint {
+        WeightPoint {
+            at: crate::journal::now(),
+            step: "shift".into(),
+            blue: 100 - green,
+            green,
+            change_id: Some(id.into()),
+            status: "PENDING".into(),
+            why: "stage".into(),
+        }
+    }
+
+    #[test]
+    fn traffic_moved_once_green_had_any_weight() {
+        assert!(!moved(&[]));
+        assert!(!moved(&[point(0, "a")]));
+        assert!(moved(&[point(0, "a"), point(10, "b")]));
+    }
+}
