@@ -10,8 +10,12 @@ use eks_upgrade_core::types::Phase;
 use crate::e2e::External;
 
 /// A workflow around one step of `key`, with what such a step needs: a verified backup to name,
-/// and a control-plane step for a hop.
+/// and a control-plane step for a hop — or, for a kind of a blue/green run, green made and
+/// waited for, the backup restored into it and checked before traffic moves, and a switch back.
 fn workflow_with(key: &str, example: &str) -> String {
+    if steps::roles(key).iter().any(|r| r.is_green()) {
+        return blue_green_with(key, example);
+    }
     let placement = steps::placement(key).expect("every listed kind has a placement");
     let section = placement.sections[0];
     let subject = format!("    - id: subject\n      {key}: {example}\n");
@@ -38,6 +42,57 @@ fn workflow_with(key: &str, example: &str) -> String {
     if !on_failure.is_empty() {
         text.push_str(&format!("  onFailure:\n{on_failure}"));
     }
+    if !finish.is_empty() {
+        text.push_str(&format!("  finish:\n{finish}"));
+    }
+    text
+}
+
+/// The blue/green skeleton around one green step, in the order the structure rules ask for.
+fn blue_green_with(key: &str, example: &str) -> String {
+    use eks_upgrade_core::steps::Role;
+    let has = |role: Role| steps::roles(key).contains(&role);
+    let subject = format!("    - id: subject\n      {key}: {example}\n");
+    let mut upgrade = String::new();
+    let mut step = |id: &str, kind: &str, options: &str, role: Role| {
+        if has(role) {
+            upgrade.push_str(&subject);
+        } else if STEP_KINDS.contains(&kind) {
+            upgrade.push_str(&format!("    - id: {id}\n      {kind}: {options}\n"));
+        }
+    };
+    step("green", "createGreen", "{}", Role::ProvidesGreen);
+    step("green-ready", "waitGreen", "{}", Role::WaitsForGreen);
+    step(
+        "restore",
+        "restoreToGreen",
+        "{ backup: backup }",
+        Role::RestoresIntoGreen,
+    );
+    upgrade.push_str("    - id: green-health\n      healthCheck: { on: green }\n");
+    let section = steps::placement(key)
+        .expect("every listed kind has a placement")
+        .sections[0];
+    let is_upgrade_extra = section == Phase::Upgrade
+        && !(has(Role::ProvidesGreen) || has(Role::WaitsForGreen) || has(Role::RestoresIntoGreen));
+    if is_upgrade_extra {
+        upgrade.push_str(&subject);
+    }
+    let on_failure = if section == Phase::OnFailure {
+        subject.clone()
+    } else if STEP_KINDS.contains(&"switchBack") {
+        "    - id: switch-back\n      switchBack: {}\n".to_string()
+    } else {
+        "    - id: note\n      notify: { urlEnv: HOOK }\n".to_string()
+    };
+    let finish = if section == Phase::Finish {
+        subject.clone()
+    } else {
+        String::new()
+    };
+    let mut text = format!(
+        "apiVersion: eks-upgrade/v1\nkind: Workflow\nmetadata:\n  name: kinds\nspec:\n  cluster: {{ name: demo, region: us-east-1 }}\n  target: next\n  traffic:\n    zone: example.com\n    record: app.example.com\n    blue: {{ setIdentifier: blue }}\n    green: {{ setIdentifier: green, service: shop/web }}\n  prepare:\n    - id: backup\n      veleroBackup: {{}}\n    - id: verify\n      verifyBackup: {{ backup: backup }}\n  upgrade:\n{upgrade}  onFailure:\n{on_failure}"
+    );
     if !finish.is_empty() {
         text.push_str(&format!("  finish:\n{finish}"));
     }

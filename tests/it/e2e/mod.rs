@@ -3,6 +3,7 @@
 //! request record proves what the tool did and did not do.
 
 mod backup;
+mod blue_green;
 mod crash;
 mod extras;
 mod faults;

@@ -1,0 +1,1 @@
+//! Blue/green end to end: create.
