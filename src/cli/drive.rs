@@ -10,6 +10,7 @@ use crate::ui::Ui;
 use crate::ui::reporter::Reporter;
 use eks_upgrade_core::cloud::connect::Connection;
 use eks_upgrade_core::engine::lock::{LockError, RunLock};
+use eks_upgrade_core::engine::locks::LockSet;
 use eks_upgrade_core::engine::report;
 use eks_upgrade_core::engine::run::{Engine, RunOptions};
 use eks_upgrade_core::events::{Event, Level};
@@ -74,6 +75,7 @@ pub async fn drive(
             return ExitStatus::Stopped;
         }
     };
+    let locks = LockSet::new(lock);
     reporter.emit(&Event::RunStarted {
         run_id: &run_id,
         workflow: &snapshot.workflow_name,
@@ -96,9 +98,10 @@ pub async fn drive(
             state_dir,
         },
         green: Default::default(),
+        locks: &locks,
     };
     let started = std::time::Instant::now();
-    let mut lost = lock.lost();
+    let mut lost = locks.lost();
     // A resumed run first checks what its journal claims against EKS.
     let go = async {
         if resumed && let Some(refused) = engine.verify_resume().await? {
@@ -111,7 +114,7 @@ pub async fn drive(
         _ = signalled() => None,
         _ = lost.changed() => None,
     };
-    lock.release().await;
+    locks.release().await;
     let status = match result {
         Some(Ok(outcome)) => {
             reporter.emit(&Event::RunFinished {

@@ -43,7 +43,9 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success
   2    usage or workflow error, or no such profile or no credentials; nothing was attempted
-  3    stopped before changing anything (pre-flight, backup, verification, window, lock)
-  4    upgrade failed; the cluster was restored and is healthy
+  3    stopped before changing anything (pre-flight, backup, verification, window, lock);
+       blue/green: stopped before traffic moved, blue and DNS untouched
+  4    upgrade failed; the cluster was restored and is healthy;
+       blue/green: traffic was switched back to blue in one change, blue healthy
   5    upgrade failed and restore/rollback did not complete: a human is needed
   130  interrupted; the run can be resumed";

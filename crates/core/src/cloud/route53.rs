@@ -240,8 +240,36 @@ pub async fn move_weights(
     desired: &[Weighted],
     comment: &str,
 ) -> Result<Option<String>, Route53Error> {
+    send(r53, zone_id, name, kind, changes(current, desired), comment).await
+}
+
+/// Deletes weighted sets of `name` exactly as read, in one change batch (retiring blue's set
+/// once it has no weight). Returns the change id, or `None` when `sets` is empty.
+pub async fn delete_sets(
+    r53: &aws_sdk_route53::Client,
+    zone_id: &str,
+    name: &str,
+    kind: &str,
+    sets: &[Weighted],
+    comment: &str,
+) -> Result<Option<String>, Route53Error> {
+    let todo = sets
+        .iter()
+        .map(|s| (ChangeAction::Delete, s.clone()))
+        .collect();
+    send(r53, zone_id, name, kind, todo, comment).await
+}
+
+/// Sends `todo` as one change batch; `None` when there is nothing to send.
+async fn send(
+    r53: &aws_sdk_route53::Client,
+    zone_id: &str,
+    name: &str,
+    kind: &str,
+    todo: Vec<(ChangeAction, Weighted)>,
+    comment: &str,
+) -> Result<Option<String>, Route53Error> {
     let (name, kind) = (fqdn(name), RrType::from(kind.to_ascii_uppercase().as_str()));
-    let todo = changes(current, desired);
     if todo.is_empty() {
         return Ok(None);
     }

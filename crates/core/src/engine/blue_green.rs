@@ -7,11 +7,15 @@
 
 use super::assess;
 use super::run::{Engine, EngineError, PhaseEnd, in_flight, outcome};
+use crate::cloud::connect::sibling;
 use crate::events::{Event, Level};
 use crate::exit::ExitStatus;
+use crate::journal::StepStatus;
 use crate::journal::{Outcome, RunResult};
 use crate::steps::green::{self, GREEN};
+use crate::steps::{Role, Step};
 use crate::types::Phase;
+use crate::workflow::Strategy;
 
 impl Engine<'_> {
     pub(super) async fn recover_blue_green(&self) -> Result<Outcome, EngineError> {
@@ -120,5 +124,61 @@ impl Engine<'_> {
             ),
         };
         self.finish_with(o).await
+    }
+}
+
+impl Engine<'_> {
+    /// What a blue/green run does before a step. Once green is ready (its wait succeeded),
+    /// every later step holds green's lease too, so no other run acts on green meanwhile; a
+    /// step that deletes blue first gives blue's lease up, as the namespace it lives in goes
+    /// with the cluster. Recovery never fails for want of green's lease: moving traffic back
+    /// needs Route 53 only.
+    pub(super) async fn before_step(&self, step: &Step, phase: Phase) -> Result<(), String> {
+        if self.workflow.strategy() != Strategy::BlueGreen {
+            return Ok(());
+        }
+        let roles = step.kind.roles();
+        if roles.contains(&Role::RetiresBlue) && step.kind.needs_approval() {
+            self.locks.release_blue().await;
+            return Ok(());
+        }
+        if roles.contains(&Role::ProvidesGreen) || roles.contains(&Role::WaitsForGreen) {
+            return Ok(());
+        }
+        let ready = self
+            .journal
+            .read(|j| {
+                j.steps.iter().any(|s| {
+                    s.status == StepStatus::Succeeded
+                        && crate::steps::roles(&s.kind).contains(&Role::WaitsForGreen)
+                })
+            })
+            .await;
+        let Some(green) = self.journal.run_fact(&GREEN).await.filter(|_| ready) else {
+            return Ok(());
+        };
+        let run_id = self.journal.read(|j| j.run_id.clone()).await;
+        let taken = async {
+            let conn = self
+                .green
+                .get_or_try_init(|| sibling(self.conn, &green.name))
+                .await
+                .map_err(|e| format!("cannot connect to green `{}`: {e}", green.name))?;
+            self.locks
+                .take_green(conn.kube.clone(), &self.workflow.velero.namespace, &run_id)
+                .await
+                .map_err(|e| format!("green `{}`: {e}", green.name))
+        };
+        match taken.await {
+            Ok(()) => Ok(()),
+            Err(e) if phase == Phase::OnFailure => {
+                self.say(
+                    Level::Warning,
+                    &format!("{e}; recovery goes on without green's lock"),
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 }

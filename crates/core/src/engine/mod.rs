@@ -5,6 +5,7 @@ pub mod assess;
 mod blue_green;
 pub mod hops;
 pub mod lock;
+pub mod locks;
 pub mod plan;
 pub mod report;
 pub mod resume;

@@ -47,6 +47,9 @@ pub struct Plan {
     pub nodegroups: Vec<NodegroupInfo>,
     pub addons: Vec<AddonInfo>,
     pub steps: Vec<PlannedStep>,
+    /// The green cluster a blue/green run makes or adopts, at the target version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub green: Option<String>,
 }
 
 /// Reads what the plan needs from EKS and computes every step's changes.
@@ -108,7 +111,18 @@ pub async fn resolve(
             });
         }
     }
+    let green = (workflow.strategy() == Strategy::BlueGreen).then(|| {
+        crate::steps::blue_green::green_name(
+            workflow
+                .blue_green
+                .as_ref()
+                .and_then(|b| b.green_name.as_deref()),
+            &conn.cluster.name,
+            hops.last().copied().unwrap_or(from),
+        )
+    });
     Ok(Plan {
+        green,
         workflow: workflow.name.clone(),
         cluster: conn.cluster.clone(),
         target,
@@ -134,17 +148,29 @@ pub fn render(plan: &Plan) -> String {
         1 => "1 hop".to_string(),
         n => format!("{n} hops"),
     };
-    let _ = writeln!(
-        out,
-        "Plan: workflow `{}` on cluster `{}` ({}): {} ({hops})",
-        plan.workflow,
-        c.name,
-        c.region,
-        path.join(" → ")
-    );
+    match (&plan.green, plan.hops.last()) {
+        (Some(green), Some(target)) => {
+            let _ = writeln!(
+                out,
+                "Plan: workflow `{}`, blue/green: from blue `{}` ({}, {}) to green `{green}` ({target}); blue is not changed in place",
+                plan.workflow, c.name, c.region, plan.from
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "Plan: workflow `{}` on cluster `{}` ({}): {} ({hops})",
+                plan.workflow,
+                c.name,
+                c.region,
+                path.join(" → ")
+            );
+        }
+    }
     let mut section = String::new();
     for (i, s) in plan.steps.iter().enumerate() {
         let header = match (s.phase, s.hop) {
+            (Phase::Upgrade, Some(h)) if plan.green.is_some() => format!("green at {h}"),
             (Phase::Upgrade, Some(h)) => format!("hop to {h}"),
             (Phase::OnFailure, _) => "on failure".to_string(),
             (p, _) => p.key().to_string(),

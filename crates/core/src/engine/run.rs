@@ -39,6 +39,8 @@ pub struct Engine<'a> {
     pub journal: &'a JournalHandle,
     pub reporter: &'a dyn Reporter,
     pub options: RunOptions,
+    /// Blue's lease, and green's once a blue/green run has taken it.
+    pub locks: &'a super::locks::LockSet,
     /// The connection to green in a blue/green run, made when a step first needs it.
     pub green: crate::steps::green::GreenSlot,
 }

@@ -170,7 +170,13 @@ impl Engine<'_> {
             last_progress: Default::default(),
             green: &self.green,
         };
-        let result = match step.kind.run(&ctx).await {
+        let run = async {
+            match self.before_step(step, key.phase).await {
+                Ok(()) => step.kind.run(&ctx).await,
+                Err(refused) => Err(StepError::Failed(refused)),
+            }
+        };
+        let result = match run.await {
             // The journal cannot be written: stop, keeping the store's error as it is.
             Err(StepError::Journal(e)) => return Err(EngineError::Journal(e)),
             other => other,

@@ -24,6 +24,7 @@ pub mod notify;
 pub mod preflight;
 pub mod readiness;
 pub mod restore;
+pub mod retire_blue;
 pub mod rollback;
 pub mod rollback_addons;
 pub mod rollback_nodegroups;
@@ -242,6 +243,7 @@ step_kinds! {
     RollbackNodegroups(rollback_nodegroups::RollbackNodegroupsKind) = "rollbackNodegroups";
     RollbackAddons(rollback_addons::RollbackAddonsKind) = "rollbackAddons";
     RollbackControlPlane(rollback::RollbackControlPlaneKind) = "rollbackControlPlane";
+    RetireBlue(retire_blue::RetireBlueKind) = "retireBlue";
     Notify(notify::NotifyKind) = "notify";
 }
 

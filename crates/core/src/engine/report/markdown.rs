@@ -52,6 +52,9 @@ pub fn markdown(r: &RunReport) -> String {
             let _ = writeln!(out);
         }
     }
+    if let Some(bg) = &r.blue_green {
+        bg.markdown(&mut out);
+    }
     if !r.recovery.is_empty() || r.restored.is_some() || r.control_plane_rollback.is_some() {
         let _ = writeln!(out, "## Recovery, in order\n");
         for (i, x) in r.recovery.iter().enumerate() {

@@ -2,10 +2,12 @@
 //! what failed and why, what was restored, what could not be rolled back, and what to do next.
 //! Written as JSON (with a schema, for machines) and as Markdown (for people and tickets).
 
+mod blue_green;
 mod markdown;
 mod preview;
 mod recovery;
 
+pub use blue_green::BlueGreenReport;
 pub use markdown::markdown;
 pub use preview::RestorePreviewReport;
 
@@ -85,6 +87,9 @@ pub struct RunReport {
     pub cluster_state: Option<ClusterState>,
     pub steps: Vec<ReportStep>,
     pub next_steps: Vec<String>,
+    /// Both clusters and the DNS weights over time, for a blue/green run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blue_green: Option<BlueGreenReport>,
 }
 
 fn seconds_between(a: &str, b: &str) -> Option<f64> {
@@ -246,6 +251,12 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
         Some(RunResult::NothingToDo) => {}
     }
 
+    let blue_green = BlueGreenReport::of(j);
+    if let Some(bg) = &blue_green {
+        // Blue was never changed in place: the in-place advice (restores, rollbacks) does not
+        // apply.
+        next_steps = bg.next_steps(result, &j.region);
+    }
     RunReport {
         report_version: REPORT_VERSION,
         run_id: j.run_id.clone(),
@@ -291,6 +302,7 @@ pub fn build(j: &Journal, state: Option<ClusterState>) -> RunReport {
         cluster_state: state,
         steps,
         next_steps,
+        blue_green,
     }
 }
 
