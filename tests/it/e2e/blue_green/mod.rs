@@ -4,4 +4,38 @@
 
 mod create;
 mod restore;
+mod story;
 mod traffic;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::repo;
+
+/// The shipped blue/green workflow with edits, written into `dir`.
+pub fn bg_workflow(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let text =
+        std::fs::read_to_string(repo().join("workflows/blue-green.yaml")).expect("blue-green.yaml");
+    let path = dir.join("blue-green.yaml");
+    std::fs::write(&path, edit(text)).expect("write workflow");
+    path
+}
+
+/// The weight changes a journal recorded, as (blue, green, change id).
+pub fn journal_points(journal: &Value) -> Vec<(i64, i64, Option<String>)> {
+    journal["facts"]["traffic"]
+        .as_array()
+        .map(|p| {
+            p.iter()
+                .map(|x| {
+                    (
+                        x["blue"].as_i64().unwrap_or(-1),
+                        x["green"].as_i64().unwrap_or(-1),
+                        x["changeId"].as_str().map(str::to_string),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
