@@ -35,6 +35,32 @@ async fn signalled() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// After an interrupt of a blue/green run whose traffic moved: the weights as last recorded,
+/// and the one command that puts every request back on blue, for a person who will not resume.
+async fn split_traffic(
+    conn: &Connection,
+    workflow: &Workflow,
+    journal: &JournalHandle,
+) -> Option<String> {
+    use eks_upgrade_core::steps::green;
+    let traffic = workflow.blue_green.as_ref()?.traffic.as_ref()?;
+    let points = green::traffic(journal).await;
+    let last = points.last().filter(|_| green::moved(&points))?;
+    let command = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        green::switch_back_command(conn, traffic),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .map(|c| format!("; to put every request on blue without resuming, run:\n  {c}"))
+    .unwrap_or_default();
+    Some(format!(
+        "traffic is split: blue {}/green {} as last recorded{command}",
+        last.blue, last.green
+    ))
+}
+
 /// Takes the lock, runs the engine until it ends or a signal arrives, then reports.
 #[allow(clippy::too_many_arguments)]
 pub async fn drive(
@@ -136,6 +162,12 @@ pub async fn drive(
                 level: Level::Warning,
                 message: &format!("interrupted; operations already started on AWS continue there. Continue with `eks-upgrade resume {run_id}`"),
             });
+            if let Some(line) = split_traffic(conn, workflow, journal).await {
+                reporter.emit(&Event::Message {
+                    level: Level::Warning,
+                    message: &line,
+                });
+            }
             ExitStatus::Interrupted
         }
     };

@@ -118,6 +118,44 @@ impl std::fmt::Display for Weights {
     }
 }
 
+/// `text` as one shell word, for commands printed for a person to paste.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// The one command that puts every request on blue now (blue 100, green 0, in one batch), for
+/// a person when the run cannot: after an interrupt, or when recovery itself failed.
+pub async fn switch_back_command(
+    conn: &Connection,
+    traffic: &super::blue_green::Traffic,
+) -> Result<String, crate::cloud::route53::Route53Error> {
+    use crate::cloud::route53;
+    let zone = route53::zone_id(&conn.route53, &traffic.zone).await?;
+    let sets = route53::weighted(&conn.route53, &zone, &traffic.record, RECORD_TYPE).await?;
+    let changes: Vec<serde_json::Value> = [(&traffic.blue_set, 100), (&traffic.green_set, 0)]
+        .into_iter()
+        .filter_map(|(id, weight)| {
+            let set = sets.iter().find(|s| &s.set_identifier == id)?;
+            Some(serde_json::json!({
+                "Action": "UPSERT",
+                "ResourceRecordSet": {
+                    "Name": route53::fqdn(&traffic.record),
+                    "Type": RECORD_TYPE,
+                    "SetIdentifier": set.set_identifier,
+                    "Weight": weight,
+                    "TTL": set.ttl,
+                    "ResourceRecords": set.values.iter().map(|v| serde_json::json!({ "Value": v })).collect::<Vec<_>>(),
+                }
+            }))
+        })
+        .collect();
+    let batch = serde_json::json!({ "Comment": "eks-upgrade: every request back to blue", "Changes": changes });
+    Ok(format!(
+        "aws route53 change-resource-record-sets --hosted-zone-id {zone} --change-batch {}",
+        shell_quote(&batch.to_string())
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

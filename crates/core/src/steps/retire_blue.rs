@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::blue_green::Traffic;
-use super::green::{self, RECORD_TYPE};
+use super::green::{self, RECORD_TYPE, shell_quote};
 use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
 use super::{Context, StepCtx, StepError, StepResult};
 use crate::cloud::eks::{self, EksError};
@@ -269,11 +269,6 @@ fn commands(blue: &str, region: &str, groups: &[String], dns: Option<&BlueSet>) 
         ));
     }
     out
-}
-
-/// `text` as one shell word.
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// Deletes blue: node groups, the cluster, then its DNS set. Each request is recorded before
