@@ -67,22 +67,30 @@ impl Engine<'_> {
                 ))
                 .await;
         }
+        let traffic = self
+            .workflow
+            .blue_green
+            .as_ref()
+            .and_then(|b| b.traffic.as_ref());
+        // What a person runs when the run could not switch back itself.
+        let by_hand = match traffic {
+            Some(t) => match green::switch_back_command(self.conn, t).await {
+                Ok(c) => format!("; to put every request on blue: {c}"),
+                Err(_) => String::new(),
+            },
+            None => String::new(),
+        };
         if let Some(r) = recovery_failed {
             return self
                 .finish_with(outcome(
                     ExitStatus::NeedsHuman,
                     RunResult::NeedsHuman,
-                    format!("{failed}, after traffic had moved to green; then {r}; requests may still reach green; {kept}; a person must take over"),
+                    format!("{failed}, after traffic had moved to green; then {r}; requests may still reach green; {kept}; a person must take over{by_hand}"),
                 ))
                 .await;
         }
         // Trust, then verify: the weights as Route 53 serves them now, not as the journal says.
-        let weights = match self
-            .workflow
-            .blue_green
-            .as_ref()
-            .and_then(|b| b.traffic.as_ref())
-        {
+        let weights = match traffic {
             Some(t) => green::dns_weights(self.conn, t)
                 .await
                 .map_err(|e| crate::errors::chain(&e)),
@@ -112,7 +120,7 @@ impl Engine<'_> {
                 ExitStatus::NeedsHuman,
                 RunResult::NeedsHuman,
                 format!(
-                    "{failed}, after traffic had moved to green; recovery ran, but Route 53 still sends requests to green ({w}); {kept}; a person must take over"
+                    "{failed}, after traffic had moved to green; recovery ran, but Route 53 still sends requests to green ({w}); {kept}; a person must take over{by_hand}"
                 ),
             ),
             Err(e) => outcome(
