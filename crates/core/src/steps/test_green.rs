@@ -127,6 +127,20 @@ impl Kind for TestGreenKind {
         cx: &BuildCx<'_>,
     ) -> Option<TestGreen> {
         let r = &raw.value;
+        let log_lines = match &r.log_lines {
+            Some(n) if n.value == 0 || n.value > MAX_LOG_LINES => {
+                v.problem(
+                    n.loc,
+                    format!("`logLines` must be between 1 and {MAX_LOG_LINES}"),
+                    "out of range",
+                    format!("keep the default of {DEFAULT_LOG_LINES}, or ask for fewer lines"),
+                );
+                DEFAULT_LOG_LINES
+            }
+            Some(n) => n.value,
+            None => DEFAULT_LOG_LINES,
+        };
+        let timeout = v.positive("timeout", r.timeout.as_ref(), DEFAULT_TIMEOUT);
         let (source, job) = match (&r.file, &r.manifest) {
             (Some(file), None) => {
                 let path = cx.dir.join(&file.value);
@@ -172,23 +186,10 @@ impl Kind for TestGreenKind {
                 return None;
             }
         };
-        let log_lines = match &r.log_lines {
-            Some(n) if n.value == 0 || n.value > MAX_LOG_LINES => {
-                v.problem(
-                    n.loc,
-                    format!("`logLines` must be between 1 and {MAX_LOG_LINES}"),
-                    "out of range",
-                    format!("keep the default of {DEFAULT_LOG_LINES}, or ask for fewer lines"),
-                );
-                DEFAULT_LOG_LINES
-            }
-            Some(n) => n.value,
-            None => DEFAULT_LOG_LINES,
-        };
         Some(TestGreen {
             source,
             job,
-            timeout: v.positive("timeout", r.timeout.as_ref(), DEFAULT_TIMEOUT),
+            timeout,
             log_lines,
         })
     }
