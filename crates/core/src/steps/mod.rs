@@ -11,10 +11,12 @@ mod context;
 pub mod kind;
 
 pub mod addons;
+pub mod adopt_green;
 pub mod approval;
 pub mod backup;
 pub mod blue_green;
 pub mod control_plane;
+pub mod create_green;
 pub mod eksctl;
 pub mod green;
 pub mod health;
@@ -29,6 +31,7 @@ pub mod rollback_addons;
 pub mod rollback_nodegroups;
 pub mod soak;
 pub mod verify;
+pub mod wait_green;
 
 use futures::future::BoxFuture;
 use schemars::{JsonSchema, Schema};
@@ -236,6 +239,9 @@ step_kinds! {
     UpgradeNodegroups(nodegroups::UpgradeNodegroupsKind) = "upgradeNodegroups";
     ConvergeNodePools(node_pools::ConvergeNodePoolsKind) = "convergeNodePools";
     Eksctl(eksctl::EksctlKind) = "eksctl";
+    CreateGreen(create_green::CreateGreenKind) = "createGreen";
+    AdoptGreen(adopt_green::AdoptGreenKind) = "adoptGreen";
+    WaitGreen(wait_green::WaitGreenKind) = "waitGreen";
     HealthCheck(health::HealthCheckKind) = "healthCheck";
     Soak(soak::SoakKind) = "soak";
     VeleroRestore(restore::VeleroRestoreKind) = "veleroRestore";
