@@ -11,10 +11,13 @@ mod context;
 pub mod kind;
 
 pub mod addons;
+pub mod adopt_green;
 pub mod approval;
+pub mod attach_location;
 pub mod backup;
 pub mod blue_green;
 pub mod control_plane;
+pub mod create_green;
 pub mod eksctl;
 pub mod green;
 pub mod health;
@@ -24,12 +27,15 @@ pub mod notify;
 pub mod preflight;
 pub mod readiness;
 pub mod restore;
+pub mod restore_green;
 pub mod retire_blue;
 pub mod rollback;
 pub mod rollback_addons;
 pub mod rollback_nodegroups;
 pub mod soak;
+pub mod test_green;
 pub mod verify;
+pub mod wait_green;
 
 use futures::future::BoxFuture;
 use schemars::{JsonSchema, Schema};
@@ -237,12 +243,18 @@ step_kinds! {
     UpgradeNodegroups(nodegroups::UpgradeNodegroupsKind) = "upgradeNodegroups";
     ConvergeNodePools(node_pools::ConvergeNodePoolsKind) = "convergeNodePools";
     Eksctl(eksctl::EksctlKind) = "eksctl";
+    CreateGreen(create_green::CreateGreenKind) = "createGreen";
+    AdoptGreen(adopt_green::AdoptGreenKind) = "adoptGreen";
+    WaitGreen(wait_green::WaitGreenKind) = "waitGreen";
     HealthCheck(health::HealthCheckKind) = "healthCheck";
     Soak(soak::SoakKind) = "soak";
     VeleroRestore(restore::VeleroRestoreKind) = "veleroRestore";
     RollbackNodegroups(rollback_nodegroups::RollbackNodegroupsKind) = "rollbackNodegroups";
     RollbackAddons(rollback_addons::RollbackAddonsKind) = "rollbackAddons";
     RollbackControlPlane(rollback::RollbackControlPlaneKind) = "rollbackControlPlane";
+    AttachBackupLocation(attach_location::AttachBackupLocationKind) = "attachBackupLocation";
+    RestoreToGreen(restore_green::RestoreToGreenKind) = "restoreToGreen";
+    TestGreen(test_green::TestGreenKind) = "testGreen";
     RetireBlue(retire_blue::RetireBlueKind) = "retireBlue";
     Notify(notify::NotifyKind) = "notify";
 }
