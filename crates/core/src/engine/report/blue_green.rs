@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::journal::{Journal, RunResult};
 use crate::steps::green::{self, GREEN, TRAFFIC};
 use crate::steps::retire_blue::{RETIRE, Retire};
+use crate::steps::test_green;
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -25,6 +26,29 @@ pub struct BlueGreenReport {
     pub retire: Option<String>,
     /// The commands that delete blue (kept) or were run to delete it.
     pub retire_commands: Vec<String>,
+    /// How the restore into green ended.
+    pub restore: Option<String>,
+    /// The compatibility test run on green, with the end of each pod's log.
+    pub compatibility: Option<Compatibility>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Compatibility {
+    /// `namespace/name` of the Job on green.
+    pub job: String,
+    pub succeeded: bool,
+    pub reason: Option<String>,
+    pub pods: Vec<PodLog>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodLog {
+    pub name: String,
+    pub phase: Option<String>,
+    /// The last lines of its log, or why they could not be read.
+    pub log: String,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -59,6 +83,32 @@ impl BlueGreenReport {
             return None;
         }
         let switched_back = green::moved(&points) && points.last().is_some_and(|p| p.green == 0);
+        let restore = j
+            .steps
+            .iter()
+            .find(|s| s.kind == "restoreToGreen")
+            .and_then(|s| s.error.clone().or_else(|| s.summary.clone()));
+        let compatibility = j
+            .steps
+            .iter()
+            .find_map(|s| s.get(&test_green::JOB_RESULT))
+            .map(|r| Compatibility {
+                job: format!("{}/{}", r.namespace, r.name),
+                succeeded: r.succeeded,
+                reason: r.reason.or(r.message),
+                pods: r
+                    .pods
+                    .into_iter()
+                    .map(|p| PodLog {
+                        name: p.name,
+                        phase: p.phase,
+                        log: p
+                            .logs
+                            .or_else(|| p.error.map(|e| format!("(log not read: {e})")))
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+            });
         Some(BlueGreenReport {
             blue: j.cluster.clone(),
             green: green.map(|g| GreenReport {
@@ -88,6 +138,8 @@ impl BlueGreenReport {
                 .into()
             }),
             retire_commands: retirement.map(|r| r.commands).unwrap_or_default(),
+            restore,
+            compatibility,
         })
     }
 
@@ -135,6 +187,9 @@ impl BlueGreenReport {
                 let _ = writeln!(out, "- Green: none was made");
             }
         }
+        if let Some(r) = &self.restore {
+            let _ = writeln!(out, "- Restore into green: {r}");
+        }
         if self.switched_back {
             let _ = writeln!(out, "- Traffic was switched back to blue in one change");
         }
@@ -160,6 +215,27 @@ impl BlueGreenReport {
                 );
             }
             let _ = writeln!(out);
+        }
+        if let Some(c) = &self.compatibility {
+            let _ = writeln!(
+                out,
+                "### Compatibility test\n\nJob `{}` on green: {}{}\n",
+                c.job,
+                if c.succeeded { "succeeded" } else { "failed" },
+                c.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+            );
+            for p in &c.pods {
+                // A fence longer than any run of backticks in the log, which is not ours.
+                let longest = p.log.split(|ch| ch != '`').map(str::len).max().unwrap_or(0);
+                let fence = "`".repeat(longest.max(2) + 1);
+                let _ = writeln!(
+                    out,
+                    "Pod `{}` ({}):\n\n{fence}text\n{}\n{fence}\n",
+                    p.name,
+                    p.phase.as_deref().unwrap_or("unknown"),
+                    p.log.trim_end()
+                );
+            }
         }
         if let Some(decision) = &self.retire {
             let _ = writeln!(out, "### Blue\n");
