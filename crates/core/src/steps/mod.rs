@@ -28,6 +28,8 @@ pub mod rollback;
 pub mod rollback_addons;
 pub mod rollback_nodegroups;
 pub mod soak;
+pub mod switch_back;
+pub mod traffic;
 pub mod verify;
 
 use futures::future::BoxFuture;
@@ -238,10 +240,12 @@ step_kinds! {
     Eksctl(eksctl::EksctlKind) = "eksctl";
     HealthCheck(health::HealthCheckKind) = "healthCheck";
     Soak(soak::SoakKind) = "soak";
+    ShiftTraffic(traffic::ShiftTrafficKind) = "shiftTraffic";
     VeleroRestore(restore::VeleroRestoreKind) = "veleroRestore";
     RollbackNodegroups(rollback_nodegroups::RollbackNodegroupsKind) = "rollbackNodegroups";
     RollbackAddons(rollback_addons::RollbackAddonsKind) = "rollbackAddons";
     RollbackControlPlane(rollback::RollbackControlPlaneKind) = "rollbackControlPlane";
+    SwitchBack(switch_back::SwitchBackKind) = "switchBack";
     Notify(notify::NotifyKind) = "notify";
 }
 
