@@ -187,6 +187,9 @@ pub struct BuildCx<'a> {
     /// `spec.green` and `spec.traffic`, when the file has either: a kind that needs them
     /// refuses their absence at its own location.
     pub blue_green: Option<&'a super::blue_green::BlueGreen>,
+    /// The directory of the workflow file: files a step names (`testGreen`'s `file:`) are
+    /// found from there, wherever the tool runs.
+    pub dir: &'a std::path::Path,
 }
 
 /// What planning a step may use: the cluster as read when the plan was made, and the state the

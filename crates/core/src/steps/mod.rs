@@ -12,6 +12,7 @@ pub mod kind;
 
 pub mod addons;
 pub mod approval;
+pub mod attach_location;
 pub mod backup;
 pub mod blue_green;
 pub mod control_plane;
@@ -24,11 +25,13 @@ pub mod notify;
 pub mod preflight;
 pub mod readiness;
 pub mod restore;
+pub mod restore_green;
 pub mod rollback;
 pub mod rollback_addons;
 pub mod rollback_nodegroups;
 pub mod soak;
 pub mod switch_back;
+pub mod test_green;
 pub mod traffic;
 pub mod verify;
 
@@ -246,6 +249,9 @@ step_kinds! {
     RollbackAddons(rollback_addons::RollbackAddonsKind) = "rollbackAddons";
     RollbackControlPlane(rollback::RollbackControlPlaneKind) = "rollbackControlPlane";
     SwitchBack(switch_back::SwitchBackKind) = "switchBack";
+    AttachBackupLocation(attach_location::AttachBackupLocationKind) = "attachBackupLocation";
+    RestoreToGreen(restore_green::RestoreToGreenKind) = "restoreToGreen";
+    TestGreen(test_green::TestGreenKind) = "testGreen";
     Notify(notify::NotifyKind) = "notify";
 }
 

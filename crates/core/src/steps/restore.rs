@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
 use super::verify::{MANIFEST, VERIFIED, Verified};
 use super::{Context, StepCtx, StepError, StepResult, backup, object_name};
+use crate::cloud::connect::Connection;
 use crate::cloud::eks::EksError;
 use crate::format::Validator;
 use crate::format::spanned::Spanned;
@@ -29,6 +30,8 @@ use crate::velero::{gate, location, objects, restore};
 pub const RESTORE: Fact<String> = Fact::new("restore");
 /// How the Restore ended.
 pub const OUTCOME: Fact<RestoreOutcome> = Fact::new("outcome");
+/// The errors and warnings Velero listed for a restore that did not complete.
+pub const RESULTS: Fact<restore::RestoreResults> = Fact::new("results");
 /// What the restore was about to change, worked out just before it was created.
 pub const PREVIEW: Fact<Preview> = Fact::new("preview");
 /// Why there is no preview, when it was asked for and could not be made.
@@ -150,6 +153,42 @@ impl Kind for VeleroRestoreKind {
 }
 
 async fn run(step: &VeleroRestore, ctx: &StepCtx<'_>) -> StepResult {
+    restore_into(step, ctx, RestoreInto::Blue).await
+}
+
+/// The cluster a restore goes into.
+#[derive(Clone, Copy)]
+pub(super) enum RestoreInto<'a> {
+    /// The cluster the run upgrades, which made the backup: its Backup object must be the one
+    /// verified (same uid).
+    Blue,
+    /// Green, through its connection. The Backup object there was made by Velero's sync from
+    /// the bucket and has a uid of its own, so it is matched by name; the files in S3, checked
+    /// against the manifest, are what prove it is the backup this run verified.
+    Green { conn: &'a Connection, name: &'a str },
+}
+
+impl RestoreInto<'_> {
+    /// ` into green `demo-1-35``, for messages; nothing for blue.
+    fn label(&self) -> String {
+        match self {
+            RestoreInto::Blue => String::new(),
+            RestoreInto::Green { name, .. } => format!(" into green `{name}`"),
+        }
+    }
+}
+
+/// Restores the verified backup of `step.backup` into `into`: the proof of verification, the
+/// files against the manifest, the preview, then the Restore, created once and waited for.
+pub(super) async fn restore_into(
+    step: &VeleroRestore,
+    ctx: &StepCtx<'_>,
+    into: RestoreInto<'_>,
+) -> StepResult {
+    let conn = match into {
+        RestoreInto::Blue => ctx.conn,
+        RestoreInto::Green { conn, .. } => conn,
+    };
     let backup: String = ctx
         .fact_of(&step.backup, &backup::BACKUP)
         .await
@@ -170,17 +209,32 @@ async fn run(step: &VeleroRestore, ctx: &StepCtx<'_>) -> StepResult {
             "refusing to restore `{backup}`: this run did not verify it in S3"
         )));
     };
-    let api = objects::backups(ctx.conn.kube.clone(), namespace);
+    let api = objects::backups(conn.kube.clone(), namespace);
     let current = api
         .get_opt(&backup)
         .await
-        .context(|| format!("cannot read Backup `{backup}`"))?
-        .ok_or_else(|| StepError::Failed(format!("Backup `{backup}` no longer exists")))?;
-    if proof.uid.is_some() && current.metadata.uid != proof.uid {
+        .context(|| format!("cannot read Backup `{backup}`{}", into.label()))?
+        .ok_or_else(|| {
+            StepError::Failed(format!(
+                "Backup `{backup}` no longer exists{}",
+                match into {
+                    RestoreInto::Blue => String::new(),
+                    RestoreInto::Green { name, .. } => format!(" on green `{name}`"),
+                }
+            ))
+        })?;
+    if matches!(into, RestoreInto::Blue) && proof.uid.is_some() && current.metadata.uid != proof.uid
+    {
         return Err(StepError::Failed(format!(
             "refusing to restore `{backup}`: it was replaced after verification (uid changed)"
         )));
     }
+    let storage = current
+        .data
+        .pointer("/spec/storageLocation")
+        .and_then(|v| v.as_str())
+        .unwrap_or(&ctx.velero.storage_location)
+        .to_string();
 
     let name = match ctx.fact(&RESTORE).await {
         // Created in an earlier attempt: Velero has been reading the backup since; re-attach.
@@ -188,7 +242,7 @@ async fn run(step: &VeleroRestore, ctx: &StepCtx<'_>) -> StepResult {
         None => {
             let n = object_name(ctx.run_id, &ctx.key.id);
             let object =
-                restore::restore_object(&n, &backup, ctx.run_id, ctx.cluster(), &step.spec);
+                restore::restore_object(&n, &backup, ctx.run_id, &conn.cluster.name, &step.spec);
             let manifest: Option<ManifestRecord> = ctx
                 .journal
                 .read(|j| {
@@ -198,23 +252,19 @@ async fn run(step: &VeleroRestore, ctx: &StepCtx<'_>) -> StepResult {
                         .and_then(|s| s.get(&MANIFEST))
                 })
                 .await;
-            let storage = current
-                .data
-                .pointer("/spec/storageLocation")
-                .and_then(|v| v.as_str())
-                .unwrap_or(&ctx.velero.storage_location)
-                .to_string();
-            check_before_restore(step, ctx, &backup, &storage, manifest, &object.data).await?;
+            check_before_restore(step, ctx, conn, &backup, &storage, manifest, &object.data)
+                .await?;
             ctx.record(&RESTORE, &n).await?;
             n
         }
     };
-    let object = restore::restore_object(&name, &backup, ctx.run_id, ctx.cluster(), &step.spec);
-    restore::create_or_adopt(ctx.conn.kube.clone(), namespace, &object, ctx.run_id)
+    let object =
+        restore::restore_object(&name, &backup, ctx.run_id, &conn.cluster.name, &step.spec);
+    restore::create_or_adopt(conn.kube.clone(), namespace, &object, ctx.run_id)
         .await
         .cause()?;
     let outcome = restore::wait(
-        ctx.conn.kube.clone(),
+        conn.kube.clone(),
         namespace,
         &name,
         &backup,
@@ -240,22 +290,69 @@ async fn run(step: &VeleroRestore, ctx: &StepCtx<'_>) -> StepResult {
         .unwrap_or_default();
     match s.phase.as_deref() {
         Some("Completed") => Ok(format!(
-            "restored {items} items from `{backup}` ({} warnings){previewed}",
+            "restored {items} items from `{backup}`{} ({} warnings){previewed}",
+            into.label(),
             s.warnings
         )),
-        Some(phase) => Err(StepError::Failed(format!(
-            "Restore `{name}` from `{backup}` ended {phase}: {items} items restored, {} errors, {} warnings{}; see `velero restore describe {name} -n {namespace}`",
-            s.errors,
-            s.warnings,
-            if s.validation_errors.is_empty() {
-                String::new()
+        Some(phase) => {
+            let errors = if s.errors > 0 {
+                failed_items(ctx, conn, &storage, &name).await
             } else {
-                format!(" ({})", s.validation_errors.join("; "))
-            }
-        ))),
+                String::new()
+            };
+            Err(StepError::Failed(format!(
+                "Restore `{name}` from `{backup}`{} ended {phase}: {items} items restored, {} errors, {} warnings{}{errors}; see `velero restore describe {name} -n {namespace}`",
+                into.label(),
+                s.errors,
+                s.warnings,
+                if s.validation_errors.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", s.validation_errors.join("; "))
+                }
+            )))
+        }
         None => Err(StepError::Failed(format!(
             "Restore `{name}` ended without a phase"
         ))),
+    }
+}
+
+/// How many places (Velero, cluster-scoped, each namespace) a failure message names.
+const ERROR_PLACES: usize = 5;
+
+/// `: namespace `shop`: 6 errors (first: …)` from the results Velero uploaded, recorded for
+/// the report; nothing when they cannot be read (the message still says where to look).
+async fn failed_items(ctx: &StepCtx<'_>, conn: &Connection, storage: &str, name: &str) -> String {
+    let namespace = ctx.velero.namespace.as_str();
+    let read = async {
+        let location = location::get(conn.kube.clone(), namespace, storage)
+            .await
+            .map_err(|e| e.to_string())?;
+        let s3 = location.s3_client(&conn.sdk);
+        restore::results(&s3, &location.bucket, location.prefix.as_deref(), name)
+            .await
+            .map_err(|e| crate::errors::chain(&e))
+    };
+    match read.await {
+        Ok(results) => {
+            if ctx.record(&RESULTS, &results).await.is_err() {
+                ctx.warn(&format!("{}: cannot record the restore's results", ctx.key));
+            }
+            let parts = results.errors.summary(ERROR_PLACES);
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", parts.join("; "))
+            }
+        }
+        Err(e) => {
+            ctx.warn(&format!(
+                "{}: cannot read the errors of Restore `{name}`: {e}",
+                ctx.key
+            ));
+            String::new()
+        }
     }
 }
 
@@ -267,6 +364,7 @@ const LOGGED: usize = 10;
 async fn check_before_restore(
     step: &VeleroRestore,
     ctx: &StepCtx<'_>,
+    conn: &Connection,
     backup: &str,
     storage: &str,
     manifest: Option<ManifestRecord>,
@@ -276,14 +374,14 @@ async fn check_before_restore(
         return Ok(());
     }
     let namespace = ctx.velero.namespace.as_str();
-    let storage = location::get(ctx.conn.kube.clone(), namespace, storage)
+    let storage = location::get(conn.kube.clone(), namespace, storage)
         .await
         .cause()?;
-    let s3 = storage.s3_client(&ctx.conn.sdk);
+    let s3 = storage.s3_client(&conn.sdk);
     let kms = manifest
         .as_ref()
         .and_then(|m| m.signed_by.as_ref())
-        .map(|_| aws_sdk_kms::Client::new(&ctx.conn.sdk));
+        .map(|_| aws_sdk_kms::Client::new(&conn.sdk));
     let target = BackupLocation {
         bucket: storage.bucket.clone(),
         prefix: storage.prefix.clone(),
@@ -309,7 +407,7 @@ async fn check_before_restore(
     let checked = gate::check(
         &s3,
         kms.as_ref(),
-        &ctx.conn.kube,
+        &conn.kube,
         &target,
         &trust,
         &spec,

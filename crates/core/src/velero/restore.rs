@@ -141,3 +141,156 @@ pub async fn wait(
         status,
     })
 }
+
+/// Velero's results file of a restore (`restores/NAME/restore-NAME-results.gz`): its errors and
+/// warnings, for Velero itself, for cluster-scoped items and per namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreResults {
+    #[serde(default)]
+    pub errors: Messages,
+    #[serde(default)]
+    pub warnings: Messages,
+}
+
+/// One part of the results file. Go leaves empty parts out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Messages {
+    #[serde(default)]
+    pub velero: Vec<String>,
+    #[serde(default)]
+    pub cluster: Vec<String>,
+    #[serde(default)]
+    pub namespaces: BTreeMap<String, Vec<String>>,
+}
+
+impl Messages {
+    pub fn is_empty(&self) -> bool {
+        self.velero.is_empty() && self.cluster.is_empty() && self.namespaces.is_empty()
+    }
+
+    /// `namespace `shop`: 6 errors (first: …)`, one part per place, at most `shown` messages in
+    /// all: what a failure message can carry without becoming the whole file.
+    pub fn summary(&self, shown: usize) -> Vec<String> {
+        let mut parts = Vec::new();
+        let mut add = |place: String, messages: &[String]| {
+            if messages.is_empty() {
+                return;
+            }
+            let first = messages.first().map(String::as_str).unwrap_or_default();
+            parts.push(if messages.len() == 1 {
+                format!("{place}: {first}")
+            } else {
+                format!("{place}: {} errors (first: {first})", messages.len())
+            });
+        };
+        add("Velero".into(), &self.velero);
+        add("cluster-scoped".into(), &self.cluster);
+        for (ns, messages) in &self.namespaces {
+            add(format!("namespace `{ns}`"), messages);
+        }
+        let more = parts.len().saturating_sub(shown);
+        parts.truncate(shown);
+        if more > 0 {
+            parts.push(format!("and {more} more"));
+        }
+        parts
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    #[error("cannot read `{key}`: {}", crate::errors::chain(source))]
+    Read {
+        key: String,
+        #[source]
+        source: aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::get_object::GetObjectError>,
+    },
+    #[error("cannot read `{key}`: {message}")]
+    Body { key: String, message: String },
+    #[error("`{key}` is not Velero's results file: {source}")]
+    Parse {
+        key: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The key of a restore's results file under the location's prefix.
+pub fn results_key(prefix: Option<&str>, restore: &str) -> String {
+    let root = prefix
+        .map(|p| p.trim_matches('/'))
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("{p}/"))
+        .unwrap_or_default();
+    format!("{root}restores/{restore}/restore-{restore}-results.gz")
+}
+
+/// Reads the results Velero uploaded for a finished restore (what `velero restore describe`
+/// shows under `Errors:`).
+pub async fn results(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: Option<&str>,
+    restore: &str,
+) -> Result<RestoreResults, ResultsError> {
+    use std::io::Read;
+    let key = results_key(prefix, restore);
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(&key)
+        .send()
+        .await
+        .map_err(|source| ResultsError::Read {
+            key: key.clone(),
+            source,
+        })?;
+    let body = object
+        .body
+        .collect()
+        .await
+        .map_err(|e| ResultsError::Body {
+            key: key.clone(),
+            message: e.to_string(),
+        })?
+        .into_bytes();
+    // The file is small; a hostile one is still read at most 4 MiB far.
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(body.as_ref())
+        .take(4 * 1024 * 1024)
+        .read_to_end(&mut text)
+        .map_err(|e| ResultsError::Body {
+            key: key.clone(),
+            message: format!("not gzip: {e}"),
+        })?;
+    serde_json::from_slice(&text).map_err(|source| ResultsError::Parse { key, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_are_read_as_velero_writes_them_and_summed_up_per_place() {
+        let text = r#"{"errors":{"namespaces":{"shop":["error restoring a","error restoring b"],"payments":["x"]}},"warnings":{"velero":["w"]}}"#;
+        let r: RestoreResults = serde_json::from_str(text).expect("results");
+        assert!(r.errors.velero.is_empty());
+        assert_eq!(
+            r.errors.summary(5),
+            [
+                "namespace `payments`: x",
+                "namespace `shop`: 2 errors (first: error restoring a)"
+            ]
+        );
+        assert_eq!(
+            r.errors.summary(1),
+            ["namespace `payments`: x", "and 1 more"]
+        );
+        assert!(!r.warnings.is_empty());
+        assert_eq!(
+            results_key(Some("/team/"), "r1"),
+            "team/restores/r1/restore-r1-results.gz"
+        );
+        assert_eq!(results_key(None, "r1"), "restores/r1/restore-r1-results.gz");
+    }
+}

@@ -4,6 +4,11 @@
 //! HTTP probes answer. Problems the cluster already had before the upgrade (the baseline taken in
 //! `prepare`) do not fail the check unless they got worse, and each node manager must have as
 //! many Ready nodes as then, counting replacements in flight.
+//!
+//! In a blue/green run, `on: green` looks at green instead, through its own API and EKS: the
+//! same checks against blue's baseline, so what was already broken on blue (and came over with
+//! the restore) does not count, and capacity is compared only for the node managers green has
+//! (what `createGreen` did not copy is reported there, not here).
 
 mod managers;
 mod snapshot;
@@ -18,6 +23,7 @@ pub use snapshot::{Problem, Snapshot, regressions, snapshot};
 
 use super::kind::{BuildCx, Kind, Placement, PlanCx, TimeScale};
 use super::{Context, StepCtx, StepError, StepResult};
+use crate::cloud::connect::Connection;
 use crate::cloud::eks::{self, EksError};
 use crate::format::Validator;
 use crate::format::spanned::Spanned;
@@ -68,6 +74,20 @@ pub struct RawHealthCheck {
     /// Extra HTTP probes.
     #[serde(default)]
     pub probes: Vec<Spanned<RawProbe>>,
+    /// The cluster to look at: `blue` (default; the cluster the run upgrades) or `green` (the
+    /// cluster a blue/green run built).
+    pub on: Option<Side>,
+}
+
+/// Which cluster of a blue/green run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Side {
+    /// The cluster the run started from.
+    #[default]
+    Blue,
+    /// The cluster a blue/green run built.
+    Green,
 }
 
 /// An HTTP endpoint that must answer, validated.
@@ -88,6 +108,7 @@ pub struct HealthCheck {
     pub interval: HumanDuration,
     pub namespaces: Option<Vec<String>>,
     pub probes: Vec<Probe>,
+    pub on: Side,
 }
 
 pub struct HealthCheckKind;
@@ -148,11 +169,21 @@ impl Kind for HealthCheckKind {
             interval: v.positive("interval", h.interval.as_ref(), defaults::INTERVAL),
             namespaces: h.namespaces.clone(),
             probes,
+            on: h.on.unwrap_or_default(),
         })
     }
 
-    async fn plan(_: &HealthCheck, _: &mut PlanCx<'_>) -> Result<Vec<String>, EksError> {
-        Ok(vec!["reads the cluster's health; changes nothing".into()])
+    fn on_green(step: &HealthCheck) -> bool {
+        step.on == Side::Green
+    }
+
+    async fn plan(step: &HealthCheck, _: &mut PlanCx<'_>) -> Result<Vec<String>, EksError> {
+        Ok(vec![match step.on {
+            Side::Blue => "reads the cluster's health; changes nothing".into(),
+            Side::Green => {
+                "green: reads its health against blue's baseline; changes nothing".into()
+            }
+        }])
     }
 
     async fn run(step: &HealthCheck, ctx: &StepCtx<'_>) -> StepResult {
@@ -184,29 +215,31 @@ async fn probe(client: &reqwest::Client, p: &Probe) -> Option<String> {
     }
 }
 
-/// What the control-plane version should be now: the hop's in `upgrade`, otherwise what EKS says.
-async fn expected_version(ctx: &StepCtx<'_>) -> Result<Version, StepError> {
+/// What the control-plane version should be now: the hop's in `upgrade` (green is made at the
+/// hop's version), otherwise what EKS says.
+async fn expected_version(ctx: &StepCtx<'_>, conn: &Connection) -> Result<Version, StepError> {
     if ctx.key.phase == Phase::Upgrade
         && let Some(h) = ctx.hop
     {
         return Ok(h);
     }
-    crate::cloud::connect::describe_cluster(&ctx.conn.eks, ctx.cluster(), &ctx.conn.cluster.region)
+    crate::cloud::connect::describe_cluster(&conn.eks, &conn.cluster.name, &conn.cluster.region)
         .await
         .map(|c| c.version)
         .cause()
 }
 
-/// One look at the cluster: the problems that count against the check.
-async fn look(
-    ctx: &StepCtx<'_>,
+/// One look at the cluster `conn` reaches: the problems that count against the check. A
+/// traffic stage's analysis takes the same look at green.
+pub async fn look(
+    conn: &Connection,
     step: &HealthCheck,
     baseline: &Snapshot,
     expected: Version,
     http: &reqwest::Client,
 ) -> Result<(Vec<String>, Snapshot), StepError> {
     let mut failures = Vec::new();
-    match ctx.conn.kube.apiserver_version().await {
+    match conn.kube.apiserver_version().await {
         Ok(info) => {
             let minor = info.minor.trim_end_matches('+');
             if info.major != expected.major.to_string() || minor != expected.minor.to_string() {
@@ -223,12 +256,22 @@ async fn look(
     }
     // An API server that does not answer is a failed look, not a failed check: it is asked
     // again until the timeout, so one refused request never sets off a restore and rollback.
-    let snap = match snapshot(ctx.conn.kube.clone(), step.namespaces.as_deref()).await {
+    let snap = match snapshot(conn.kube.clone(), step.namespaces.as_deref()).await {
         Ok(snap) => {
+            // Green has only the managers `createGreen` copied; the others are reported there.
+            let managers: Vec<ManagerCount> = match step.on {
+                Side::Blue => baseline.managers.clone(),
+                Side::Green => baseline
+                    .managers
+                    .iter()
+                    .filter(|m| snap.managers.iter().any(|g| g.manager == m.manager))
+                    .cloned()
+                    .collect(),
+            };
             failures.extend(
                 regressions(baseline, &snap.problems)
                     .iter()
-                    .chain(&capacity(&baseline.managers, &snap.managers))
+                    .chain(&capacity(&managers, &snap.managers))
                     .map(|p| format!("{}: {}", p.id(), p.detail)),
             );
             snap
@@ -241,7 +284,7 @@ async fn look(
             Snapshot::default()
         }
     };
-    match eks::addons(&ctx.conn.eks, ctx.cluster()).await {
+    match eks::addons(&conn.eks, &conn.cluster.name).await {
         Ok(addons) => failures.extend(
             addons
                 .iter()
@@ -268,7 +311,15 @@ async fn run(step: &HealthCheck, ctx: &StepCtx<'_>) -> StepResult {
         ctx.progress(&format!("settling for {}", step.settle), None, None);
         tokio::time::sleep(step.settle.0).await;
     }
-    let expected = expected_version(ctx).await?;
+    let conn = match step.on {
+        Side::Blue => ctx.conn,
+        Side::Green => ctx.green().await?,
+    };
+    let side = match step.on {
+        Side::Blue => String::new(),
+        Side::Green => format!("green `{}` ", conn.cluster.name),
+    };
+    let expected = expected_version(ctx, conn).await?;
     let http = reqwest::Client::builder()
         .build()
         .context(|| "cannot make an HTTP client for probes".into())?;
@@ -286,7 +337,7 @@ async fn run(step: &HealthCheck, ctx: &StepCtx<'_>) -> StepResult {
             .max(step.interval.0)
             .max(LOOK_AT_LEAST);
         let (failures, snap) =
-            match tokio::time::timeout(left, look(ctx, step, &baseline, expected, &http)).await {
+            match tokio::time::timeout(left, look(conn, step, &baseline, expected, &http)).await {
                 Ok(looked) => looked?,
                 Err(_) => (
                     vec![format!(
@@ -300,7 +351,7 @@ async fn run(step: &HealthCheck, ctx: &StepCtx<'_>) -> StepResult {
             let known = snap.problems.len();
             ctx.record(&HEALTH, &snap).await?;
             return Ok(format!(
-                "healthy at {expected}: {}, {} workloads available{}",
+                "{side}healthy at {expected}: {}, {} workloads available{}",
                 managers::summary(&snap.managers),
                 snap.workloads,
                 if known > 0 {
@@ -313,7 +364,7 @@ async fn run(step: &HealthCheck, ctx: &StepCtx<'_>) -> StepResult {
         if started.elapsed() + step.interval.0 > step.timeout.0 {
             ctx.record(&PROBLEMS, &failures).await?;
             return Err(StepError::Failed(format!(
-                "still unhealthy after {} ({attempt} checks): {}",
+                "{side}still unhealthy after {} ({attempt} checks): {}",
                 crate::types::HumanDuration(Duration::from_secs(started.elapsed().as_secs())),
                 failures.join("; ")
             )));

@@ -198,6 +198,7 @@ impl<'a> Looker<'a> {
             interval: HumanDuration(health::LOOK_AT_LEAST),
             namespaces: None,
             probes: Vec::new(),
+            on: health::Side::Green,
         };
         let problems = match tokio::time::timeout(
             health::LOOK_AT_LEAST,

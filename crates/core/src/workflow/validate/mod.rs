@@ -71,6 +71,7 @@ pub fn validate(
     let window = spec.window.as_ref().and_then(|w| window(&mut v, &w.value));
     let velero = velero(&mut v, spec.velero.as_ref().map(|s| &s.value));
     let blue_green = traffic::settings(&mut v, spec);
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
 
     let phases = [
         (Phase::Prepare, &spec.prepare),
@@ -101,6 +102,7 @@ pub fn validate(
                 &BuildCx {
                     velero: &velero,
                     blue_green: blue_green.as_ref(),
+                    dir,
                 },
             ) {
                 out.push((step.value.id.loc, s));
