@@ -30,8 +30,9 @@ impl Counts {
         (self.requests > 0.0).then(|| self.errors / self.requests)
     }
 
-    /// `1.5% (3 of 200 requests in 2m)`.
+    /// `1.5% (3 of 200 requests in 2m)`, over the window the queries asked for.
     pub fn describe(self, window: &HumanDuration) -> String {
+        let window = queried(window);
         match self.rate() {
             Some(r) => format!(
                 "{} ({} of {} requests in {window})",
@@ -42,6 +43,12 @@ impl Counts {
             None => format!("unknown (no requests in {window})"),
         }
     }
+}
+
+/// The window as the queries ask for it: whole seconds, at least one (see
+/// [`Prometheus::query`]).
+pub fn queried(window: &HumanDuration) -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(window.0.as_secs().max(1)))
 }
 
 /// A fraction as a percentage with one decimal: `0.015` → `1.5%`.
@@ -87,7 +94,7 @@ pub fn judge(gate: &ErrorRate, green: Result<Option<Counts>, String>) -> RateVer
         Ok(None) => {
             return RateVerdict::CannotJudge(format!(
                 "no requests to green are counted in the last {}",
-                gate.window
+                queried(&gate.window)
             ));
         }
         Ok(Some(c)) => c,
@@ -96,7 +103,7 @@ pub fn judge(gate: &ErrorRate, green: Result<Option<Counts>, String>) -> RateVer
         return RateVerdict::CannotJudge(format!(
             "green served {} requests in the last {}; {} are needed to judge its error rate",
             counts.requests.round(),
-            gate.window,
+            queried(&gate.window),
             gate.min_requests
         ));
     }
@@ -366,6 +373,15 @@ mod tests {
             }
             .describe(&HumanDuration(std::time::Duration::from_secs(60))),
             "unknown (no requests in 1m)"
+        );
+        // A window shorter than a second (a fast sandbox) is queried as one second.
+        assert_eq!(
+            Counts {
+                errors: 1.0,
+                requests: 2.0
+            }
+            .describe(&HumanDuration(std::time::Duration::from_millis(200))),
+            "50% (1 of 2 requests in 1s)"
         );
     }
 }

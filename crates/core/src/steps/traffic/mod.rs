@@ -636,6 +636,7 @@ mod tests {
         let cx = BuildCx {
             velero: &velero,
             blue_green: Some(&bg),
+            dir: std::path::Path::new("."),
         };
         let step = ShiftTrafficKind::build(&raw, &mut v, &cx);
         let problems = v.into_problems().into_iter().map(|p| p.message).collect();
@@ -684,6 +685,7 @@ mod tests {
         ShiftTrafficKind::scale_time(&mut step, &TimeScale::new(600.0).expect("a scale"));
         assert_eq!(step.hold.0, Duration::from_secs(1));
         assert_eq!(step.interval.0, Duration::from_millis(100));
-        assert_eq!(step.ttl_second.0, Duration::from_secs(1) / 600);
+        // A 60 s TTL lasts a tenth of a second.
+        assert_eq!((step.ttl_second.0 * 60).as_millis(), 100);
     }
 }
