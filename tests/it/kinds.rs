@@ -49,6 +49,7 @@ fn workflow_with(key: &str, example: &str) -> String {
 }
 
 /// The blue/green skeleton around one green step, in the order the structure rules ask for.
+/// Green is named, as `adoptGreen` needs.
 fn blue_green_with(key: &str, example: &str) -> String {
     use eks_upgrade_core::steps::Role;
     let has = |role: Role| steps::roles(key).contains(&role);
@@ -91,7 +92,7 @@ fn blue_green_with(key: &str, example: &str) -> String {
         String::new()
     };
     let mut text = format!(
-        "apiVersion: eks-upgrade/v1\nkind: Workflow\nmetadata:\n  name: kinds\nspec:\n  cluster: {{ name: demo, region: us-east-1 }}\n  target: next\n  traffic:\n    zone: example.com\n    record: app.example.com\n    blue: {{ setIdentifier: blue }}\n    green: {{ setIdentifier: green, service: shop/web }}\n  prepare:\n    - id: backup\n      veleroBackup: {{}}\n    - id: verify\n      verifyBackup: {{ backup: backup }}\n  upgrade:\n{upgrade}  onFailure:\n{on_failure}"
+        "apiVersion: eks-upgrade/v1\nkind: Workflow\nmetadata:\n  name: kinds\nspec:\n  cluster: {{ name: demo, region: us-east-1 }}\n  target: next\n  green: {{ name: demo-green }}\n  traffic:\n    zone: example.com\n    record: app.example.com\n    blue: {{ setIdentifier: blue }}\n    green: {{ setIdentifier: green, service: shop/web }}\n  prepare:\n    - id: backup\n      veleroBackup: {{}}\n    - id: verify\n      verifyBackup: {{ backup: backup }}\n  upgrade:\n{upgrade}  onFailure:\n{on_failure}"
     );
     if !finish.is_empty() {
         text.push_str(&format!("  finish:\n{finish}"));

@@ -11,11 +11,13 @@ mod context;
 pub mod kind;
 
 pub mod addons;
+pub mod adopt_green;
 pub mod approval;
 pub mod attach_location;
 pub mod backup;
 pub mod blue_green;
 pub mod control_plane;
+pub mod create_green;
 pub mod eksctl;
 pub mod green;
 pub mod health;
@@ -34,6 +36,7 @@ pub mod switch_back;
 pub mod test_green;
 pub mod traffic;
 pub mod verify;
+pub mod wait_green;
 
 use futures::future::BoxFuture;
 use schemars::{JsonSchema, Schema};
@@ -241,6 +244,9 @@ step_kinds! {
     UpgradeNodegroups(nodegroups::UpgradeNodegroupsKind) = "upgradeNodegroups";
     ConvergeNodePools(node_pools::ConvergeNodePoolsKind) = "convergeNodePools";
     Eksctl(eksctl::EksctlKind) = "eksctl";
+    CreateGreen(create_green::CreateGreenKind) = "createGreen";
+    AdoptGreen(adopt_green::AdoptGreenKind) = "adoptGreen";
+    WaitGreen(wait_green::WaitGreenKind) = "waitGreen";
     HealthCheck(health::HealthCheckKind) = "healthCheck";
     Soak(soak::SoakKind) = "soak";
     ShiftTraffic(traffic::ShiftTrafficKind) = "shiftTraffic";
