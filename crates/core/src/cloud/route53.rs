@@ -246,7 +246,9 @@ pub async fn move_weights(
     if todo.is_empty() {
         return Ok(None);
     }
-    send(r53, zone_id, name, kind, &todo, comment).await.map(Some)
+    send(r53, zone_id, name, kind, &todo, comment)
+        .await
+        .map(Some)
 }
 
 /// Sets the weighted sets of `name` to `sets` in one change batch of UPSERTs, whatever they are

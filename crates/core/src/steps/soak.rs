@@ -15,9 +15,12 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::kind::{BuildCx, Kind, Placement, PlanCx, TimeScale};
 use super::blue_green::Traffic;
-use super::traffic::{self, analysis::{self, Assessment, Looker}};
+use super::kind::{BuildCx, Kind, Placement, PlanCx, TimeScale};
+use super::traffic::{
+    self,
+    analysis::{self, Assessment, Looker},
+};
 use super::{StepCtx, StepError, StepResult};
 use crate::cloud::eks::EksError;
 use crate::format::Validator;

@@ -141,7 +141,11 @@ async fn run(step: &SwitchBack, ctx: &StepCtx<'_>) -> StepResult {
                     t.blue_set
                 )));
             };
-            ctx.progress("switching every request back to blue in one change", None, None);
+            ctx.progress(
+                "switching every request back to blue in one change",
+                None,
+                None,
+            );
             let id = route53::upsert_weights(
                 &ctx.conn.route53,
                 &zone,
@@ -155,7 +159,13 @@ async fn run(step: &SwitchBack, ctx: &StepCtx<'_>) -> StepResult {
             ctx.record(&SWITCH_CHANGE, &id).await?;
             green::record_point(
                 ctx.journal,
-                traffic::point(ctx, Split::ALL_BLUE, Some(id.clone()), "PENDING", why.clone()),
+                traffic::point(
+                    ctx,
+                    Split::ALL_BLUE,
+                    Some(id.clone()),
+                    "PENDING",
+                    why.clone(),
+                ),
             )
             .await?;
             id
@@ -215,7 +225,11 @@ mod tests {
 
     #[test]
     fn the_switch_back_sets_both_weights_and_keeps_values_and_ttls() {
-        let sets = [set("blue", 50, 60), set("green", 50, 30), set("other", 5, 60)];
+        let sets = [
+            set("blue", 50, 60),
+            set("green", 50, 30),
+            set("other", 5, 60),
+        ];
         assert_eq!(
             back_to_blue(&sets, &traffic()),
             Some(vec![set("blue", 100, 60), set("green", 0, 30)])

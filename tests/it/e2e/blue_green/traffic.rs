@@ -81,12 +81,18 @@ fn aws(sb: &External, args: &[&str]) -> Value {
 
 /// `(set identifier, weight)` of `app.example.com`'s weighted sets, as the CLI lists them.
 fn listed_weights(sb: &External) -> Vec<(String, i64)> {
-    let zones = aws(sb, &["list-hosted-zones-by-name", "--dns-name", "example.com"]);
+    let zones = aws(
+        sb,
+        &["list-hosted-zones-by-name", "--dns-name", "example.com"],
+    );
     let zone = zones["HostedZones"][0]["Id"]
         .as_str()
         .expect("the zone")
         .to_string();
-    let sets = aws(sb, &["list-resource-record-sets", "--hosted-zone-id", &zone]);
+    let sets = aws(
+        sb,
+        &["list-resource-record-sets", "--hosted-zone-id", &zone],
+    );
     let mut out: Vec<(String, i64)> = sets["ResourceRecordSets"]
         .as_array()
         .expect("sets")
@@ -131,7 +137,9 @@ fn the_whole_story_moves_traffic_in_three_changes_and_the_cli_lists_green_at_100
     for (batch, (blue, green)) in batches.iter().zip([(90, 10), (50, 50), (0, 100)]) {
         assert!(
             batch.contains(&format!("CREATE app.example.com. CNAME blue weight {blue}"))
-                && batch.contains(&format!("CREATE app.example.com. CNAME green weight {green}")),
+                && batch.contains(&format!(
+                    "CREATE app.example.com. CNAME green weight {green}"
+                )),
             "{batch}"
         );
     }
@@ -176,7 +184,10 @@ fn a_workload_broken_only_on_green_is_caught_at_10_percent_and_switched_back_in_
         "{}",
         batches[1]
     );
-    assert!(!batches.iter().any(|b| b.contains("weight 50")), "{batches:#?}");
+    assert!(
+        !batches.iter().any(|b| b.contains("weight 50")),
+        "{batches:#?}"
+    );
     let journal = sb.journal();
     assert_eq!(
         points(&journal)

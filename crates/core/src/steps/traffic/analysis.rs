@@ -182,10 +182,12 @@ impl<'a> Looker<'a> {
             })?),
             None => None,
         };
-        let http = reqwest::Client::builder().build().map_err(|e| StepError::Call {
-            context: "cannot make an HTTP client for Prometheus".into(),
-            source: Box::new(e),
-        })?;
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|e| StepError::Call {
+                context: "cannot make an HTTP client for Prometheus".into(),
+                source: Box::new(e),
+            })?;
         Ok(Looker {
             gate,
             green_name: green.name,
@@ -341,8 +343,12 @@ mod tests {
     fn one_unhealthy_look_is_asked_again_two_fail() {
         let g = gate();
         let sick = look(&["pod x: CrashLoopBackOff"], None, RateVerdict::NotGated);
-        assert!(matches!(assess(&sick, Some(&g), false), Assessment::Unsure(w) if w.contains("CrashLoopBackOff")));
-        assert!(matches!(assess(&sick, Some(&g), true), Assessment::Fail(w) if w.starts_with("green is unhealthy")));
+        assert!(
+            matches!(assess(&sick, Some(&g), false), Assessment::Unsure(w) if w.contains("CrashLoopBackOff"))
+        );
+        assert!(
+            matches!(assess(&sick, Some(&g), true), Assessment::Fail(w) if w.starts_with("green is unhealthy"))
+        );
         let fine = look(&[], None, RateVerdict::NotGated);
         assert_eq!(assess(&fine, None, true), Assessment::Good);
         let unsure = look(&[], None, RateVerdict::CannotJudge("few".into()));

@@ -258,7 +258,7 @@ async fn plan(step: &ShiftTraffic, conn: &Connection) -> Vec<String> {
             let ttl = sets
                 .iter()
                 .find(|w| w.set_identifier == t.blue_set)
-                .map(|w| format!(" {}", HumanDuration(Duration::from_secs(w.ttl.max(0) as u64))))
+                .map(|w| format!(" {}s", w.ttl.max(0)))
                 .unwrap_or_default();
             let blue = s.blue.map_or("no set".to_string(), |b| b.to_string());
             (
@@ -344,7 +344,13 @@ async fn green_value(
 }
 
 /// A weight change for the run fact `TRAFFIC`.
-pub fn point(ctx: &StepCtx<'_>, to: Split, change_id: Option<String>, status: &str, why: String) -> WeightPoint {
+pub fn point(
+    ctx: &StepCtx<'_>,
+    to: Split,
+    change_id: Option<String>,
+    status: &str,
+    why: String,
+) -> WeightPoint {
     WeightPoint {
         at: crate::journal::now(),
         step: ctx.key.id.clone(),
@@ -364,7 +370,11 @@ pub async fn wait_insync(
     poll: Duration,
     timeout: Duration,
 ) -> Result<(), StepError> {
-    ctx.progress(&format!("waiting for Route 53 change `{id}` to be INSYNC"), None, None);
+    ctx.progress(
+        &format!("waiting for Route 53 change `{id}` to be INSYNC"),
+        None,
+        None,
+    );
     match route53::wait_insync(&ctx.conn.route53, id, poll, timeout).await {
         Ok(()) => Ok(()),
         Err(e @ Route53Error::NotInSync { .. }) => Err(StepError::InFlight(e.to_string())),
@@ -377,7 +387,10 @@ pub async fn wait_insync(
 pub async fn wait_ttl(ctx: &StepCtx<'_>, ttl: i64, ttl_second: Duration) {
     let wait = ttl_second.mul_f64(ttl.max(0) as f64);
     ctx.progress(
-        &format!("waiting the record's TTL ({}s) for cached answers to expire", ttl.max(0)),
+        &format!(
+            "waiting the record's TTL ({}s) for cached answers to expire",
+            ttl.max(0)
+        ),
         None,
         None,
     );
@@ -459,7 +472,12 @@ async fn run(step: &ShiftTraffic, ctx: &StepCtx<'_>) -> StepResult {
                     &format!("eks-upgrade run {}: {why}", ctx.run_id),
                 )
                 .await
-                .context(|| format!("cannot move the weights of `{}` to {to}", route53::fqdn(&t.record)))?;
+                .context(|| {
+                    format!(
+                        "cannot move the weights of `{}` to {to}",
+                        route53::fqdn(&t.record)
+                    )
+                })?;
                 match sent {
                     Some(id) => {
                         ctx.record(&STAGE_CHANGE.of(&member), &id).await?;
@@ -533,7 +551,13 @@ async fn applied_unrecorded(
 ) -> Result<(), StepError> {
     green::record_point(
         ctx.journal,
-        point(ctx, to, None, "APPLIED", format!("{why} (change id unknown)")),
+        point(
+            ctx,
+            to,
+            None,
+            "APPLIED",
+            format!("{why} (change id unknown)"),
+        ),
     )
     .await?;
     ctx.record(&STAGE_INSYNC.of(member), &crate::journal::now())
@@ -580,7 +604,9 @@ async fn hold(
             Assessment::Good => ctx.progress(
                 &format!(
                     "{why}: holding, {} left",
-                    HumanDuration(Duration::from_secs((step.hold.0 - elapsed).as_secs().max(1)))
+                    HumanDuration(Duration::from_secs(
+                        (step.hold.0 - elapsed).as_secs().max(1)
+                    ))
                 ),
                 None,
                 None,

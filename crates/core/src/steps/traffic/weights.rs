@@ -41,11 +41,7 @@ impl Split {
 
     /// Blue's and green's weights as written in plans: `90/10`.
     pub fn short(self) -> String {
-        format!(
-            "{}/{}",
-            self.blue.unwrap_or(0),
-            self.green.unwrap_or(0)
-        )
+        format!("{}/{}", self.blue.unwrap_or(0), self.green.unwrap_or(0))
     }
 }
 
@@ -110,11 +106,20 @@ pub fn next(intent: &Intent, change: Option<&str>, insync: bool, current: Split)
 pub enum StageProblem {
     Empty,
     /// Stage `index` (0-based) is not 1–100.
-    OutOfRange { index: usize, value: u32 },
+    OutOfRange {
+        index: usize,
+        value: u32,
+    },
     /// Stage `index` does not move past the one before it.
-    NotAscending { index: usize, value: u32, before: u32 },
+    NotAscending {
+        index: usize,
+        value: u32,
+        before: u32,
+    },
     /// The last stage leaves blue with traffic.
-    NotAll { last: u32 },
+    NotAll {
+        last: u32,
+    },
 }
 
 impl StageProblem {
@@ -188,12 +193,7 @@ pub fn check_stages(stages: &[u32]) -> Vec<StageProblem> {
 /// The sets a stage asks for: blue's set as it is with its new weight, and green's set pointing
 /// at `green_value` with the same TTL as blue's, so that both sides of the name expire from
 /// caches alike.
-pub fn desired(
-    blue: &Weighted,
-    green_set: &str,
-    green_value: &str,
-    to: Split,
-) -> Vec<Weighted> {
+pub fn desired(blue: &Weighted, green_set: &str, green_value: &str, to: Split) -> Vec<Weighted> {
     vec![
         Weighted {
             weight: to.blue.unwrap_or(0),
@@ -229,12 +229,32 @@ mod tests {
         };
         let rows: &[(Option<&str>, bool, Split, Next)] = &[
             // Sent and seen INSYNC: done, whatever the weights are now.
-            (Some("C1"), true, split(50, Some(50)), Next::Done { known: true }),
+            (
+                Some("C1"),
+                true,
+                split(50, Some(50)),
+                Next::Done { known: true },
+            ),
             // Sent, not yet INSYNC: only wait, never send again.
-            (Some("C1"), false, split(50, Some(50)), Next::Wait("C1".into())),
-            (Some("C1"), false, split(90, Some(10)), Next::Wait("C1".into())),
+            (
+                Some("C1"),
+                false,
+                split(50, Some(50)),
+                Next::Wait("C1".into()),
+            ),
+            (
+                Some("C1"),
+                false,
+                split(90, Some(10)),
+                Next::Wait("C1".into()),
+            ),
             // Intent without an id: the weights say whether the change went out.
-            (None, false, split(50, Some(50)), Next::Done { known: false }),
+            (
+                None,
+                false,
+                split(50, Some(50)),
+                Next::Done { known: false },
+            ),
             (None, false, split(90, Some(10)), Next::Submit),
             // Anything else was moved by someone else.
             (None, false, split(70, Some(30)), Next::Conflict),
@@ -255,7 +275,10 @@ mod tests {
             from: split(100, None),
             to: Split::stage(10),
         };
-        assert_eq!(next(&intent, None, false, split(100, Some(0))), Next::Submit);
+        assert_eq!(
+            next(&intent, None, false, split(100, Some(0))),
+            Next::Submit
+        );
         assert_eq!(next(&intent, None, false, split(100, None)), Next::Submit);
         assert_eq!(
             next(&intent, None, false, split(90, Some(10))),
@@ -270,10 +293,7 @@ mod tests {
         assert!(check_stages(&[10, 50, 100]).is_empty());
         assert!(check_stages(&[100]).is_empty());
         assert_eq!(check_stages(&[]), [StageProblem::Empty]);
-        assert_eq!(
-            check_stages(&[10, 50]),
-            [StageProblem::NotAll { last: 50 }]
-        );
+        assert_eq!(check_stages(&[10, 50]), [StageProblem::NotAll { last: 50 }]);
         assert_eq!(
             check_stages(&[0, 50, 100]),
             [StageProblem::OutOfRange { index: 0, value: 0 }]
