@@ -84,7 +84,8 @@ fn blue_green_with(key: &str, example: &str) -> String {
     } else if STEP_KINDS.contains(&"switchBack") {
         "    - id: switch-back\n      switchBack: {}\n".to_string()
     } else {
-        "    - id: note\n      notify: { urlEnv: HOOK }\n".to_string()
+        // Until `switchBack` exists: a step `onFailure` allows.
+        "    - id: after\n      healthCheck: {}\n".to_string()
     };
     let finish = if section == Phase::Finish {
         subject.clone()

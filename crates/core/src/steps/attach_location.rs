@@ -34,7 +34,7 @@ pub const SYNCED: Fact<Synced> = Fact::new("synced");
 /// The location's name on green unless the step says.
 pub const DEFAULT_NAME: &str = "eks-upgrade-blue";
 /// How long to wait for the location and the sync unless the step says.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// How often green is looked at while waiting (divided by the time scale).
 const POLL: Duration = Duration::from_secs(5);
 
@@ -46,7 +46,7 @@ pub struct RawAttachBackupLocation {
     pub backup: Spanned<StepRef>,
     /// The BackupStorageLocation's name on green. Default: `eks-upgrade-blue`.
     pub name: Option<Spanned<String>>,
-    /// How long to wait until green's Velero shows the backup. Default: `10m`.
+    /// How long to wait until green's Velero shows the backup. Default: `30m`.
     pub timeout: Option<Spanned<DurationText>>,
 }
 
