@@ -40,6 +40,8 @@ pub enum Route53Error {
     },
     #[error("a record of `{name}` has a value Route 53 cannot take: {why}")]
     Invalid { name: String, why: String },
+    #[error("Route 53 accepted a change of `{name}` without saying its id")]
+    NoChangeId { name: String },
     #[error("Route 53 change `{id}` was still `PENDING` after {waited}")]
     NotInSync { id: String, waited: HumanDuration },
 }
@@ -240,7 +242,31 @@ pub async fn move_weights(
     desired: &[Weighted],
     comment: &str,
 ) -> Result<Option<String>, Route53Error> {
-    send(r53, zone_id, name, kind, changes(current, desired), comment).await
+    let todo = changes(current, desired);
+    if todo.is_empty() {
+        return Ok(None);
+    }
+    send(r53, zone_id, name, kind, &todo, comment)
+        .await
+        .map(Some)
+}
+
+/// Sets the weighted sets of `name` to `sets` in one change batch of UPSERTs, whatever they are
+/// now: the switch back, which must win over anything that moved the weights meanwhile, and is
+/// harmless to repeat. Returns the change id (without `/change/`).
+pub async fn upsert_weights(
+    r53: &aws_sdk_route53::Client,
+    zone_id: &str,
+    name: &str,
+    kind: &str,
+    sets: &[Weighted],
+    comment: &str,
+) -> Result<String, Route53Error> {
+    let todo: Vec<(ChangeAction, Weighted)> = sets
+        .iter()
+        .map(|s| (ChangeAction::Upsert, s.clone()))
+        .collect();
+    send(r53, zone_id, name, kind, &todo, comment).await
 }
 
 /// Deletes weighted sets of `name` exactly as read, in one change batch (retiring blue's set
@@ -253,28 +279,30 @@ pub async fn delete_sets(
     sets: &[Weighted],
     comment: &str,
 ) -> Result<Option<String>, Route53Error> {
-    let todo = sets
+    if sets.is_empty() {
+        return Ok(None);
+    }
+    let todo: Vec<(ChangeAction, Weighted)> = sets
         .iter()
         .map(|s| (ChangeAction::Delete, s.clone()))
         .collect();
-    send(r53, zone_id, name, kind, todo, comment).await
+    send(r53, zone_id, name, kind, &todo, comment)
+        .await
+        .map(Some)
 }
 
-/// Sends `todo` as one change batch; `None` when there is nothing to send.
+/// Sends one change batch and returns its change id.
 async fn send(
     r53: &aws_sdk_route53::Client,
     zone_id: &str,
     name: &str,
     kind: &str,
-    todo: Vec<(ChangeAction, Weighted)>,
+    todo: &[(ChangeAction, Weighted)],
     comment: &str,
-) -> Result<Option<String>, Route53Error> {
+) -> Result<String, Route53Error> {
     let (name, kind) = (fqdn(name), RrType::from(kind.to_ascii_uppercase().as_str()));
-    if todo.is_empty() {
-        return Ok(None);
-    }
     let mut batch = Vec::with_capacity(todo.len());
-    for (action, set) in &todo {
+    for (action, set) in todo {
         let change = Change::builder()
             .action(action.clone())
             .resource_record_set(record_set(&name, &kind, set)?)
@@ -300,9 +328,9 @@ async fn send(
         .send()
         .await
         .map_err(|e| call_error("ChangeResourceRecordSets", e))?;
-    Ok(sent
-        .change_info()
-        .map(|i| i.id().trim_start_matches("/change/").to_string()))
+    sent.change_info()
+        .map(|i| i.id().trim_start_matches("/change/").to_string())
+        .ok_or(Route53Error::NoChangeId { name })
 }
 
 /// Waits until change `id` is `INSYNC`: every Route 53 name server answers with it. Looks every

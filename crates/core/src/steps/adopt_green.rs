@@ -194,6 +194,7 @@ mod tests {
             &BuildCx {
                 velero: &velero,
                 blue_green: settings.as_ref(),
+                dir: std::path::Path::new("."),
             },
         );
         (

@@ -33,7 +33,9 @@ pub mod rollback;
 pub mod rollback_addons;
 pub mod rollback_nodegroups;
 pub mod soak;
+pub mod switch_back;
 pub mod test_green;
+pub mod traffic;
 pub mod verify;
 pub mod wait_green;
 
@@ -248,10 +250,12 @@ step_kinds! {
     WaitGreen(wait_green::WaitGreenKind) = "waitGreen";
     HealthCheck(health::HealthCheckKind) = "healthCheck";
     Soak(soak::SoakKind) = "soak";
+    ShiftTraffic(traffic::ShiftTrafficKind) = "shiftTraffic";
     VeleroRestore(restore::VeleroRestoreKind) = "veleroRestore";
     RollbackNodegroups(rollback_nodegroups::RollbackNodegroupsKind) = "rollbackNodegroups";
     RollbackAddons(rollback_addons::RollbackAddonsKind) = "rollbackAddons";
     RollbackControlPlane(rollback::RollbackControlPlaneKind) = "rollbackControlPlane";
+    SwitchBack(switch_back::SwitchBackKind) = "switchBack";
     AttachBackupLocation(attach_location::AttachBackupLocationKind) = "attachBackupLocation";
     RestoreToGreen(restore_green::RestoreToGreenKind) = "restoreToGreen";
     TestGreen(test_green::TestGreenKind) = "testGreen";

@@ -66,8 +66,9 @@ pub struct RawTestGreen {
 pub struct TestGreen {
     /// Where the Job came from: the file as written, or `inline`.
     pub source: String,
-    /// The Job without a name: the run gives it one.
-    pub job: Job,
+    /// The Job without a name: the run gives it one. Boxed: a Job is large, and every step
+    /// kind's model shares one enum.
+    pub job: Box<Job>,
     pub timeout: HumanDuration,
     pub log_lines: u32,
 }
@@ -188,7 +189,7 @@ impl Kind for TestGreenKind {
         };
         Some(TestGreen {
             source,
-            job,
+            job: Box::new(job),
             timeout,
             log_lines,
         })
@@ -377,7 +378,7 @@ fn check_job(value: &Value) -> Result<Job, JobProblem> {
 /// The Job as created on green: the workflow's, named for the run and labelled with it (on the
 /// Job and its pods, so both can be found again).
 fn job_object(step: &TestGreen, name: &str, run_id: &str, step_id: &str) -> Job {
-    let mut job = step.job.clone();
+    let mut job = (*step.job).clone();
     let namespace = namespace_of(&job);
     let step_label = crate::velero::backup::label_value(step_id);
     let labels: BTreeMap<String, String> = [
@@ -595,7 +596,7 @@ mod tests {
     fn the_created_job_carries_the_run_on_itself_and_its_pods() {
         let step = TestGreen {
             source: "inline".into(),
-            job: check_job(&job()).expect("a job"),
+            job: Box::new(check_job(&job()).expect("a job")),
             timeout: HumanDuration(DEFAULT_TIMEOUT),
             log_lines: 200,
         };

@@ -203,7 +203,7 @@ pub enum ResultsError {
     Read {
         key: String,
         #[source]
-        source: aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::get_object::GetObjectError>,
+        source: Box<aws_sdk_s3::error::SdkError<aws_sdk_s3::operation::get_object::GetObjectError>>,
     },
     #[error("cannot read `{key}`: {message}")]
     Body { key: String, message: String },
@@ -243,7 +243,7 @@ pub async fn results(
         .await
         .map_err(|source| ResultsError::Read {
             key: key.clone(),
-            source,
+            source: Box::new(source),
         })?;
     let body = object
         .body

@@ -229,8 +229,9 @@ async fn expected_version(ctx: &StepCtx<'_>, conn: &Connection) -> Result<Versio
         .cause()
 }
 
-/// One look at the cluster `conn` reaches: the problems that count against the check.
-async fn look(
+/// One look at the cluster `conn` reaches: the problems that count against the check. A
+/// traffic stage's analysis takes the same look at green.
+pub async fn look(
     conn: &Connection,
     step: &HealthCheck,
     baseline: &Snapshot,
