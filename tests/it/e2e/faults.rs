@@ -315,6 +315,25 @@ matrix! {
         flow: NO_EDIT,
         expect: Ok(Expect { exit: 4, result: "restored", failed_step: Some("upgrade[1.34].health-before-nodes"), line: "recovery completed, and the cluster is healthy" }),
     };
+    // attachBackupLocation, restoreToGreen, testGreen: blue/green steps, after green exists
+    attach_location_blue_green: Row {
+        kind: "attachBackupLocation", fault: "none here: it runs only after green exists, which no in-place flow makes",
+        faults: &[],
+        flow: NO_EDIT,
+        expect: Err("`e2e::blue_green::restore` runs it on a green made by `createGreen`; a location that never becomes Available or a backup that never syncs fails it by its timeout"),
+    };
+    restore_green_partially_failed: Row {
+        kind: "restoreToGreen", fault: "Velero ends green's Restore `PartiallyFailed` (`newClusters.faults.restoreErrors`)",
+        faults: &[],
+        flow: NO_EDIT,
+        expect: Err("blue/green only: `e2e::blue_green::restore::a_partially_failed_restore_into_green_stops_before_traffic_with_exit_3` asserts exit 3, the failed namespace named and no DNS change"),
+    };
+    test_green_job_fails: Row {
+        kind: "testGreen", fault: "green's test Job ends `Failed` (`newClusters.faults.jobsFail`)",
+        faults: &[],
+        flow: NO_EDIT,
+        expect: Err("blue/green only: `e2e::blue_green::restore::a_failing_test_job_on_green_stops_before_traffic_with_its_reason` asserts exit 3 with the Job's reason and the end of its log"),
+    };
     // notify
     notify_no_fault: Row {
         kind: "notify", fault: "none in the sandbox: webhooks are outside it",
