@@ -222,7 +222,10 @@ impl BlueGreenReport {
                 "### Compatibility test\n\nJob `{}` on green: {}{}\n",
                 c.job,
                 if c.succeeded { "succeeded" } else { "failed" },
-                c.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+                c.reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
             );
             for p in &c.pods {
                 // A fence longer than any run of backticks in the log, which is not ours.
