@@ -334,6 +334,43 @@ matrix! {
         flow: NO_EDIT,
         expect: Err("blue/green only: `e2e::blue_green::restore::a_failing_test_job_on_green_stops_before_traffic_with_its_reason` asserts exit 3 with the Job's reason and the end of its log"),
     };
+    // createGreen, adoptGreen, waitGreen, shiftTraffic, switchBack, retireBlue: blue/green steps
+    create_green_fails: Row {
+        kind: "createGreen", fault: "EKS ends green `FAILED` with a health issue (`newClusters.createFails`)",
+        faults: &[],
+        flow: NO_EDIT,
+        expect: Err("blue/green only: `e2e::blue_green::create::green_creation_failure_leaves_blue_and_dns_untouched_and_exits_3` asserts exit 3, the health issue named, no DNS change and no write on blue but the Backup and the Lease"),
+    };
+    adopt_green_missing: Row {
+        kind: "adoptGreen", fault: "none here: the named green must exist, which no in-place flow makes",
+        faults: &[],
+        flow: NO_EDIT,
+        expect: Err("`e2e::blue_green::create::adopt_green_takes_a_cluster_made_with_the_aws_cli` adopts one; a green that does not exist or is at another version fails the step before anything changes"),
+    };
+    wait_green_not_ready: Row {
+        kind: "waitGreen", fault: "none here: it waits on a green made by `createGreen` or `adoptGreen`",
+        faults: &[],
+        flow: NO_EDIT,
+        expect: Err("`e2e::blue_green::create` waits for green's node groups, add-ons, nodes and Velero; one that never gets ready fails by its timeout, before any traffic moves (exit 3)"),
+    };
+    shift_traffic_green_broken: Row {
+        kind: "shiftTraffic", fault: "a workload on green answers 500 (`newClusters.faults.servesErrors`)",
+        faults: &[],
+        flow: NO_EDIT,
+        expect: Err("blue/green only: `e2e::blue_green::traffic` asserts the failure at the first stage, one change back to blue 100/green 0 and exit 4"),
+    };
+    switch_back_after_traffic: Row {
+        kind: "switchBack", fault: "none of its own: it runs when a step after the first weight change fails",
+        faults: &[],
+        flow: NO_EDIT,
+        expect: Err("`e2e::blue_green::traffic` asserts the one change it sends and the weights Route 53 serves after it"),
+    };
+    retire_blue_after_success: Row {
+        kind: "retireBlue", fault: "none here: it runs in `finish` of a successful blue/green run",
+        faults: &[],
+        flow: NO_EDIT,
+        expect: Err("`e2e::blue_green::story` runs the commands it prints and its `retire: delete`; a blue that still takes traffic is refused before anything is deleted"),
+    };
     // notify
     notify_no_fault: Row {
         kind: "notify", fault: "none in the sandbox: webhooks are outside it",

@@ -54,8 +54,23 @@ impl Engine<'_> {
             }
             _ => None,
         };
+        let traffic = self
+            .workflow
+            .blue_green
+            .as_ref()
+            .and_then(|b| b.traffic.as_ref());
         let points = green::traffic(self.journal).await;
-        if !green::moved(&points) {
+        // A stage may have been sent without being recorded (a crash between the two): ask
+        // Route 53 before saying that no traffic moved.
+        let serves_green = match traffic {
+            Some(t) => match green::dns_weights(self.conn, t).await {
+                Ok(w) => w.green.unwrap_or(0) > 0,
+                // Unknown: only the journal can say.
+                Err(_) => false,
+            },
+            None => false,
+        };
+        if !green::moved(&points) && !serves_green {
             let note = recovery_failed
                 .map(|r| format!("; {r}"))
                 .unwrap_or_default();
@@ -67,11 +82,6 @@ impl Engine<'_> {
                 ))
                 .await;
         }
-        let traffic = self
-            .workflow
-            .blue_green
-            .as_ref()
-            .and_then(|b| b.traffic.as_ref());
         // What a person runs when the run could not switch back itself.
         let by_hand = match traffic {
             Some(t) => match green::switch_back_command(self.conn, t).await {

@@ -174,9 +174,25 @@ impl Engine<'_> {
 }
 
 /// Weights a traffic step recorded it was about to send, and may have sent without recording
-/// the change.
-fn pending_weights(_journal: &Journal) -> Vec<(i64, i64)> {
-    Vec::new()
+/// the change: a stage's intent without its change id.
+fn pending_weights(journal: &Journal) -> Vec<(i64, i64)> {
+    use crate::steps::traffic::{STAGE_CHANGE, STAGE_INTENT};
+    let prefix = format!("{}:", STAGE_INTENT.name());
+    let mut out = Vec::new();
+    for s in &journal.steps {
+        for name in s.facts.keys() {
+            let Some(member) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            if s.get(&STAGE_CHANGE.of(member)).is_some() {
+                continue;
+            }
+            if let Some(intent) = s.get(&STAGE_INTENT.of(member)) {
+                out.push((intent.to.blue.unwrap_or(0), intent.to.green.unwrap_or(0)));
+            }
+        }
+    }
+    out
 }
 
 /// The control-plane updates the upgrade steps recorded.

@@ -122,10 +122,15 @@ pub fn back_to_blue(sets: &[Weighted], traffic: &Traffic) -> Option<Vec<Weighted
 }
 
 async fn run(step: &SwitchBack, ctx: &StepCtx<'_>) -> StepResult {
-    if !green::moved(&green::traffic(ctx.journal).await) {
+    let t = &step.traffic;
+    // The journal, and Route 53 itself: a stage may have been sent and not recorded before a
+    // crash. A Route 53 that cannot be read is asked again below, where it matters.
+    let serves_green = green::dns_weights(ctx.conn, t)
+        .await
+        .is_ok_and(|w| w.green.unwrap_or(0) > 0);
+    if !green::moved(&green::traffic(ctx.journal).await) && !serves_green {
         return Ok("no traffic had moved: DNS is as it was, nothing sent to Route 53".into());
     }
-    let t = &step.traffic;
     let record = route53::fqdn(&t.record);
     let why = "switch back to blue after a failure".to_string();
     let id = match ctx.fact(&SWITCH_CHANGE).await {

@@ -220,7 +220,6 @@ fn create_green_and_wait_green_build_a_copy_of_blue_at_the_target() {
 }
 
 #[test]
-#[ignore = "resuming a blue/green run needs the engine's resume check to accept the single jump to the target (engine/resume.rs); today it refuses with exit 5"]
 fn killed_after_create_cluster_resumes_onto_the_same_green() {
     // Slow creates: the kill lands while green is still being built.
     let sb = External::start(&scenario(
