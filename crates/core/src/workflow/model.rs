@@ -134,13 +134,14 @@ impl Workflow {
     /// node groups with every hop.
     ///
     /// A blue/green run moves none of blue's add-ons or nodes (green is built at the target),
-    /// so nothing on blue has to keep up with a new control plane.
+    /// and never blue's control plane, so nothing on blue has to keep up with a new one.
     pub fn coverage(&self) -> Coverage {
         if self.strategy() == Strategy::BlueGreen {
             return Coverage {
                 addons: false,
                 nodegroups: false,
                 node_pools: false,
+                new_cluster: true,
             };
         }
         let has = |role: Role| {
@@ -150,6 +151,7 @@ impl Workflow {
             addons: has(Role::UpgradesAddons),
             nodegroups: has(Role::UpgradesNodes),
             node_pools: has(Role::ConvergesNodes),
+            new_cluster: false,
         }
     }
 }

@@ -189,6 +189,7 @@ pub enum Op {
     CreateAccessEntry,
     AssociateAccessPolicy,
     ListAssociatedAccessPolicies,
+    ListFargateProfiles,
 }
 
 use ErrorKind::*;
@@ -221,6 +222,7 @@ impl Op {
             Op::CreateAddon => "CreateAddon",
             Op::DeleteAddon => "DeleteAddon",
             Op::ListAccessEntries => "ListAccessEntries",
+            Op::ListFargateProfiles => "ListFargateProfiles",
             Op::DescribeAccessEntry => "DescribeAccessEntry",
             Op::CreateAccessEntry => "CreateAccessEntry",
             Op::AssociateAccessPolicy => "AssociateAccessPolicy",
@@ -336,6 +338,7 @@ impl Op {
             Op::ListAccessEntries | Op::AssociateAccessPolicy => {
                 &[Server, ResourceNotFound, InvalidRequest, InvalidParameter]
             }
+            Op::ListFargateProfiles => &[InvalidParameter, ResourceNotFound, Client, Server],
             Op::DescribeAccessEntry | Op::ListAssociatedAccessPolicies => {
                 &[Server, ResourceNotFound, InvalidRequest]
             }
@@ -422,7 +425,7 @@ impl Op {
 mod tests {
     use super::*;
 
-    const ALL: [Op; 29] = [
+    const ALL: [Op; 30] = [
         Op::ListClusters,
         Op::DescribeCluster,
         Op::DescribeClusterVersions,
@@ -452,6 +455,7 @@ mod tests {
         Op::CreateAccessEntry,
         Op::AssociateAccessPolicy,
         Op::ListAssociatedAccessPolicies,
+        Op::ListFargateProfiles,
     ];
 
     #[test]

@@ -14,6 +14,7 @@ mod automode;
 mod cluster;
 mod config;
 pub mod errors;
+mod fargate;
 mod insights;
 mod lifecycle;
 mod nodegroup_lifecycle;
@@ -121,6 +122,10 @@ pub fn router(account: Arc<Account>) -> Router {
         .route(
             "/clusters/{name}/access-entries",
             get(op!(Op::ListAccessEntries)).post(op!(Op::CreateAccessEntry)),
+        )
+        .route(
+            "/clusters/{name}/fargate-profiles",
+            get(op!(Op::ListFargateProfiles)),
         )
         .route(
             "/clusters/{name}/access-entries/{principalArn}",
@@ -341,6 +346,7 @@ fn handle_cluster(account: &Arc<Account>, eks: &Arc<Eks>, call: &Call) -> Result
         Op::CreateAddon => addon_lifecycle::create_addon(eks, call),
         Op::DeleteAddon => addon_lifecycle::delete_addon(eks, call),
         Op::ListAccessEntries => access::list_access_entries(eks, call),
+        Op::ListFargateProfiles => fargate::list_fargate_profiles(eks, call),
         Op::DescribeAccessEntry => access::describe_access_entry(eks, call),
         Op::CreateAccessEntry => access::create_access_entry(eks, call),
         Op::AssociateAccessPolicy => access::associate_access_policy(eks, call),

@@ -18,6 +18,8 @@ pub fn bg_workflow(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
     let text =
         std::fs::read_to_string(repo().join("workflows/blue-green.yaml")).expect("blue-green.yaml");
     let path = dir.join("blue-green.yaml");
+    // The sandbox offers up to 1.36; the tests build green at 1.35, named `demo-1-35`.
+    let text = text.replace("target: latest", "target: \"1.35\"");
     std::fs::write(&path, edit(text)).expect("write workflow");
     path
 }
