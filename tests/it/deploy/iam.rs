@@ -139,8 +139,13 @@ fn eks_resource(action: &str) -> &'static str {
         | "StartInsightsRefresh"
         | "DescribeInsightsRefresh" => "cluster",
         // Blue/green's: green is made beside blue, so these act on a cluster of another name.
-        "CreateCluster" | "DeleteCluster" | "CreateNodegroup" | "CreateAddon"
-        | "CreateAccessEntry" | "ListAccessEntries" => "cluster",
+        "CreateCluster"
+        | "DeleteCluster"
+        | "CreateNodegroup"
+        | "CreateAddon"
+        | "CreateAccessEntry"
+        | "ListAccessEntries"
+        | "ListFargateProfiles" => "cluster",
         "DescribeNodegroup" | "UpdateNodegroupVersion" | "DeleteNodegroup" => "nodegroup",
         "DescribeAddon" | "UpdateAddon" => "addon",
         "DescribeAccessEntry" | "AssociateAccessPolicy" | "ListAssociatedAccessPolicies" => {

@@ -157,8 +157,8 @@ impl External {
             .count()
     }
 
-    /// The requests from index `from` on that changed something: EKS calls other than
-    /// `Describe*` and `List*` (and any EC2 call: the tool only describes subnets), and
+    /// The requests from index `from` on that changed something: EKS, EC2 and Route 53 calls
+    /// other than `Describe*`, `List*` and `Get*`, and
     /// Kubernetes and S3 requests other than reads.
     pub fn writes_since(&self, from: usize) -> Vec<Value> {
         self.requests()
@@ -166,8 +166,8 @@ impl External {
             .skip(from)
             .filter(|r| {
                 let op = r["operation"].as_str().unwrap_or("");
-                if r["service"] == "eks" || r["service"] == "ec2" {
-                    !(op.starts_with("Describe") || op.starts_with("List"))
+                if r["service"] == "eks" || r["service"] == "ec2" || r["service"] == "route53" {
+                    !(op.starts_with("Describe") || op.starts_with("List") || op.starts_with("Get"))
                 } else {
                     !(op.starts_with("GET ") || op.starts_with("HEAD "))
                 }

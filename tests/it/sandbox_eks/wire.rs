@@ -47,13 +47,17 @@ fn wire_form_uses_epoch_numbers_and_error_headers() {
     assert_eq!(body["message"], "No cluster found for name: nope.");
     assert_eq!(body["clusterName"], "nope");
 
-    let (head, body) = raw_get(&endpoint, "/clusters/demo/fargate-profiles");
+    let (head, body) = raw_get(&endpoint, "/clusters/demo/identity-provider-configs");
     assert!(head.starts_with("http/1.1 404"), "{head}");
     assert_eq!(body["__type"], "UnknownOperationException");
     assert_eq!(
-        recorded(&sb, "GET /clusters/demo/fargate-profiles"),
+        recorded(&sb, "GET /clusters/demo/identity-provider-configs"),
         vec![(404, "not emulated".to_string())]
     );
+    // ListFargateProfiles is emulated: the scenario's profiles (none here).
+    let (head, body) = raw_get(&endpoint, "/clusters/demo/fargate-profiles");
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert_eq!(body["fargateProfileNames"], serde_json::json!([]));
 
     let (_, body) = raw_get(&endpoint, "/cluster-versions");
     for v in body["clusterVersions"].as_array().expect("list") {

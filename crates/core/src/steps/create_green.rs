@@ -149,17 +149,11 @@ async fn not_copied(conn: &Connection) -> Result<Vec<String>, String> {
             }
         }
     }
-    let mut pages = conn
-        .eks
-        .list_fargate_profiles()
-        .cluster_name(&conn.cluster.name)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| crate::errors::chain(&eks_error("ListFargateProfiles", e)))?;
-        for p in page.fargate_profile_names() {
-            found.insert(format!("Fargate profile `{p}`"));
-        }
+    let profiles = eks_create::fargate_profiles(&conn.eks, &conn.cluster.name)
+        .await
+        .map_err(|e| crate::errors::chain(&e))?;
+    for p in profiles {
+        found.insert(format!("Fargate profile `{p}`"));
     }
     Ok(found.into_iter().collect())
 }

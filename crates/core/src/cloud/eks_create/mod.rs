@@ -154,6 +154,24 @@ pub async fn create_cluster(
         .ok_or_else(|| EksError::answer("CreateCluster", "the response has no cluster"))
 }
 
+/// The names of a cluster's Fargate profiles, every page: what a copy of it does not bring.
+pub async fn fargate_profiles(
+    eks: &aws_sdk_eks::Client,
+    cluster: &str,
+) -> Result<Vec<String>, EksError> {
+    let mut pages = eks
+        .list_fargate_profiles()
+        .cluster_name(cluster)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| eks_error("ListFargateProfiles", e))?;
+        out.extend(page.fargate_profile_names().iter().cloned());
+    }
+    Ok(out)
+}
+
 /// DeleteCluster. EKS refuses while node groups or Fargate profiles are attached.
 pub async fn delete_cluster(eks: &aws_sdk_eks::Client, name: &str) -> Result<(), EksError> {
     eks.delete_cluster()
