@@ -1,27 +1,16 @@
 //! Checks that Velero can take and restore the backup the upgrade depends on.
 
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::Api;
-
 use super::{Facts, Finding, Severity};
-use crate::velero::location;
+use crate::velero::{location, server};
 
 pub async fn check(facts: &Facts<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     let ns = facts.velero_namespace;
     let kube = facts.conn.kube.clone();
-    match Api::<Deployment>::namespaced(kube.clone(), ns)
-        .get_opt("velero")
-        .await
-    {
-        Ok(Some(d)) => {
-            let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-            let have = d
-                .status
-                .as_ref()
-                .and_then(|s| s.available_replicas)
-                .unwrap_or(0);
-            if have < want.max(1) {
+    match server::replicas(kube.clone(), ns).await {
+        Ok(Some(r)) => {
+            let (have, want) = (r.available, r.wanted);
+            if !r.ready() {
                 out.push(
                     Finding::new(
                         "VEL001",

@@ -116,6 +116,20 @@ impl UrlFrom {
     }
 }
 
+/// `app.example.com` in `example.com`, sets `blue` and `green` (green at `green.elb`), no
+/// error-rate gate: the traffic the unit tests of the traffic kinds share.
+#[cfg(test)]
+pub fn example_traffic() -> Traffic {
+    Traffic {
+        zone: "example.com".into(),
+        record: "app.example.com".into(),
+        blue_set: "blue".into(),
+        green_set: "green".into(),
+        green_target: GreenTarget::Value("green.elb".into()),
+        error_rate: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

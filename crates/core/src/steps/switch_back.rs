@@ -206,17 +206,9 @@ async fn run(step: &SwitchBack, ctx: &StepCtx<'_>) -> StepResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::blue_green::GreenTarget;
 
     fn traffic() -> Traffic {
-        Traffic {
-            zone: "example.com".into(),
-            record: "app.example.com".into(),
-            blue_set: "blue".into(),
-            green_set: "green".into(),
-            green_target: GreenTarget::Value("green.elb".into()),
-            error_rate: None,
-        }
+        crate::steps::blue_green::example_traffic()
     }
 
     fn set(id: &str, weight: i64, ttl: i64) -> Weighted {

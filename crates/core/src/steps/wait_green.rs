@@ -6,8 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::Api;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -306,18 +304,10 @@ async fn api_pending(
             crate::errors::kube(&e)
         )),
     }
-    match Api::<Deployment>::namespaced(green.kube.clone(), velero_namespace)
-        .get_opt("velero")
-        .await
-    {
-        Ok(Some(d)) => {
-            let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-            let have = d
-                .status
-                .as_ref()
-                .and_then(|s| s.available_replicas)
-                .unwrap_or(0);
-            if have < want.max(1) {
+    match crate::velero::server::replicas(green.kube.clone(), velero_namespace).await {
+        Ok(Some(r)) => {
+            let (have, want) = (r.available, r.wanted);
+            if !r.ready() {
                 pending.push(format!(
                     "the Velero server in `{velero_namespace}` is not available ({have}/{want} replicas)"
                 ));

@@ -9,6 +9,7 @@ pub mod manifest;
 pub mod objects;
 pub mod preview;
 pub mod restore;
+pub mod server;
 pub mod verify;
 
 use serde::Serialize;

@@ -635,14 +635,7 @@ mod tests {
     use crate::steps::blue_green::BlueGreen;
 
     fn traffic() -> Traffic {
-        Traffic {
-            zone: "example.com".into(),
-            record: "app.example.com".into(),
-            blue_set: "blue".into(),
-            green_set: "green".into(),
-            green_target: GreenTarget::Value("green.elb".into()),
-            error_rate: None,
-        }
+        crate::steps::blue_green::example_traffic()
     }
 
     /// The step built from `yaml`, with or without `spec.traffic`, and its problems' messages.
