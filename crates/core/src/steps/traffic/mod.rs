@@ -11,23 +11,26 @@
 //! did not set instead of guessing ([`weights::next`]).
 
 pub mod analysis;
+mod dns;
 pub mod weights;
+
+pub use dns::{gate_text, point, read_sets, scale_gate, split_of, wait_insync, wait_ttl};
+use dns::{green_value, plan};
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Service;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use self::analysis::{Assessment, Counts, Looker};
 use self::weights::{Intent, Next, Split};
-use super::blue_green::{GreenTarget, Traffic};
-use super::green::{self, RECORD_TYPE, WeightPoint};
+use super::blue_green::Traffic;
+use super::green::{self, RECORD_TYPE};
 use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
 use super::{Context, StepCtx, StepError, StepResult};
 use crate::cloud::connect::Connection;
 use crate::cloud::eks::EksError;
-use crate::cloud::route53::{self, Route53Error, Weighted};
+use crate::cloud::route53;
 use crate::format::Validator;
 use crate::format::spanned::{Loc, Spanned};
 use crate::format::text::DurationText;
@@ -204,197 +207,6 @@ impl Kind for ShiftTrafficKind {
         // Each stage: Route 53 propagation and the TTL (about two minutes), then the hold.
         step.stages.len() as u64 * (step.hold.0.as_secs() / 60 + 2)
     }
-}
-
-/// The error-rate window is wall-clock time in a faster sandbox too.
-pub fn scale_gate(traffic: &mut Traffic, scale: &TimeScale) {
-    if let Some(gate) = &mut traffic.error_rate {
-        scale.apply(&mut gate.window, 1000);
-    }
-}
-
-/// The gate as a plan shows it.
-pub fn gate_text(traffic: &Traffic) -> String {
-    match &traffic.error_rate {
-        Some(g) => format!("green 5xx ≤ {}", analysis::percent(g.max)),
-        None => "judged by green's health alone".into(),
-    }
-}
-
-/// Blue's and green's weights among the sets read.
-pub fn split_of(sets: &[Weighted], traffic: &Traffic) -> Split {
-    let weight = |id: &str| {
-        sets.iter()
-            .find(|s| s.set_identifier == id)
-            .map(|s| s.weight)
-    };
-    Split {
-        blue: weight(&traffic.blue_set),
-        green: weight(&traffic.green_set),
-    }
-}
-
-/// Reads the record's weighted sets: the zone id and the sets.
-pub async fn read_sets(
-    conn: &Connection,
-    traffic: &Traffic,
-) -> Result<(String, Vec<Weighted>), Route53Error> {
-    let zone = route53::zone_id(&conn.route53, &traffic.zone).await?;
-    let sets = route53::weighted(&conn.route53, &zone, &traffic.record, RECORD_TYPE).await?;
-    Ok((zone, sets))
-}
-
-async fn plan(step: &ShiftTraffic, conn: &Connection) -> Vec<String> {
-    let t = &step.traffic;
-    let record = route53::fqdn(&t.record);
-    let moves: Vec<String> = step
-        .stages
-        .iter()
-        .map(|&p| Split::stage(p).short())
-        .collect();
-    let (now, ttl, unread) = match read_sets(conn, t).await {
-        Ok((_, sets)) => {
-            let s = split_of(&sets, t);
-            let ttl = sets
-                .iter()
-                .find(|w| w.set_identifier == t.blue_set)
-                .map(|w| format!(" {}s", w.ttl.max(0)))
-                .unwrap_or_default();
-            let blue = s.blue.map_or("no set".to_string(), |b| b.to_string());
-            (
-                format!("blue {blue}/green {}", s.green.unwrap_or(0)),
-                ttl,
-                None,
-            )
-        }
-        Err(e) => (
-            "blue ?/green ?".to_string(),
-            String::new(),
-            Some(format!(
-                "the current weights of `{record}` cannot be read now: {}",
-                crate::errors::chain(&e)
-            )),
-        ),
-    };
-    let mut lines = vec![format!(
-        "dns {record}: {now} → {} (each after INSYNC + TTL{ttl}, hold {}, {})",
-        moves.join(" → "),
-        step.hold,
-        gate_text(t)
-    )];
-    lines.push(match &t.green_target {
-        GreenTarget::Service { namespace, name } => format!(
-            "dns {record}: green's set `{}` points at the load balancer of Service `{namespace}/{name}` on green",
-            t.green_set
-        ),
-        GreenTarget::Value(v) => {
-            format!("dns {record}: green's set `{}` points at `{v}`", t.green_set)
-        }
-    });
-    lines.extend(unread);
-    lines
-}
-
-/// What green's set points at: the value written, or the load balancer hostname of the
-/// Service on green, waited for (the restore has just created the Service) until `timeout`.
-async fn green_value(
-    green: &Connection,
-    traffic: &Traffic,
-    interval: Duration,
-    timeout: Duration,
-) -> Result<String, StepError> {
-    let (namespace, name) = match &traffic.green_target {
-        GreenTarget::Value(v) => return Ok(v.clone()),
-        GreenTarget::Service { namespace, name } => (namespace, name),
-    };
-    let api: kube::Api<Service> = kube::Api::namespaced(green.kube.clone(), namespace);
-    let started = Instant::now();
-    loop {
-        let why = match api.get_opt(name).await {
-            Ok(Some(svc)) => {
-                let ingress = svc
-                    .status
-                    .and_then(|s| s.load_balancer)
-                    .and_then(|lb| lb.ingress)
-                    .unwrap_or_default();
-                if let Some(host) = ingress.iter().find_map(|i| i.hostname.clone()) {
-                    return Ok(host);
-                }
-                if ingress.iter().any(|i| i.ip.is_some()) {
-                    return Err(StepError::Failed(format!(
-                        "Service `{namespace}/{name}` on green has a load balancer IP address but no hostname, and a CNAME needs a hostname\nhint: write green's `value` in `spec.traffic`"
-                    )));
-                }
-                format!("Service `{namespace}/{name}` on green has no load balancer hostname yet")
-            }
-            Ok(None) => format!("Service `{namespace}/{name}` does not exist on green"),
-            Err(e) => format!(
-                "cannot read Service `{namespace}/{name}` on green: {}",
-                crate::errors::kube(&e)
-            ),
-        };
-        if started.elapsed() + interval > timeout {
-            return Err(StepError::Failed(format!(
-                "{why} after {}\nhint: green's set must point at green's load balancer; check that the restore brought the Service",
-                HumanDuration(Duration::from_secs(started.elapsed().as_secs()))
-            )));
-        }
-        tokio::time::sleep(interval).await;
-    }
-}
-
-/// A weight change for the run fact `TRAFFIC`.
-pub fn point(
-    ctx: &StepCtx<'_>,
-    to: Split,
-    change_id: Option<String>,
-    status: &str,
-    why: String,
-) -> WeightPoint {
-    WeightPoint {
-        at: crate::journal::now(),
-        step: ctx.key.id.clone(),
-        blue: to.blue.unwrap_or(0),
-        green: to.green.unwrap_or(0),
-        change_id,
-        status: status.into(),
-        why,
-    }
-}
-
-/// Waits until change `id` is `INSYNC`. A change still pending at the timeout is in flight,
-/// not failed: `resume` waits for it again.
-pub async fn wait_insync(
-    ctx: &StepCtx<'_>,
-    id: &str,
-    poll: Duration,
-    timeout: Duration,
-) -> Result<(), StepError> {
-    ctx.progress(
-        &format!("waiting for Route 53 change `{id}` to be INSYNC"),
-        None,
-        None,
-    );
-    match route53::wait_insync(&ctx.conn.route53, id, poll, timeout).await {
-        Ok(()) => Ok(()),
-        Err(e @ Route53Error::NotInSync { .. }) => Err(StepError::InFlight(e.to_string())),
-        Err(e) => Err(e).cause(),
-    }
-}
-
-/// Waits `ttl` seconds of the record's TTL: until resolvers no longer answer with what they
-/// cached before the change.
-pub async fn wait_ttl(ctx: &StepCtx<'_>, ttl: i64, ttl_second: Duration) {
-    let wait = ttl_second.mul_f64(ttl.max(0) as f64);
-    ctx.progress(
-        &format!(
-            "waiting the record's TTL ({}s) for cached answers to expire",
-            ttl.max(0)
-        ),
-        None,
-        None,
-    );
-    tokio::time::sleep(wait).await;
 }
 
 fn conflict(record: &str, current: Split, intent: &Intent, stage: u32) -> StepError {
@@ -630,81 +442,4 @@ async fn hold(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::steps::blue_green::BlueGreen;
-
-    fn traffic() -> Traffic {
-        crate::steps::blue_green::example_traffic()
-    }
-
-    /// The step built from `yaml`, with or without `spec.traffic`, and its problems' messages.
-    fn built(yaml: &str, with_traffic: bool) -> (Option<ShiftTraffic>, Vec<String>) {
-        let raw: Spanned<RawShiftTraffic> =
-            serde_saphyr::from_str_with_options(yaml, crate::format::parse_options())
-                .expect("the options parse");
-        let mut v = Validator::new(yaml);
-        let velero = crate::velero::Settings {
-            namespace: "velero".into(),
-            storage_location: "default".into(),
-        };
-        let bg = BlueGreen {
-            green_name: None,
-            traffic: with_traffic.then(traffic),
-        };
-        let cx = BuildCx {
-            velero: &velero,
-            blue_green: Some(&bg),
-            dir: std::path::Path::new("."),
-        };
-        let step = ShiftTrafficKind::build(&raw, &mut v, &cx);
-        let problems = v.into_problems().into_iter().map(|p| p.message).collect();
-        (step, problems)
-    }
-
-    #[test]
-    fn defaults_are_three_stages_of_five_minutes() {
-        let (step, problems) = built("{}", true);
-        assert!(problems.is_empty(), "{problems:?}");
-        let step = step.expect("built");
-        assert_eq!(step.stages, [10, 50, 100]);
-        assert_eq!(step.hold.to_string(), "5m");
-        assert_eq!(step.interval.to_string(), "30s");
-        assert_eq!(step.timeout.to_string(), "15m");
-        assert_eq!(step.traffic, traffic());
-    }
-
-    #[test]
-    fn stages_and_timeout_are_checked_where_written() {
-        let (_, problems) = built("{ stages: [50, 10, 90], hold: 10m, timeout: 5m }", true);
-        assert_eq!(
-            problems,
-            [
-                "the last stage sends green `90`%, not all the traffic",
-                "stage `10` does not move past `50` before it",
-                "`timeout` 5m is shorter than `hold` 10m",
-            ]
-        );
-    }
-
-    #[test]
-    fn without_spec_traffic_the_step_is_refused() {
-        let (step, problems) = built("{ stages: [100] }", false);
-        assert!(step.is_none());
-        assert_eq!(
-            problems,
-            ["`shiftTraffic` moves DNS weights, but the workflow has no `spec.traffic`"]
-        );
-    }
-
-    #[test]
-    fn a_faster_clock_shortens_the_waits_and_the_ttl() {
-        let (step, _) = built("{ hold: 10m, interval: 1m }", true);
-        let mut step = step.expect("built");
-        ShiftTrafficKind::scale_time(&mut step, &TimeScale::new(600.0).expect("a scale"));
-        assert_eq!(step.hold.0, Duration::from_secs(1));
-        assert_eq!(step.interval.0, Duration::from_millis(100));
-        // A 60 s TTL lasts a tenth of a second.
-        assert_eq!((step.ttl_second.0 * 60).as_millis(), 100);
-    }
-}
+mod tests;
