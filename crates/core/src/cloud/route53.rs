@@ -262,11 +262,15 @@ pub async fn upsert_weights(
     sets: &[Weighted],
     comment: &str,
 ) -> Result<String, Route53Error> {
-    let todo: Vec<(ChangeAction, Weighted)> = sets
-        .iter()
-        .map(|s| (ChangeAction::Upsert, s.clone()))
-        .collect();
-    send(r53, zone_id, name, kind, &todo, comment).await
+    send(
+        r53,
+        zone_id,
+        name,
+        kind,
+        &each(ChangeAction::Upsert, sets),
+        comment,
+    )
+    .await
 }
 
 /// Deletes weighted sets of `name` exactly as read, in one change batch (retiring blue's set
@@ -282,13 +286,21 @@ pub async fn delete_sets(
     if sets.is_empty() {
         return Ok(None);
     }
-    let todo: Vec<(ChangeAction, Weighted)> = sets
-        .iter()
-        .map(|s| (ChangeAction::Delete, s.clone()))
-        .collect();
-    send(r53, zone_id, name, kind, &todo, comment)
-        .await
-        .map(Some)
+    send(
+        r53,
+        zone_id,
+        name,
+        kind,
+        &each(ChangeAction::Delete, sets),
+        comment,
+    )
+    .await
+    .map(Some)
+}
+
+/// `action` on every set.
+fn each(action: ChangeAction, sets: &[Weighted]) -> Vec<(ChangeAction, Weighted)> {
+    sets.iter().map(|s| (action.clone(), s.clone())).collect()
 }
 
 /// Sends one change batch and returns its change id.

@@ -60,16 +60,16 @@ impl Engine<'_> {
             .as_ref()
             .and_then(|b| b.traffic.as_ref());
         let points = green::traffic(self.journal).await;
-        // A stage may have been sent without being recorded (a crash between the two): ask
-        // Route 53 before saying that no traffic moved.
-        let serves_green = match traffic {
-            Some(t) => match green::dns_weights(self.conn, t).await {
-                Ok(w) => w.green.unwrap_or(0) > 0,
-                // Unknown: only the journal can say.
-                Err(_) => false,
-            },
-            None => false,
+        // Trust, then verify: the weights as Route 53 serves them now, read once. They also
+        // catch a stage sent but not recorded (a crash between the two) before the run says
+        // that no traffic moved; unreadable, only the journal can say.
+        let weights = match traffic {
+            Some(t) => green::dns_weights(self.conn, t)
+                .await
+                .map_err(|e| crate::errors::chain(&e)),
+            None => Err("the workflow names no `spec.traffic`".to_string()),
         };
+        let serves_green = weights.as_ref().is_ok_and(|w| w.green.unwrap_or(0) > 0);
         if !green::moved(&points) && !serves_green {
             let note = recovery_failed
                 .map(|r| format!("; {r}"))
@@ -82,15 +82,8 @@ impl Engine<'_> {
                 ))
                 .await;
         }
-        // What a person runs when the run could not switch back itself.
-        let by_hand = match traffic {
-            Some(t) => match green::switch_back_command(self.conn, t).await {
-                Ok(c) => format!("; to put every request on blue: {c}"),
-                Err(_) => String::new(),
-            },
-            None => String::new(),
-        };
         if let Some(r) = recovery_failed {
+            let by_hand = by_hand(self.conn, traffic).await;
             return self
                 .finish_with(outcome(
                     ExitStatus::NeedsHuman,
@@ -99,13 +92,6 @@ impl Engine<'_> {
                 ))
                 .await;
         }
-        // Trust, then verify: the weights as Route 53 serves them now, not as the journal says.
-        let weights = match traffic {
-            Some(t) => green::dns_weights(self.conn, t)
-                .await
-                .map_err(|e| crate::errors::chain(&e)),
-            None => Err("the workflow names no `spec.traffic`".to_string()),
-        };
         let state = assess::cluster_state(self.conn).await;
         self.journal
             .record_run_fact(&assess::FINAL_STATE, &state)
@@ -130,7 +116,8 @@ impl Engine<'_> {
                 ExitStatus::NeedsHuman,
                 RunResult::NeedsHuman,
                 format!(
-                    "{failed}, after traffic had moved to green; recovery ran, but Route 53 still sends requests to green ({w}); {kept}; a person must take over{by_hand}"
+                    "{failed}, after traffic had moved to green; recovery ran, but Route 53 still sends requests to green ({w}); {kept}; a person must take over{}",
+                    by_hand(self.conn, traffic).await
                 ),
             ),
             Err(e) => outcome(
@@ -142,6 +129,21 @@ impl Engine<'_> {
             ),
         };
         self.finish_with(o).await
+    }
+}
+
+/// The one command a person runs to put every request on blue, when the run could not; empty
+/// when Route 53 cannot be read to write it. Asked only on the way to exit 5.
+async fn by_hand(
+    conn: &crate::cloud::connect::Connection,
+    traffic: Option<&crate::steps::blue_green::Traffic>,
+) -> String {
+    match traffic {
+        Some(t) => match green::switch_back_command(conn, t).await {
+            Ok(c) => format!("; to put every request on blue: {c}"),
+            Err(_) => String::new(),
+        },
+        None => String::new(),
     }
 }
 

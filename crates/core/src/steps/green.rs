@@ -31,7 +31,7 @@ pub struct GreenCluster {
 }
 
 /// One weight change: what was asked, of which change, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WeightPoint {
     /// When the change was submitted (RFC 3339, as the journal writes times).
@@ -83,18 +83,8 @@ pub async fn dns_weights(
     conn: &Connection,
     traffic: &super::blue_green::Traffic,
 ) -> Result<Weights, crate::cloud::route53::Route53Error> {
-    use crate::cloud::route53;
-    let zone = route53::zone_id(&conn.route53, &traffic.zone).await?;
-    let sets = route53::weighted(&conn.route53, &zone, &traffic.record, RECORD_TYPE).await?;
-    let weight = |id: &str| {
-        sets.iter()
-            .find(|s| s.set_identifier == id)
-            .map(|s| s.weight)
-    };
-    Ok(Weights {
-        blue: weight(&traffic.blue_set),
-        green: weight(&traffic.green_set),
-    })
+    let (_, sets) = super::traffic::read_sets(conn, traffic).await?;
+    Ok(super::traffic::split_of(&sets, traffic).into())
 }
 
 /// Blue's and green's weights as read; `None` for a set that does not exist.
@@ -118,6 +108,27 @@ impl std::fmt::Display for Weights {
     }
 }
 
+/// One change of a `--change-batch` for the `aws` CLI: `action` on `set` of `record`, at
+/// `weight`.
+pub fn change_json(
+    action: &str,
+    record: &str,
+    set: &crate::cloud::route53::Weighted,
+    weight: i64,
+) -> serde_json::Value {
+    serde_json::json!({
+        "Action": action,
+        "ResourceRecordSet": {
+            "Name": crate::cloud::route53::fqdn(record),
+            "Type": RECORD_TYPE,
+            "SetIdentifier": set.set_identifier,
+            "Weight": weight,
+            "TTL": set.ttl,
+            "ResourceRecords": set.values.iter().map(|v| serde_json::json!({ "Value": v })).collect::<Vec<_>>(),
+        }
+    })
+}
+
 /// `text` as one shell word, for commands printed for a person to paste.
 pub fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
@@ -129,24 +140,12 @@ pub async fn switch_back_command(
     conn: &Connection,
     traffic: &super::blue_green::Traffic,
 ) -> Result<String, crate::cloud::route53::Route53Error> {
-    use crate::cloud::route53;
-    let zone = route53::zone_id(&conn.route53, &traffic.zone).await?;
-    let sets = route53::weighted(&conn.route53, &zone, &traffic.record, RECORD_TYPE).await?;
+    let (zone, sets) = super::traffic::read_sets(conn, traffic).await?;
     let changes: Vec<serde_json::Value> = [(&traffic.blue_set, 100), (&traffic.green_set, 0)]
         .into_iter()
         .filter_map(|(id, weight)| {
             let set = sets.iter().find(|s| &s.set_identifier == id)?;
-            Some(serde_json::json!({
-                "Action": "UPSERT",
-                "ResourceRecordSet": {
-                    "Name": route53::fqdn(&traffic.record),
-                    "Type": RECORD_TYPE,
-                    "SetIdentifier": set.set_identifier,
-                    "Weight": weight,
-                    "TTL": set.ttl,
-                    "ResourceRecords": set.values.iter().map(|v| serde_json::json!({ "Value": v })).collect::<Vec<_>>(),
-                }
-            }))
+            Some(change_json("UPSERT", &traffic.record, set, weight))
         })
         .collect();
     let batch = serde_json::json!({ "Comment": "eks-upgrade: every request back to blue", "Changes": changes });

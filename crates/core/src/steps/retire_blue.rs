@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::blue_green::Traffic;
 use super::green::{self, RECORD_TYPE, shell_quote};
 use super::kind::{BuildCx, Kind, Placement, PlanCx, Role, TimeScale};
+use super::traffic;
 use super::{Context, StepCtx, StepError, StepResult};
 use crate::cloud::eks::{self, EksError};
 use crate::cloud::{eks_create, route53};
@@ -199,19 +200,8 @@ async fn run(step: &RetireBlue, ctx: &StepCtx<'_>) -> StepResult {
 
 /// Reads the weights and refuses to retire a blue that still takes requests.
 async fn blue_set(ctx: &StepCtx<'_>, t: &Traffic) -> Result<BlueSet, StepError> {
-    let zone_id = route53::zone_id(&ctx.conn.route53, &t.zone).await.cause()?;
-    let sets = route53::weighted(&ctx.conn.route53, &zone_id, &t.record, RECORD_TYPE)
-        .await
-        .cause()?;
-    let weight = |id: &str| {
-        sets.iter()
-            .find(|s| s.set_identifier == id)
-            .map(|s| s.weight)
-    };
-    let weights = green::Weights {
-        blue: weight(&t.blue_set),
-        green: weight(&t.green_set),
-    };
+    let (zone_id, sets) = traffic::read_sets(ctx.conn, t).await.cause()?;
+    let weights: green::Weights = traffic::split_of(&sets, t).into();
     if weights.blue.unwrap_or(0) > 0 || weights.green.unwrap_or(0) == 0 {
         return Err(StepError::Failed(format!(
             "blue still takes requests: `{}` is at {weights}; blue is kept, and nothing was deleted",
@@ -251,17 +241,7 @@ fn commands(blue: &str, region: &str, groups: &[String], dns: Option<&BlueSet>) 
     {
         let batch = serde_json::json!({
             "Comment": format!("eks-upgrade: retire blue {blue}"),
-            "Changes": [{
-                "Action": "DELETE",
-                "ResourceRecordSet": {
-                    "Name": route53::fqdn(record),
-                    "Type": RECORD_TYPE,
-                    "SetIdentifier": set.set_identifier,
-                    "Weight": set.weight,
-                    "TTL": set.ttl,
-                    "ResourceRecords": set.values.iter().map(|v| serde_json::json!({"Value": v})).collect::<Vec<_>>(),
-                }
-            }]
+            "Changes": [green::change_json("DELETE", record, set, set.weight)]
         });
         out.push(format!(
             "aws route53 change-resource-record-sets --hosted-zone-id {zone_id} --change-batch {}",

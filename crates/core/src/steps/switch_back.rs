@@ -123,23 +123,26 @@ pub fn back_to_blue(sets: &[Weighted], traffic: &Traffic) -> Option<Vec<Weighted
 
 async fn run(step: &SwitchBack, ctx: &StepCtx<'_>) -> StepResult {
     let t = &step.traffic;
-    // The journal, and Route 53 itself: a stage may have been sent and not recorded before a
-    // crash. A Route 53 that cannot be read is asked again below, where it matters.
-    let serves_green = green::dns_weights(ctx.conn, t)
-        .await
-        .is_ok_and(|w| w.green.unwrap_or(0) > 0);
-    if !green::moved(&green::traffic(ctx.journal).await) && !serves_green {
-        return Ok("no traffic had moved: DNS is as it was, nothing sent to Route 53".into());
-    }
     let record = route53::fqdn(&t.record);
     let why = "switch back to blue after a failure".to_string();
     let id = match ctx.fact(&SWITCH_CHANGE).await {
         // Sent before the run stopped: only wait for it.
         Some(id) => id,
         None => {
-            let (zone, sets) = traffic::read_sets(ctx.conn, t)
-                .await
-                .context(|| format!("cannot read the weights of `{record}` to switch back"))?;
+            // One reading serves both questions: did traffic move (the journal, or Route 53
+            // itself — a stage may have been sent and not recorded before a crash), and what
+            // the batch back replaces. An unreadable Route 53 matters only if traffic moved.
+            let read = traffic::read_sets(ctx.conn, t).await;
+            let serves_green = read
+                .as_ref()
+                .is_ok_and(|(_, sets)| traffic::split_of(sets, t).green.unwrap_or(0) > 0);
+            if !green::moved(&green::traffic(ctx.journal).await) && !serves_green {
+                return Ok(
+                    "no traffic had moved: DNS is as it was, nothing sent to Route 53".into(),
+                );
+            }
+            let (zone, sets) =
+                read.context(|| format!("cannot read the weights of `{record}` to switch back"))?;
             let Some(batch) = back_to_blue(&sets, t) else {
                 return Err(StepError::Failed(format!(
                     "`{record}` has no weighted {RECORD_TYPE} set `{}` for blue to switch back to\nhint: a person must point `{record}` at blue again",

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::journal::{Journal, RunResult};
-use crate::steps::green::{self, GREEN, TRAFFIC};
+use crate::steps::green::{self, GREEN, TRAFFIC, WeightPoint};
 use crate::steps::retire_blue::{RETIRE, Retire};
 use crate::steps::test_green;
 
@@ -19,7 +19,7 @@ pub struct BlueGreenReport {
     pub blue: String,
     pub green: Option<GreenReport>,
     /// Every weight change, in order.
-    pub traffic: Vec<WeightChange>,
+    pub traffic: Vec<WeightPoint>,
     /// Whether traffic had moved to green and was put back on blue.
     pub switched_back: bool,
     /// `keep` or `delete`, when the run got that far.
@@ -59,18 +59,6 @@ pub struct GreenReport {
     pub version: String,
     /// `created` by this run, or `adopted`.
     pub origin: String,
-}
-
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct WeightChange {
-    pub at: String,
-    pub step: String,
-    pub blue: i64,
-    pub green: i64,
-    pub change_id: Option<String>,
-    pub status: String,
-    pub why: String,
 }
 
 impl BlueGreenReport {
@@ -117,18 +105,7 @@ impl BlueGreenReport {
                 version: g.version.to_string(),
                 origin: if g.created { "created" } else { "adopted" }.into(),
             }),
-            traffic: points
-                .into_iter()
-                .map(|p| WeightChange {
-                    at: p.at,
-                    step: p.step,
-                    blue: p.blue,
-                    green: p.green,
-                    change_id: p.change_id,
-                    status: p.status,
-                    why: p.why,
-                })
-                .collect(),
+            traffic: points,
             switched_back,
             retire: retirement.as_ref().map(|r| {
                 match r.decision {

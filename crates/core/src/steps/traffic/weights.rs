@@ -45,6 +45,15 @@ impl Split {
     }
 }
 
+impl From<Split> for Weights {
+    fn from(s: Split) -> Weights {
+        Weights {
+            blue: s.blue,
+            green: s.green,
+        }
+    }
+}
+
 impl From<Weights> for Split {
     fn from(w: Weights) -> Split {
         Split {
