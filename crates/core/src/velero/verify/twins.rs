@@ -5,6 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::stream::ItemBuf;
+
 /// Which of Velero's two copies of an item an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -48,7 +50,7 @@ impl Unpaired {
 struct Held {
     twin: String,
     side: Side,
-    content: Vec<u8>,
+    content: ItemBuf,
     verdict: Option<String>,
 }
 
@@ -56,7 +58,7 @@ struct Held {
 pub struct Twins {
     held: Option<Held>,
     /// The buffer of the last copy let go, reused for the next one held.
-    spare: Vec<u8>,
+    spare: ItemBuf,
     /// Copies whose twin was not the next entry, by CRC-32: matched at the end.
     unversioned: HashMap<String, u32>,
     preferred: HashMap<String, u32>,
@@ -67,7 +69,7 @@ impl Twins {
     pub fn meet(&mut self, twin: &str, side: Side, content: &[u8]) -> Pairing {
         match self.held.take() {
             Some(h) if h.twin == twin && h.side != side => {
-                let same = h.content == content;
+                let same = h.content.bytes() == content;
                 let verdict = h.verdict;
                 self.spare = h.content;
                 match (same, verdict) {
@@ -90,11 +92,10 @@ impl Twins {
         &mut self,
         twin: String,
         side: Side,
-        content: &mut Vec<u8>,
+        content: &mut ItemBuf,
         verdict: Option<String>,
     ) {
         let mut buf = std::mem::take(&mut self.spare);
-        buf.clear();
         std::mem::swap(&mut buf, content);
         self.held = Some(Held {
             twin,
@@ -105,7 +106,7 @@ impl Twins {
     }
 
     fn set_aside(&mut self, h: Held) {
-        let crc = crc32fast::hash(&h.content);
+        let crc = crc32fast::hash(h.content.bytes());
         match h.side {
             Side::Unversioned => self.unversioned.insert(h.twin, crc),
             Side::Preferred => self.preferred.insert(h.twin, crc),
@@ -148,7 +149,7 @@ mod tests {
         t.hold(
             twin.into(),
             side,
-            &mut bytes.to_vec(),
+            &mut ItemBuf::from(bytes),
             verdict.map(str::to_string),
         );
     }
