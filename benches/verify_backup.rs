@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo bench --bench verify_backup -- [--corpus noise|real|both] [--items 50000]
-//!     [--item-bytes 11000] [--real-items 400000] [--runs 3] [--serve]
+//!     [--item-bytes 11000] [--real-items 550000] [--runs 3] [--serve]
 //! ```
 //!
 //! The verifier and the floor run in child processes (this binary with `--child` or
@@ -192,7 +192,7 @@ fn main() {
                 num("--items", 50_000),
                 num("--item-bytes", 11_000) as usize,
             ),
-            Corpus::Real => corpus::write(&tarball, c, num("--real-items", 400_000), 0),
+            Corpus::Real => corpus::write(&tarball, c, num("--real-items", 550_000), 0),
         };
         let compressed = std::fs::metadata(&tarball).map(|m| m.len()).unwrap_or(0);
         eprintln!(

@@ -95,8 +95,11 @@ pub fn write(
     append(&mut tar, "metadata/version", b"1.1.0\n");
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut list: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut batch = Vec::new();
     for i in 0..items {
-        let ns = format!("team-{:03}", i % 200);
+        // Namespace by namespace, names ascending: the order Velero writes a kind's items in
+        // (it lists them from the API server, which returns them sorted).
+        let ns = format!("team-{:03}", i * 200 / items.max(1));
         let (gr, api_version, kind, namespace, name, body) = match corpus {
             Corpus::Noise => {
                 let name = format!("secret-{i:06}");
@@ -113,24 +116,32 @@ pub fn write(
             Corpus::Real => real_item(&mut rng, i, ns),
         };
         let bytes = serde_json::to_vec(&body).expect("JSON");
-        let (unversioned, preferred) = match &namespace {
-            Some(n) => (
-                format!("resources/{gr}/namespaces/{n}/{name}.json"),
-                format!("resources/{gr}/v1-preferredversion/namespaces/{n}/{name}.json"),
-            ),
-            None => (
-                format!("resources/{gr}/cluster/{name}.json"),
-                format!("resources/{gr}/v1-preferredversion/cluster/{name}.json"),
-            ),
-        };
-        append(&mut tar, &unversioned, &bytes);
-        append(&mut tar, &preferred, &bytes);
-        list.entry(format!("{api_version}/{kind}"))
-            .or_default()
-            .push(match namespace {
-                Some(n) => format!("{n}/{name}"),
-                None => name,
-            });
+        batch.push((gr, api_version, kind, namespace, name, bytes));
+        // One namespace at a time, each kind's items by name.
+        let last = i + 1 == items;
+        if last || (i + 1) * 200 / items.max(1) != i * 200 / items.max(1) {
+            batch.sort_by(|a, b| (a.0, &a.4).cmp(&(b.0, &b.4)));
+            for (gr, api_version, kind, namespace, name, bytes) in batch.drain(..) {
+                let (unversioned, preferred) = match &namespace {
+                    Some(n) => (
+                        format!("resources/{gr}/namespaces/{n}/{name}.json"),
+                        format!("resources/{gr}/v1-preferredversion/namespaces/{n}/{name}.json"),
+                    ),
+                    None => (
+                        format!("resources/{gr}/cluster/{name}.json"),
+                        format!("resources/{gr}/v1-preferredversion/cluster/{name}.json"),
+                    ),
+                };
+                append(&mut tar, &unversioned, &bytes);
+                append(&mut tar, &preferred, &bytes);
+                list.entry(format!("{api_version}/{kind}"))
+                    .or_default()
+                    .push(match namespace {
+                        Some(n) => format!("{n}/{name}"),
+                        None => name,
+                    });
+            }
+        }
     }
     let encoder = tar.into_inner().expect("finish tar");
     encoder

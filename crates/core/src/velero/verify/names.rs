@@ -27,24 +27,41 @@ struct Listed {
 }
 
 impl Listed {
-    fn new(mut names: Vec<Box<str>>) -> Self {
-        names.sort_unstable();
-        names.dedup();
+    fn new(names: Vec<Box<str>>) -> Self {
         let mut text = String::with_capacity(names.iter().map(|n| n.len()).sum());
         let mut ends = Vec::with_capacity(names.len());
         for n in &names {
-            // A list that does not fit in 4 GiB is beyond any cluster; its tail is left out and
-            // then reported as missing from the list rather than wrapping around.
-            let Ok(end) = u32::try_from(text.len() + n.len()) else {
+            if !push_name(&mut text, &mut ends, n) {
                 break;
-            };
-            text.push_str(n);
-            ends.push(end);
+            }
         }
-        let seen = vec![false; ends.len()];
+        Listed::sorted(text, ends)
+    }
+
+    /// Names end to end in the order they came, sorted and without duplicates.
+    fn sorted(text: String, ends: Vec<u32>) -> Self {
+        let span = |i: u32| {
+            let i = i as usize;
+            let start = i
+                .checked_sub(1)
+                .and_then(|b| ends.get(b))
+                .map_or(0, |e| *e as usize);
+            let end = ends.get(i).map_or(start, |e| *e as usize);
+            text.get(start..end).unwrap_or_default()
+        };
+        let count = u32::try_from(ends.len()).unwrap_or(u32::MAX);
+        let mut order: Vec<u32> = (0..count).collect();
+        order.sort_unstable_by(|a, b| span(*a).cmp(span(*b)));
+        order.dedup_by(|a, b| span(*a) == span(*b));
+        let mut sorted = String::with_capacity(text.len());
+        let mut sorted_ends = Vec::with_capacity(order.len());
+        for i in order {
+            push_name(&mut sorted, &mut sorted_ends, span(i));
+        }
+        let seen = vec![false; sorted_ends.len()];
         Listed {
-            text,
-            ends,
+            text: sorted,
+            ends: sorted_ends,
             seen,
             last: 0,
         }
@@ -91,6 +108,106 @@ impl Listed {
     }
 }
 
+/// Appends a name; `false` when the names would pass 4 GiB, beyond any cluster's resource list
+/// (the rest is then reported as missing from the list rather than wrapping around).
+fn push_name(text: &mut String, ends: &mut Vec<u32>, name: &str) -> bool {
+    let Ok(end) = u32::try_from(text.len() + name.len()) else {
+        return false;
+    };
+    text.push_str(name);
+    ends.push(end);
+    true
+}
+
+/// The resource list (`apiVersion/Kind` → names) in its compact form, read straight from
+/// its JSON: no string per name, not even for a moment (a 550,000-item list read as boxed
+/// strings first took more memory than the rest of a verification).
+#[derive(Debug, Default)]
+pub struct Listing(BTreeMap<String, Listed>);
+
+impl Listing {
+    /// From names already read one by one (a list that needed the slow path, and tests).
+    pub fn from_names(list: BTreeMap<String, Vec<Box<str>>>) -> Self {
+        Listing(
+            list.into_iter()
+                .map(|(kind, names)| (kind, Listed::new(names)))
+                .collect(),
+        )
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Listing {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Kinds;
+        impl<'de> serde::de::Visitor<'de> for Kinds {
+            type Value = Listing;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of `apiVersion/Kind` to lists of names")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Listing, A::Error> {
+                let mut kinds = BTreeMap::new();
+                while let Some(kind) = map.next_key::<String>()? {
+                    let names: Listed = map.next_value()?;
+                    kinds.insert(kind, names);
+                }
+                Ok(Listing(kinds))
+            }
+        }
+        d.deserialize_map(Kinds)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Listed {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Names;
+        impl<'de> serde::de::Visitor<'de> for Names {
+            type Value = Listed;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of names")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Listed, A::Error> {
+                let mut text = String::new();
+                let mut ends = Vec::new();
+                while seq.next_element_seed(Append(&mut text))?.is_some() {
+                    let Ok(end) = u32::try_from(text.len()) else {
+                        return Err(serde::de::Error::custom("the names pass 4 GiB"));
+                    };
+                    ends.push(end);
+                }
+                Ok(Listed::sorted(text, ends))
+            }
+        }
+        d.deserialize_seq(Names)
+    }
+}
+
+/// One name, appended to the names before it without a string of its own.
+struct Append<'t>(&'t mut String);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Append<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Append<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a name")
+    }
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<(), E> {
+        self.0.push_str(name);
+        Ok(())
+    }
+}
+
 /// Items found so far, checked against the resource list when there is one.
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -102,12 +219,8 @@ pub struct Tally {
 
 impl Tally {
     /// A tally against the resource list (`apiVersion/Kind` → names), or against nothing.
-    pub fn new(resource_list: Option<BTreeMap<String, Vec<Box<str>>>>) -> Self {
-        let listed = resource_list.map(|list| {
-            list.into_iter()
-                .map(|(kind, names)| (kind, Listed::new(names)))
-                .collect()
-        });
+    pub fn new(resource_list: Option<Listing>) -> Self {
+        let listed = resource_list.map(|l| l.0);
         Tally {
             listed,
             extra: BTreeMap::new(),
@@ -235,10 +348,10 @@ mod tests {
 
     #[test]
     fn finds_what_is_missing_and_what_is_extra_and_digests_what_was_found() {
-        let mut t = Tally::new(Some(list(&[
+        let mut t = Tally::new(Some(Listing::from_names(list(&[
             ("v1/Secret", &["a/s2", "a/s1", "a/s1"]),
             ("apps/v1/Deployment", &["a/web"]),
-        ])));
+        ]))));
         assert_eq!(t.listed_count(), Some(3));
         let found = [
             ("v1/Secret", "a/s1"),

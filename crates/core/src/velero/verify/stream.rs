@@ -58,6 +58,61 @@ impl Read for ChunkReader {
     }
 }
 
+impl ChunkReader {
+    /// Passes over up to `n` bytes without copying them; fewer only at the end of the stream.
+    fn discard(&mut self, mut n: u64) -> std::io::Result<u64> {
+        let wanted = n;
+        while n > 0 {
+            if self.current.is_empty() {
+                if self.done {
+                    break;
+                }
+                match self.rx.blocking_recv() {
+                    Some(Ok(chunk)) => self.current = chunk,
+                    Some(Err(e)) => {
+                        self.done = true;
+                        return Err(e);
+                    }
+                    None => self.done = true,
+                }
+                continue;
+            }
+            let step = usize::try_from(n)
+                .unwrap_or(usize::MAX)
+                .min(self.current.len());
+            self.current = self.current.slice(step..);
+            n -= step as u64;
+        }
+        Ok(wanted - n)
+    }
+}
+
+/// Forward moves only, which is all a tar reader needs to pass over the padding after each
+/// entry. Without it the `tar` crate skips by reading into a 32 KiB buffer that it zeroes
+/// for every entry (3.7% of a verification's CPU time over 800,000 entries).
+impl std::io::Seek for Counting<ChunkReader> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        let std::io::SeekFrom::Current(ahead) = pos else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "the tar stream only moves forward",
+            ));
+        };
+        let Ok(ahead) = u64::try_from(ahead) else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "the tar stream only moves forward",
+            ));
+        };
+        let passed = self.inner.discard(ahead)?;
+        self.count += passed;
+        if passed < ahead {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(self.count)
+    }
+}
+
 /// Counts the bytes that pass through a reader.
 pub struct Counting<R> {
     pub inner: R,
