@@ -18,8 +18,11 @@ WORKDIR /src
 # Only what the build reads: the manifests and lockfile, the sources of the binary and of the
 # workspace's crates (Cargo loads every member's manifest, even one it does not build), the bench
 # targets Cargo.toml declares (Cargo refuses a manifest whose declared targets are missing), and
-# the files the sources embed with `include_str!` (the shipped workflows and scenarios).
+# the files the sources embed with `include_str!` (the shipped workflows and scenarios), and the
+# vendored crate the root manifest's `[patch]` names (Cargo loads it even though this build, without
+# the sandbox, never compiles it).
 COPY Cargo.toml Cargo.lock ./
+COPY vendor ./vendor
 COPY src ./src
 COPY crates ./crates
 COPY benches ./benches

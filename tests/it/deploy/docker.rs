@@ -224,6 +224,17 @@ fn files_the_build_reads() -> Vec<String> {
     for bench in manifest_values("[[bench]]", "name") {
         needed.push(format!("benches/{bench}.rs"));
     }
+    // Cargo loads every crate `[patch]` points at, even one the image's build never compiles.
+    let path = regex_lite::Regex::new(r#"path\s*=\s*"([^"]+)""#).expect("regex");
+    let mut in_patch = false;
+    for line in read("Cargo.toml").lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_patch = line.starts_with("[patch");
+        } else if in_patch && let Some(cap) = path.captures(line) {
+            needed.push(format!("{}/Cargo.toml", &cap[1]));
+            needed.push(format!("{}/src/lib.rs", &cap[1]));
+        }
+    }
     let include =
         regex_lite::Regex::new(r#"include_(?:str|bytes)!\(\s*"([^"]+)"\s*\)"#).expect("regex");
     let mut stack = vec![repo().join("src")];
