@@ -96,10 +96,12 @@ pub fn write(
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut list: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut batch = Vec::new();
+    // 200 namespaces, each a run of consecutive items.
+    let team = |i: u64| i * 200 / items.max(1);
     for i in 0..items {
         // Namespace by namespace, names ascending: the order Velero writes a kind's items in
         // (it lists them from the API server, which returns them sorted).
-        let ns = format!("team-{:03}", i * 200 / items.max(1));
+        let ns = format!("team-{:03}", team(i));
         let (gr, api_version, kind, namespace, name, body) = match corpus {
             Corpus::Noise => {
                 let name = format!("secret-{i:06}");
@@ -119,7 +121,7 @@ pub fn write(
         batch.push((gr, api_version, kind, namespace, name, bytes));
         // One namespace at a time, each kind's items by name.
         let last = i + 1 == items;
-        if last || (i + 1) * 200 / items.max(1) != i * 200 / items.max(1) {
+        if last || team(i + 1) != team(i) {
             batch.sort_by(|a, b| (a.0, &a.4).cmp(&(b.0, &b.4)));
             for (gr, api_version, kind, namespace, name, bytes) in batch.drain(..) {
                 let (unversioned, preferred) = match &namespace {

@@ -7,6 +7,7 @@ pub mod names;
 pub mod phase;
 pub mod version;
 pub mod window;
+pub mod xorshift;
 
 pub use duration::HumanDuration;
 pub use phase::Phase;

@@ -35,26 +35,8 @@ pub const SHIPPED: &[(&str, &str)] = &[
 /// The seed of the bounded test and the default of the long run.
 pub const SEED: u64 = 0x5eed_1234_abcd_ef01;
 
-/// A small deterministic generator (xorshift64).
-pub struct XorShift(u64);
-
-impl XorShift {
-    pub fn new(seed: u64) -> Self {
-        // Zero is xorshift's one fixed point.
-        XorShift(seed.max(1))
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-}
+/// The generator lives with the shared value types; velero's JSON tests use it too.
+pub use crate::types::xorshift::XorShift;
 
 /// The characters that change YAML's structure, plus a letter, digits and a two-byte one.
 const ALPHABET: &[u8] = b" \t\n:-[]{},&*!|>'\"#%@`?01aZ\xc3\xa9";

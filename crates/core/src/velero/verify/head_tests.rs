@@ -1,20 +1,6 @@
 use super::*;
 
-/// A fixed-seed generator (xorshift64): the damaged documents are the same on every run.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> Self {
-        XorShift(seed.max(1))
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n.max(1) as u64) as usize
-    }
-}
+use crate::types::xorshift::XorShift;
 
 fn read(text: &str) -> Result<Head<'_>, Malformed> {
     Reader::default().read(text.as_bytes())

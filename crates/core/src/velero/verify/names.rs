@@ -122,7 +122,8 @@ fn push_name(text: &mut String, ends: &mut Vec<u32>, name: &str) -> bool {
 /// The resource list (`apiVersion/Kind` → names) in its compact form, read straight from
 /// its JSON: no string per name, not even for a moment (a 550,000-item list read as boxed
 /// strings first took more memory than the rest of a verification).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Listing(BTreeMap<String, Listed>);
 
 impl Listing {
@@ -133,30 +134,6 @@ impl Listing {
                 .map(|(kind, names)| (kind, Listed::new(names)))
                 .collect(),
         )
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Listing {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Kinds;
-        impl<'de> serde::de::Visitor<'de> for Kinds {
-            type Value = Listing;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a map of `apiVersion/Kind` to lists of names")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Listing, A::Error> {
-                let mut kinds = BTreeMap::new();
-                while let Some(kind) = map.next_key::<String>()? {
-                    let names: Listed = map.next_value()?;
-                    kinds.insert(kind, names);
-                }
-                Ok(Listing(kinds))
-            }
-        }
-        d.deserialize_map(Kinds)
     }
 }
 
