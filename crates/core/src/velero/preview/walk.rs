@@ -4,7 +4,6 @@
 //! only an item that differs makes a request, to describe what differs.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -15,6 +14,7 @@ use super::live::{self, Live};
 use super::{Action, PreviewItem};
 use crate::velero::verify::stream::ChunkReader;
 use crate::velero::verify::tarball::{self, MAX_ITEM_BYTES, Place};
+use crate::velero::verify::tarwalk::{Kind, TarWalk};
 
 /// What the walk needs besides the bytes.
 pub struct Walk {
@@ -54,28 +54,22 @@ pub fn run(walk: Arc<Walk>, compressed: ChunkReader) -> Walked {
 fn walk_entries(walk: &Walk, tar_bytes: ChunkReader) -> Walked {
     let mut out = Walked::default();
     let mut described = 0usize;
-    let mut archive = tar::Archive::new(tar_bytes);
-    let entries = match archive.entries() {
-        Ok(e) => e,
-        Err(e) => {
-            out.broken = Some(e.to_string());
-            return out;
-        }
-    };
-    let mut content = Vec::new();
+    let mut entries = TarWalk::new(tar_bytes);
     let mut needs_namespace: BTreeSet<String> = BTreeSet::new();
     let mut namespace_items: BTreeSet<String> = BTreeSet::new();
-    for entry in entries {
-        let mut entry = match entry {
-            Ok(e) => e,
+    loop {
+        let header = match entries.next_entry() {
+            Ok(Some(h)) => h,
+            Ok(None) => break,
             Err(e) => {
                 out.broken = Some(e.to_string());
                 return out;
             }
         };
-        let Ok(path) = entry.path().map(|p| p.to_string_lossy().into_owned()) else {
+        if header.kind != Kind::File {
             continue;
-        };
+        }
+        let path = entries.path().to_string();
         let Some(Place::Unversioned {
             namespace, name, ..
         }) = tarball::classify(&path)
@@ -85,15 +79,25 @@ fn walk_entries(walk: &Walk, tar_bytes: ChunkReader) -> Walked {
         let Some(gr) = group_resource(&path) else {
             continue;
         };
-        content.clear();
-        if let Err(e) = (&mut entry).take(MAX_ITEM_BYTES).read_to_end(&mut content) {
-            out.broken = Some(e.to_string());
-            return out;
-        }
         out.tarball_items += 1;
-        let item = match serde_json::from_slice::<Value>(&content) {
+        let parsed = if header.size > MAX_ITEM_BYTES {
+            Err(format!(
+                "`{path}` is {} bytes, far larger than any Kubernetes object",
+                header.size
+            ))
+        } else {
+            match entries.content(header.size) {
+                Ok(content) => serde_json::from_slice::<Value>(&content)
+                    .map_err(|e| format!("`{path}` is not valid JSON: {e}")),
+                Err(e) => {
+                    out.broken = Some(e.to_string());
+                    return out;
+                }
+            }
+        };
+        let item = match parsed {
             Ok(v) => v,
-            Err(e) => {
+            Err(why) => {
                 *out.counts.entry(Action::Unknown).or_insert(0) += 1;
                 out.items.push(PreviewItem::new(
                     Action::Unknown,
@@ -101,7 +105,7 @@ fn walk_entries(walk: &Walk, tar_bytes: ChunkReader) -> Walked {
                     "",
                     namespace,
                     name,
-                    Some(format!("`{path}` is not valid JSON: {e}")),
+                    Some(why),
                 ));
                 continue;
             }

@@ -129,35 +129,6 @@ fn deep_nesting_is_refused_without_recursion() {
     assert!(read(&fine).is_ok());
 }
 
-#[test]
-fn stops_finds_the_first_special_byte() {
-    for (i, special) in [b'"', b'\\', 0x00, 0x1F, 0x80, 0xFF]
-        .into_iter()
-        .enumerate()
-    {
-        for at in 0..8 {
-            let mut w = [b'a'; 8];
-            w[at] = special;
-            // Another special byte above it must not move it, nor a borrow out of it mark the
-            // byte above as the first.
-            if at < 7 {
-                w[at + 1] = [b'"', 0x01, 0xC0][i % 3];
-                w[7] = [0x00, b'\\', 0xFF][i % 3];
-            }
-            let m = stops(u64::from_le_bytes(w));
-            assert_eq!(m.trailing_zeros() / 8, at as u32, "{special:#x} at {at}");
-        }
-    }
-    for plain in [
-        *b"abcdefgh",
-        *b"        ",
-        *b"~!#$%&'(",
-        [0x20, 0x7F, b'[', b']', b'{', 0x21, 0x23, 0x5B],
-    ] {
-        assert_eq!(stops(u64::from_le_bytes(plain)), 0, "{plain:?}");
-    }
-}
-
 #[derive(serde::Deserialize)]
 struct OldHead {
     #[serde(rename = "apiVersion")]

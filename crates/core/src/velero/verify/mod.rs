@@ -11,8 +11,10 @@ pub mod metadata;
 pub mod names;
 pub mod ranged;
 pub mod s3io;
+pub mod scan;
 pub mod stream;
 pub mod tarball;
+pub mod tarwalk;
 pub mod twins;
 
 use std::collections::BTreeMap;

@@ -7,14 +7,15 @@
 //! two heaviest stages use both cores.
 
 use std::io::{BufReader, Read};
-use std::path::{Component, Path};
 
+use bytes::Bytes;
 use flate2::bufread::GzDecoder;
 
 use super::finding::{Finding, Findings};
 use super::head;
 use super::names::Tally;
-use super::stream::{self, ChunkReader, Counting, ItemBuf};
+use super::stream::{self, ChunkReader};
+use super::tarwalk::{Kind, TarWalk};
 use super::twins::{Pairing, Side, Twins, Unpaired};
 
 /// Kubernetes caps objects at about 1.5 MiB in etcd; anything far larger is not an item.
@@ -86,7 +87,7 @@ pub fn classify(path: &str) -> Option<Place<'_>> {
         _ => return None,
     };
     let name = file.strip_suffix(".json").filter(|n| !n.is_empty())?;
-    let twin = format!("{gr}/{}/{name}", namespace.unwrap_or(""));
+    let twin = joined(&[gr, namespace.unwrap_or(""), name]);
     Some(match version {
         None => Place::Unversioned {
             twin,
@@ -115,9 +116,32 @@ fn where_in<'p>(place: &Place<'p>) -> (Option<&'p str>, &'p str) {
     }
 }
 
-/// Checks that a path cannot escape an extraction directory.
-pub fn safe_path(path: &Path) -> bool {
-    !path.as_os_str().is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
+/// Checks that a path cannot escape an extraction directory: not empty, not absolute, no `..`,
+/// and not starting with `./` (what `Path::components` would call anything but a normal part).
+/// Written over the text because it runs for every entry.
+pub fn safe_path(path: &str) -> bool {
+    if path.is_empty() || path.starts_with('/') {
+        return false;
+    }
+    // Nearly every path has no `..` and no `.` at its start: no need to split it.
+    if !path.contains("..") && !path.starts_with('.') {
+        return true;
+    }
+    path.split('/')
+        .enumerate()
+        .all(|(i, part)| part != ".." && !(i == 0 && part == "."))
+}
+
+/// `parts` joined with `/`, without the formatting machinery (this runs for every entry).
+fn joined(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(part);
+    }
+    out
 }
 
 struct Checker<'a> {
@@ -189,7 +213,7 @@ impl Checker<'_> {
                 ),
             );
         }
-        let kind = format!("{api_version}/{kind}");
+        let kind = joined(&[&api_version, &kind]);
         self.count(place, &kind);
         clean.then_some(kind)
     }
@@ -202,7 +226,7 @@ impl Checker<'_> {
         }
         let (namespace, name) = where_in(place);
         let listed = match namespace {
-            Some(ns) => format!("{ns}/{name}"),
+            Some(ns) => joined(&[ns, name]),
             None => name.to_string(),
         };
         self.summary.item_count += 1;
@@ -210,125 +234,109 @@ impl Checker<'_> {
     }
 
     /// Checks an entry in Velero's layout: once per pair of copies when the two are identical.
-    fn entry(&mut self, path: &str, place: &Place, buf: &mut ItemBuf) {
-        let content = buf.bytes();
+    fn entry(&mut self, path: &str, place: &Place, content: Bytes) {
         let (twin, side) = match place {
             Place::Unversioned { twin, .. } => (twin, Side::Unversioned),
             Place::Preferred { twin, .. } => (twin, Side::Preferred),
             Place::Versioned { .. } => {
-                self.item(path, place, content);
+                self.item(path, place, &content);
                 return;
             }
         };
-        match self.twins.meet(twin, side, content) {
+        match self.twins.meet(twin, side, &content) {
             Pairing::Identical(kind) => self.count(place, &kind),
             Pairing::Differ => {
                 self.twin_problem(twin, Unpaired::Differ);
-                self.item(path, place, content);
+                self.item(path, place, &content);
             }
             Pairing::Matched => {
-                self.item(path, place, content);
+                self.item(path, place, &content);
             }
             Pairing::First => {
-                let verdict = self.item(path, place, content);
-                self.twins.hold(twin.clone(), side, buf, verdict);
+                let verdict = self.item(path, place, &content);
+                self.twins.hold(twin.clone(), side, content, verdict);
             }
         }
     }
 
     fn run(&mut self, tar_bytes: ChunkReader, format_version: &str) {
-        let mut counted = Counting {
-            inner: tar_bytes,
-            count: 0,
-        };
-        let mut last_end: u64 = 0;
-        let mut content = ItemBuf::default();
-        let mut shown_buf = String::new();
-        {
-            let mut archive = tar::Archive::new(&mut counted);
-            let entries = match archive.entries_with_seek() {
-                Ok(e) => e,
+        let mut walk = TarWalk::new(tar_bytes);
+        loop {
+            let header = match walk.next_entry() {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
                 Err(e) => return self.read_failure(e),
             };
-            for (index, entry) in entries.enumerate() {
-                let mut entry = match entry {
-                    Ok(e) => e,
+            self.summary.entries += 1;
+            let first = self.summary.entries == 1;
+            let size = header.size;
+            if !safe_path(walk.path()) {
+                self.problem(walk.path(), "the entry path is absolute or contains `..`; extracting it could write outside the target directory");
+                continue;
+            }
+            let content = match header.kind {
+                Kind::Directory => continue,
+                Kind::File if size <= MAX_ITEM_BYTES => match walk.content(size) {
+                    Ok(c) => c,
                     Err(e) => return self.read_failure(e),
-                };
-                self.summary.entries += 1;
-                let size = entry.size();
-                last_end = entry.raw_file_position() + size.div_ceil(512) * 512;
-                // Into a buffer reused from entry to entry (800,000 entries in a large backup):
-                // the entry is read next, so the path cannot stay borrowed from it.
-                shown_buf.clear();
-                shown_buf.push_str(&String::from_utf8_lossy(&entry.path_bytes()));
-                let shown = shown_buf.as_str();
-                if !safe_path(Path::new(shown)) {
-                    self.problem(shown, "the entry path is absolute or contains `..`; extracting it could write outside the target directory");
-                    continue;
-                }
-                let entry_type = entry.header().entry_type();
-                if entry_type.is_dir() {
-                    continue;
-                }
-                if !entry_type.is_file() {
+                },
+                Kind::File => {
                     self.problem(
-                        shown,
-                        format!("the entry is a {entry_type:?}, not a regular file"),
-                    );
-                    continue;
-                }
-                if size > MAX_ITEM_BYTES {
-                    self.problem(
-                        shown,
+                        walk.path(),
                         format!("the entry is {size} bytes, far larger than any Kubernetes object"),
                     );
                     continue;
                 }
-                // At most MAX_ITEM_BYTES, checked above.
-                if let Err(e) = content.fill(&mut entry, size as usize) {
-                    return self.read_failure(e);
-                }
-                if index == 0 {
-                    if shown != "metadata/version" {
-                        self.problem(shown, "the first entry must be `metadata/version`");
-                    } else if content.bytes() != format!("{format_version}\n").as_bytes() {
-                        self.problem(
-                            shown,
-                            format!(
-                                "`metadata/version` says {:?}, expected {format_version:?}",
-                                String::from_utf8_lossy(content.bytes()).trim()
-                            ),
-                        );
-                    }
+                kind => {
+                    self.problem(
+                        walk.path(),
+                        format!("the entry is {}, not a regular file", kind.describe()),
+                    );
                     continue;
                 }
-                if shown == "metadata/version" {
-                    self.problem(shown, "`metadata/version` appears again");
-                    continue;
+            };
+            // An entry not read above is passed over by the next call to `next_entry`.
+            let shown = walk.path();
+            if first {
+                if shown != "metadata/version" {
+                    self.problem(shown, "the first entry must be `metadata/version`");
+                } else if content != format!("{format_version}\n").as_bytes() {
+                    self.problem(
+                        shown,
+                        format!(
+                            "`metadata/version` says {:?}, expected {format_version:?}",
+                            String::from_utf8_lossy(&content).trim()
+                        ),
+                    );
                 }
-                match classify(shown) {
-                    Some(place) => self.entry(shown, &place, &mut content),
-                    None => self.problem(shown, "the path does not follow Velero's layout `resources/<resource>/[<version>/](cluster|namespaces/<ns>)/<name>.json`"),
-                }
+                continue;
             }
-            if self.summary.entries == 0 {
-                self.problem(
-                    "",
-                    "the tar archive is empty; even a backup of nothing holds `metadata/version`",
-                );
+            if shown == "metadata/version" {
+                self.problem(shown, "`metadata/version` appears again");
+                continue;
             }
+            match classify(shown) {
+                Some(place) => self.entry(shown, &place, content),
+                None => self.problem(shown, "the path does not follow Velero's layout `resources/<resource>/[<version>/](cluster|namespaces/<ns>)/<name>.json`"),
+            }
+        }
+        if self.summary.entries == 0 {
+            self.problem(
+                "",
+                "the tar archive is empty; even a backup of nothing holds `metadata/version`",
+            );
         }
         // Reading to the end makes gzip verify its CRC and length, and shows what follows the
         // last entry: a complete archive ends with at least two zero blocks.
-        let mut rest = Vec::new();
-        if let Err(e) = counted.read_to_end(&mut rest) {
-            return self.read_failure(e);
-        }
-        self.summary.uncompressed_bytes = counted.count;
-        if rest.iter().any(|b| *b != 0) {
+        let last_end = walk.entries_end();
+        let (total, zeros) = match walk.finish() {
+            Ok(rest) => rest,
+            Err(e) => return self.read_failure(e),
+        };
+        self.summary.uncompressed_bytes = total;
+        if !zeros {
             self.problem("", "data follows the end of the tar archive");
-        } else if self.summary.entries > 0 && counted.count.saturating_sub(last_end) < 1024 {
+        } else if self.summary.entries > 0 && total.saturating_sub(last_end) < 1024 {
             self.problem(
                 "",
                 "the tar archive has no end-of-archive marker: it was cut short",
@@ -393,7 +401,9 @@ pub fn inflate_beside<R: Read + Send, T>(
         scope.spawn(move || {
             let mut gz = GzDecoder::new(BufReader::with_capacity(CHUNK, compressed));
             // Buffers come back whole and already zeroed once: reused as they are.
-            let buffers = stream::Recycler::new(stream::IN_FLIGHT + 2);
+            // Out at once: those in the channel, the one being filled, the one being read and
+            // one still held by the twin check.
+            let buffers = stream::Recycler::new(stream::IN_FLIGHT + 4);
             loop {
                 let mut buf = buffers.take().unwrap_or_else(|| vec![0u8; CHUNK]);
                 match gz.read(&mut buf) {

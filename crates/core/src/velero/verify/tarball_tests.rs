@@ -34,9 +34,40 @@ fn classifies_velero_paths() {
     ] {
         assert_eq!(classify(bad), None, "{bad}");
     }
-    assert!(!safe_path(Path::new("../etc/passwd")));
-    assert!(!safe_path(Path::new("/etc/passwd")));
-    assert!(safe_path(Path::new("resources/a/cluster/b.json")));
+}
+
+/// The text check says what `Path::components` would: only normal parts are safe.
+#[test]
+fn safe_paths_are_those_made_only_of_normal_parts() {
+    use std::path::{Component, Path};
+    let by_components = |p: &str| {
+        !p.is_empty()
+            && Path::new(p)
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)))
+    };
+    for p in [
+        "../etc/passwd",
+        "/etc/passwd",
+        "resources/a/cluster/b.json",
+        "resources/a/../b.json",
+        "resources/a/./b.json",
+        "resources//a/b.json",
+        "./resources/a.json",
+        ".",
+        "./",
+        "..",
+        "a/..",
+        "a/.",
+        "",
+        "/",
+        "a/",
+        "...",
+        "a/.../b",
+        ".hidden/x",
+    ] {
+        assert_eq!(safe_path(p), by_components(p), "{p:?}");
+    }
 }
 
 /// A gzip'd tarball in Velero's layout: `metadata/version`, then each `(path, bytes)`.

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::stream::ItemBuf;
+use bytes::Bytes;
 
 /// Which of Velero's two copies of an item an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,15 +50,13 @@ impl Unpaired {
 struct Held {
     twin: String,
     side: Side,
-    content: ItemBuf,
+    content: Bytes,
     verdict: Option<String>,
 }
 
 #[derive(Default)]
 pub struct Twins {
     held: Option<Held>,
-    /// The buffer of the last copy let go, reused for the next one held.
-    spare: ItemBuf,
     /// Copies whose twin was not the next entry, by CRC-32: matched at the end.
     unversioned: HashMap<String, u32>,
     preferred: HashMap<String, u32>,
@@ -69,9 +67,8 @@ impl Twins {
     pub fn meet(&mut self, twin: &str, side: Side, content: &[u8]) -> Pairing {
         match self.held.take() {
             Some(h) if h.twin == twin && h.side != side => {
-                let same = h.content.bytes() == content;
+                let same = h.content == content;
                 let verdict = h.verdict;
-                self.spare = h.content;
                 match (same, verdict) {
                     (true, Some(kind)) => Pairing::Identical(kind),
                     (true, None) => Pairing::Matched,
@@ -87,31 +84,23 @@ impl Twins {
     }
 
     /// Holds a copy met [`Pairing::First`], with its verdict (`Some(apiVersion/Kind)` when it
-    /// checked clean), until the next entry. Takes `content`'s bytes, leaving it empty.
-    pub fn hold(
-        &mut self,
-        twin: String,
-        side: Side,
-        content: &mut ItemBuf,
-        verdict: Option<String>,
-    ) {
-        let mut buf = std::mem::take(&mut self.spare);
-        std::mem::swap(&mut buf, content);
+    /// checked clean), until the next entry. The bytes are shared, not copied: usually a slice
+    /// of the inflated chunk they arrived in.
+    pub fn hold(&mut self, twin: String, side: Side, content: Bytes, verdict: Option<String>) {
         self.held = Some(Held {
             twin,
             side,
-            content: buf,
+            content,
             verdict,
         });
     }
 
     fn set_aside(&mut self, h: Held) {
-        let crc = crc32fast::hash(h.content.bytes());
+        let crc = crc32fast::hash(&h.content);
         match h.side {
             Side::Unversioned => self.unversioned.insert(h.twin, crc),
             Side::Preferred => self.preferred.insert(h.twin, crc),
         };
-        self.spare = h.content;
     }
 
     /// The pairs that never met as neighbours, matched now, sorted by item.
@@ -149,7 +138,7 @@ mod tests {
         t.hold(
             twin.into(),
             side,
-            &mut ItemBuf::from(bytes),
+            Bytes::copy_from_slice(bytes),
             verdict.map(str::to_string),
         );
     }
