@@ -86,7 +86,7 @@ fn walk_entries(walk: &Walk, tar_bytes: ChunkReader) -> Walked {
                 header.size
             ))
         } else {
-            match entries.content(header.size) {
+            match entries.content() {
                 Ok(content) => serde_json::from_slice::<Value>(&content)
                     .map_err(|e| format!("`{path}` is not valid JSON: {e}")),
                 Err(e) => {

@@ -276,7 +276,7 @@ impl Checker<'_> {
             }
             let content = match header.kind {
                 Kind::Directory => continue,
-                Kind::File if size <= MAX_ITEM_BYTES => match walk.content(size) {
+                Kind::File if size <= MAX_ITEM_BYTES => match walk.content() {
                     Ok(c) => c,
                     Err(e) => return self.read_failure(e),
                 },

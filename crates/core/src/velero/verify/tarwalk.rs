@@ -81,6 +81,8 @@ pub struct TarWalk {
     position: u64,
     /// Where the current entry's data ends, padding included: the next header starts there.
     next: u64,
+    /// The size of the current entry's data.
+    size: u64,
     /// The current entry's path as text (invalid UTF-8 replaced), reused from entry to entry.
     path: String,
 }
@@ -203,13 +205,9 @@ impl TarWalk {
             src,
             position: 0,
             next: 0,
+            size: 0,
             path: String::new(),
         }
-    }
-
-    /// Bytes consumed from the start of the stream.
-    pub fn position(&self) -> u64 {
-        self.position
     }
 
     /// Where the last entry handed out ends, its padding included.
@@ -327,6 +325,7 @@ impl TarWalk {
                     self.path
                         .push_str(&String::from_utf8_lossy(text(&block[..100])));
                 }
+                self.size = size;
                 return Ok(Some(Header {
                     kind: Kind::of(flag),
                     size,
@@ -357,8 +356,8 @@ impl TarWalk {
 
     /// The data of the entry [`TarWalk::next_entry`] returned last: shared with the chunk it arrived
     /// in when it lies in one, gathered into one buffer when it spans two or more.
-    pub fn content(&mut self, size: u64) -> std::io::Result<Bytes> {
-        self.take(size)
+    pub fn content(&mut self) -> std::io::Result<Bytes> {
+        self.take(self.size)
     }
 
     /// Reads the rest of the stream after the archive's end: its length and whether it is all

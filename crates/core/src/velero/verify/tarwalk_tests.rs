@@ -39,7 +39,7 @@ fn walk_reading(
     let mut seen = Vec::new();
     while let Some(h) = w.next_entry()? {
         let content = if read(w.path()) {
-            w.content(h.size)?.to_vec()
+            w.content()?.to_vec()
         } else {
             Vec::new()
         };
