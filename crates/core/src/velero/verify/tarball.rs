@@ -87,7 +87,7 @@ pub fn classify(path: &str) -> Option<Place<'_>> {
         _ => return None,
     };
     let name = file.strip_suffix(".json").filter(|n| !n.is_empty())?;
-    let twin = joined(&[gr, namespace.unwrap_or(""), name]);
+    let twin = [gr, namespace.unwrap_or(""), name].join("/");
     Some(match version {
         None => Place::Unversioned {
             twin,
@@ -130,18 +130,6 @@ pub fn safe_path(path: &str) -> bool {
     path.split('/')
         .enumerate()
         .all(|(i, part)| part != ".." && !(i == 0 && part == "."))
-}
-
-/// `parts` joined with `/`, without the formatting machinery (this runs for every entry).
-fn joined(parts: &[&str]) -> String {
-    let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            out.push('/');
-        }
-        out.push_str(part);
-    }
-    out
 }
 
 struct Checker<'a> {
@@ -213,7 +201,7 @@ impl Checker<'_> {
                 ),
             );
         }
-        let kind = joined(&[&api_version, &kind]);
+        let kind = [api_version.as_ref(), kind.as_ref()].join("/");
         self.count(place, &kind);
         clean.then_some(kind)
     }
@@ -226,7 +214,7 @@ impl Checker<'_> {
         }
         let (namespace, name) = where_in(place);
         let listed = match namespace {
-            Some(ns) => joined(&[ns, name]),
+            Some(ns) => [ns, name].join("/"),
             None => name.to_string(),
         };
         self.summary.item_count += 1;
