@@ -17,10 +17,16 @@
 use std::borrow::Cow;
 
 use super::scan::scan;
+use super::tokens;
+use grammar::{Field, Next, close, open};
 
 /// Nesting deeper than this is refused (Go's `encoding/json`, which the API server uses, stops
 /// at 10,000 too); it also bounds the stack's memory for a hostile item.
 pub const MAX_DEPTH: usize = 10_000;
+
+/// Token slots kept between items (one per byte of the item): 1 MiB, enough for all but the
+/// largest objects.
+const KEPT_TOKENS: usize = 256 * 1024;
 
 /// What an item says about itself.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -44,58 +50,14 @@ pub struct Malformed {
     pub column: usize,
 }
 
-/// A reusable stack, so reading hundreds of thousands of items allocates it once.
+/// A reusable stack and token index, so reading hundreds of thousands of items allocates them
+/// once.
 #[derive(Default)]
 pub struct Reader {
     /// One entry per open container: `true` for an object, `false` for an array.
     stack: Vec<bool>,
-}
-
-/// The fields this module reads; everything else is only checked for form.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Field {
-    ApiVersion,
-    Kind,
-    Metadata,
-    Name,
-    Namespace,
-    Other,
-}
-
-impl Field {
-    fn label(self) -> &'static str {
-        match self {
-            Field::ApiVersion => "apiVersion",
-            Field::Kind => "kind",
-            Field::Metadata => "metadata",
-            Field::Name => "metadata.name",
-            Field::Namespace => "metadata.namespace",
-            Field::Other => "",
-        }
-    }
-
-    fn bit(self) -> u8 {
-        match self {
-            Field::ApiVersion => 1,
-            Field::Kind => 2,
-            Field::Metadata => 4,
-            Field::Name => 8,
-            Field::Namespace => 16,
-            Field::Other => 0,
-        }
-    }
-}
-
-/// Where the walk is between tokens.
-enum Next {
-    /// Just after `{`: a key or `}`.
-    ObjectStart,
-    /// After `,` in an object: a key.
-    Key,
-    /// A value, for the given field.
-    Value(Field),
-    /// After a value: `,`, the container's close, or the end of the item.
-    AfterValue,
+    /// Scratch space for the positions of the current item's tokens (see [`tokens::index`]).
+    tokens: Vec<u32>,
 }
 
 /// A string's bytes between its quotes, and whether they hold escapes.
@@ -299,6 +261,21 @@ impl<'a> Walk<'a> {
 impl Reader {
     /// Reads `item`'s head, or says why it is not a well-formed JSON object.
     pub fn read<'a>(&mut self, item: &'a [u8]) -> Result<Head<'a>, Malformed> {
+        let quick = tokens::index(item, &mut self.tokens)
+            .and_then(|found| quick::head(item, found, &mut self.stack));
+        // A rare huge item's scratch space is not kept for the small ones after it.
+        if self.tokens.len() > KEPT_TOKENS {
+            self.tokens = Vec::new();
+        }
+        if let Some(head) = quick {
+            return Ok(head);
+        }
+        self.walk(item)
+    }
+
+    /// The precise walk, byte by byte: what [`Reader::read`] falls back on, and what says why
+    /// an item is refused.
+    fn walk<'a>(&mut self, item: &'a [u8]) -> Result<Head<'a>, Malformed> {
         let mut w = Walk { b: item, i: 0 };
         let mut head = Head::default();
         let stack = &mut self.stack;
@@ -395,10 +372,7 @@ impl Reader {
                                 );
                             }
                             w.i += 1;
-                            stack.push(c == b'{');
-                            if field == Field::Metadata {
-                                in_metadata = true;
-                            }
+                            open(stack, &mut in_metadata, field, c);
                             if c == b'{' {
                                 Next::ObjectStart
                             } else {
@@ -460,13 +434,10 @@ impl Reader {
     }
 }
 
-/// Pops a container; leaving the object at depth 2 leaves `metadata` if that is where it was.
-fn close(stack: &mut Vec<bool>, in_metadata: &mut bool) {
-    if stack.len() == 2 {
-        *in_metadata = false;
-    }
-    stack.pop();
-}
+#[path = "grammar.rs"]
+mod grammar;
+#[path = "quick.rs"]
+mod quick;
 
 #[cfg(test)]
 #[path = "head_tests.rs"]

@@ -301,3 +301,53 @@ fn long_strings_are_checked_like_short_ones() {
         assert_eq!(what(&cut), "EOF while parsing a string", "{len}");
     }
 }
+
+/// The token pass answers only as the precise walk would, across damaged documents and with
+/// escapes, quotes and runs on every side of a 64-byte block boundary; and it does answer for
+/// ordinary items, or it would be a slower path, not a faster one.
+#[test]
+fn the_token_pass_answers_only_as_the_walk_would() {
+    let mut rng = XorShift::new(0x70c3_0016_0000_0002);
+    let mut reader = Reader::default();
+    let (mut tokens, mut stack) = (Vec::new(), Vec::new());
+    let mut shifted: Vec<String> = Vec::new();
+    for pad in 0..70 {
+        let fill = "x".repeat(pad);
+        shifted.push(format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"n{fill}","namespace":"ns"}},"data":{{"{fill}":"{fill}\\\"\\\\\n\\u00e9","k":[true,-1.5e3,null,{{}},[]]}}}}"#
+        ));
+    }
+    let (mut quick_answers, mut walk_answers) = (0, 0);
+    for round in 0..80_000 {
+        let seed = if round % 2 == 0 {
+            SEEDS[round % SEEDS.len()].as_bytes()
+        } else {
+            shifted[round % shifted.len()].as_bytes()
+        };
+        let bytes = if round < 200 {
+            seed.to_vec()
+        } else {
+            mutate(seed, &mut rng)
+        };
+        let walked = reader.walk(&bytes).ok();
+        let quick =
+            tokens::index(&bytes, &mut tokens).and_then(|t| quick::head(&bytes, t, &mut stack));
+        if let Some(q) = &quick {
+            assert_eq!(
+                Some(q),
+                walked.as_ref(),
+                "round {round}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+            quick_answers += 1;
+        }
+        if walked.is_some() {
+            walk_answers += 1;
+        }
+    }
+    // Only seeds with escapes in the four fields (and their mutations) go to the walk.
+    assert!(
+        quick_answers * 10 > walk_answers * 7 && walk_answers > 10_000,
+        "{quick_answers} of {walk_answers}"
+    );
+}

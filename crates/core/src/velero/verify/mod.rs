@@ -7,6 +7,7 @@
 pub mod fetch;
 pub mod finding;
 pub mod head;
+pub mod listing;
 pub mod metadata;
 pub mod names;
 pub mod ranged;
@@ -15,6 +16,7 @@ pub mod scan;
 pub mod stream;
 pub mod tarball;
 pub mod tarwalk;
+pub mod tokens;
 pub mod twins;
 
 use std::collections::BTreeMap;
@@ -138,13 +140,20 @@ fn gunzip(key: &str, data: &[u8], findings: &mut Findings) -> Option<Vec<u8>> {
 /// Reads the resource list (`apiVersion/Kind` → names) from its gzip'd file straight into its
 /// compact form, decompressing as it goes: neither the list's text nor a JSON tree of it is
 /// ever held whole (for 550,000 items either would cost more than the rest of a verification).
-/// Only a file that does not read that way takes the slow path, to say what is wrong.
+/// A list as Velero writes it is read a buffer at a time ([`listing::read`]); one with escapes
+/// or an unusual shape is read by `serde_json`; only a file that does not read that way either
+/// takes the slow path, to say what is wrong.
 fn resource_list(key: &str, compressed: &[u8], findings: &mut Findings) -> Option<names::Listing> {
-    let reader = std::io::BufReader::with_capacity(
-        64 * 1024,
-        flate2::read::GzDecoder::new(compressed).take(MAX_SIBLING_BYTES),
-    );
-    if let Ok(list) = serde_json::from_reader(reader) {
+    let reader = |capacity| {
+        std::io::BufReader::with_capacity(
+            capacity,
+            flate2::read::GzDecoder::new(compressed).take(MAX_SIBLING_BYTES),
+        )
+    };
+    if let Some(list) = listing::read(reader(256 * 1024)) {
+        return Some(list);
+    }
+    if let Ok(list) = serde_json::from_reader(reader(64 * 1024)) {
         return Some(list);
     }
     let text = gunzip(key, compressed, findings)?;

@@ -138,6 +138,16 @@ fn text(field: &[u8]) -> &[u8] {
     field.get(..end).unwrap_or_default()
 }
 
+/// Appends `bytes` as text, invalid UTF-8 replaced. Paths are nearly always valid: checking
+/// that first is several times cheaper than `from_utf8_lossy`'s chunk-by-chunk walk, which took
+/// 1.5% of a verification's CPU time.
+fn push_text(to: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => to.push_str(text),
+        Err(_) => to.push_str(&String::from_utf8_lossy(bytes)),
+    }
+}
+
 /// The sum of a header's bytes, eight at a time: each word's bytes are added in pairs into four
 /// 16-bit lanes, which 64 words cannot overflow (64 × 2 × 255 < 65,536). A header is summed for
 /// every entry, and byte by byte this was 2% of a verification's CPU time.
@@ -313,17 +323,16 @@ impl TarWalk {
                 // as absent.
                 let named = long_name.filter(|n| !n.is_empty());
                 if let Some(p) = named.or(pax_path.filter(|p| !p.is_empty())) {
-                    self.path.push_str(&String::from_utf8_lossy(&p));
+                    push_text(&mut self.path, &p);
                 } else {
                     // POSIX ustar keeps a long path's leading directories in `prefix`; GNU
                     // headers use that space for other fields.
                     let prefix = text(&block[345..500]);
                     if &block[257..263] == b"ustar\0" && !prefix.is_empty() {
-                        self.path.push_str(&String::from_utf8_lossy(prefix));
+                        push_text(&mut self.path, prefix);
                         self.path.push('/');
                     }
-                    self.path
-                        .push_str(&String::from_utf8_lossy(text(&block[..100])));
+                    push_text(&mut self.path, text(&block[..100]));
                 }
                 self.size = size;
                 return Ok(Some(Header {
