@@ -104,16 +104,31 @@ pub fn read(src: impl BufRead) -> Option<Listing> {
         }
         let kind = String::from_utf8(kind).ok()?;
         let text = String::from_utf8(text).ok()?;
-        // A name's end must fall between characters: it does, as each name ended at a quote.
+        // The names are valid UTF-8 together; each one is only if every end falls between
+        // characters (`"\xc3"` then `"\xa9"` make a valid `é` across two invalid names).
+        if !ends.iter().all(|&end| text.is_char_boundary(end as usize)) {
+            return None;
+        }
         if kinds.insert(kind, (text, ends)).is_some() {
             return None;
         }
     }
-    // Nothing but whitespace may follow.
-    if input.peek().is_some() || input.src.fill_buf().map_or(true, |b| !b.is_empty()) {
-        return None;
+    // Nothing but whitespace may follow, and the stream must end cleanly: gzip reports a wrong
+    // CRC or length only here, once, and a decoder asked again after that reports a clean end.
+    loop {
+        let buf = input.src.fill_buf().ok()?;
+        if buf.is_empty() {
+            return Some(Listing::from_parts(kinds));
+        }
+        if !buf
+            .iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            return None;
+        }
+        let n = buf.len();
+        input.src.consume(n);
     }
-    Some(Listing::from_parts(kinds))
 }
 
 #[cfg(test)]
@@ -150,6 +165,8 @@ mod tests {
             br#"{"v1/Secret":["a",]}"#,
             b"{\"v1/Secret\":[\"a\x01\"]}",
             b"{\"v1/Secret\":[\"\xff\"]}",
+            b"{\"v1/Secret\":[\"\xc3\",\"\xa9\"]}",
+            b"{\"v1/Secret\":[\"a\xe2\",\"\x82\xacb\"]}",
             br#"{"v1/Secret":["a"]"#,
             b"",
         ] {
@@ -161,12 +178,33 @@ mod tests {
         }
     }
 
+    /// A gzip stream whose CRC (or length) is wrong is refused, though the damage shows only
+    /// after the last byte of the list.
+    #[test]
+    fn a_damaged_gzip_trailer_is_not_a_list() {
+        use std::io::Write;
+        let text = br#"{"v1/Secret":["a/b"]}"#;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text).expect("in memory");
+        let good = gz.finish().expect("in memory");
+        let decode =
+            |bytes: &[u8]| read(std::io::BufReader::new(flate2::read::GzDecoder::new(bytes)));
+        assert_eq!(decode(&good), serde(text));
+        assert!(decode(&good).is_some());
+        for at in [good.len() - 8, good.len() - 1] {
+            let mut bad = good.clone();
+            bad[at] ^= 1;
+            assert!(decode(&bad).is_none(), "a flipped trailer byte at {at}");
+        }
+    }
+
     /// Whatever this reader accepts, serde reads the same; and it accepts every plain list.
     #[test]
     fn agrees_with_serde_on_damaged_lists() {
         let mut rng = XorShift::new(0x1157_0016_0000_0003);
         let pieces: &[&[u8]] = &[
-            b"{", b"}", b"[", b"]", b",", b":", b"\"", b"\\", b" ", b"\n", b"a", b"\xc3", b"1",
+            b"{", b"}", b"[", b"]", b",", b":", b"\"", b"\\", b" ", b"\n", b"a", b"\xc3", b"\xa9",
+            b"\",\"", b"1",
         ];
         let (mut accepted, mut rounds) = (0, 0);
         for _ in 0..20_000 {
