@@ -10,6 +10,10 @@
 //! UTF-8; the structure around them is walked with an explicit stack, so no item can exhaust
 //! the thread's stack.
 //!
+//! That walk is now the precise path. [`Reader::read`] first tries two faster passes over bit
+//! masks and tokens ([`tokens`], then `quick`), which answer only for well-formed items whose
+//! four fields need no decoding; everything else, and every error message, is the walk's.
+//!
 //! It is stricter than the struct it replaced where Kubernetes is: the item must be an object,
 //! `metadata` an object, and the four fields strings (or `null`); invalid UTF-8 anywhere is
 //! refused, as the API server refuses it.
