@@ -28,10 +28,6 @@ use grammar::{Field, Next, close, open};
 /// at 10,000 too); it also bounds the stack's memory for a hostile item.
 pub const MAX_DEPTH: usize = 10_000;
 
-/// Token slots kept between items (one per byte of the item): 1 MiB, enough for all but the
-/// largest objects.
-const KEPT_TOKENS: usize = 256 * 1024;
-
 /// What an item says about itself.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Head<'a> {
@@ -265,13 +261,9 @@ impl<'a> Walk<'a> {
 impl Reader {
     /// Reads `item`'s head, or says why it is not a well-formed JSON object.
     pub fn read<'a>(&mut self, item: &'a [u8]) -> Result<Head<'a>, Malformed> {
-        let quick = tokens::index(item, &mut self.tokens)
-            .and_then(|found| quick::head(item, found, &mut self.stack));
-        // A rare huge item's scratch space is not kept for the small ones after it.
-        if self.tokens.len() > KEPT_TOKENS {
-            self.tokens = Vec::new();
-        }
-        if let Some(head) = quick {
+        if let Some(head) = tokens::index(item, &mut self.tokens)
+            .and_then(|found| quick::head(item, found, &mut self.stack))
+        {
             return Ok(head);
         }
         self.walk(item)

@@ -15,6 +15,11 @@ use std::io::BufRead;
 use super::names::Listing;
 use super::scan::scan;
 
+/// JSON's whitespace.
+fn blank(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
 struct Input<R> {
     src: R,
 }
@@ -25,7 +30,7 @@ impl<R: BufRead> Input<R> {
         loop {
             let buf = self.src.fill_buf().ok()?;
             let first = *buf.first()?;
-            if !matches!(first, b' ' | b'\t' | b'\n' | b'\r') {
+            if !blank(&first) {
                 return Some(first);
             }
             self.src.consume(1);
@@ -120,10 +125,7 @@ pub fn read(src: impl BufRead) -> Option<Listing> {
         if buf.is_empty() {
             return Some(Listing::from_parts(kinds));
         }
-        if !buf
-            .iter()
-            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-        {
+        if !buf.iter().all(blank) {
             return None;
         }
         let n = buf.len();

@@ -144,16 +144,16 @@ fn gunzip(key: &str, data: &[u8], findings: &mut Findings) -> Option<Vec<u8>> {
 /// or an unusual shape is read by `serde_json`; only a file that does not read that way either
 /// takes the slow path, to say what is wrong.
 fn resource_list(key: &str, compressed: &[u8], findings: &mut Findings) -> Option<names::Listing> {
-    let reader = |capacity| {
+    let reader = || {
         std::io::BufReader::with_capacity(
-            capacity,
+            256 * 1024,
             flate2::read::GzDecoder::new(compressed).take(MAX_SIBLING_BYTES),
         )
     };
-    if let Some(list) = listing::read(reader(256 * 1024)) {
+    if let Some(list) = listing::read(reader()) {
         return Some(list);
     }
-    if let Ok(list) = serde_json::from_reader(reader(64 * 1024)) {
+    if let Ok(list) = serde_json::from_reader(reader()) {
         return Some(list);
     }
     let text = gunzip(key, compressed, findings)?;

@@ -1,5 +1,5 @@
 //! The item check's second pass: the walk of [`Reader::read`](super::Reader::read), taken over
-//! the tokens [`tokens::index`](super::super::tokens::index) found instead of over every byte.
+//! the tokens [`tokens::index`](super::tokens::index) found instead of over every byte.
 //! Strings were checked in the first pass, so a string is one token (its opening quote) and the
 //! bytes after it are never looked at, except for the few keys and values the head is made of.
 //!
@@ -21,20 +21,18 @@ fn ends_run(item: &[u8], at: usize) -> bool {
     )
 }
 
-/// The run of other bytes at `at` is exactly one number or literal.
+/// The run of other bytes at `at` is exactly one number or literal, read as the walk reads it.
 fn scalar(item: &[u8], at: usize) -> Option<()> {
-    let end = match item.get(at)? {
-        b't' => at + 4 * usize::from(item.get(at..at + 4)? == b"true"),
-        b'f' => at + 5 * usize::from(item.get(at..at + 5)? == b"false"),
-        b'n' => at + 4 * usize::from(item.get(at..at + 4)? == b"null"),
-        b'-' | b'0'..=b'9' => {
-            let mut w = Walk { b: item, i: at };
-            w.number().ok()?;
-            w.i
-        }
+    let mut w = Walk { b: item, i: at };
+    match item.get(at)? {
+        b't' => w.literal(b"true"),
+        b'f' => w.literal(b"false"),
+        b'n' => w.literal(b"null"),
+        b'-' | b'0'..=b'9' => w.number(),
         _ => return None,
-    };
-    (end > at && ends_run(item, end)).then_some(())
+    }
+    .ok()?;
+    ends_run(item, w.i).then_some(())
 }
 
 /// The bytes of the string whose opening quote is at `open`; `None` if it holds an escape (its

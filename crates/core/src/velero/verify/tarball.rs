@@ -64,14 +64,18 @@ pub enum Place<'a> {
 
 pub fn classify(path: &str) -> Option<Place<'_>> {
     let rest = path.strip_prefix("resources/")?;
-    // At most five parts (`gr/version/namespaces/ns/file`), gathered without allocating: this
-    // runs for every entry.
-    // Split byte by byte: `str::split` searches for each `/` with `memchr`, whose setup costs
-    // more than these short parts.
+    // At most five parts (`gr/version/namespaces/ns/file`), gathered without allocating and
+    // split byte by byte: this runs for every entry, and `str::split` searching for each `/`
+    // with `memchr` cost more than these short parts.
     let mut gathered = [""; 6];
     let mut count = 0;
     let mut start = 0;
-    for end in (0..=rest.len()).filter(|&i| rest.as_bytes().get(i).is_none_or(|b| *b == b'/')) {
+    let slashes = rest
+        .bytes()
+        .enumerate()
+        .filter(|(_, b)| *b == b'/')
+        .map(|(i, _)| i);
+    for end in slashes.chain([rest.len()]) {
         *gathered.get_mut(count)? = rest.get(start..end)?;
         count += 1;
         start = end + 1;

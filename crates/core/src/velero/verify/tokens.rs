@@ -1,7 +1,7 @@
 //! The first of the item check's two passes (the shape of simdjson's "stage 1"): every byte of an
 //! item is classified 64 at a time into bit masks, which give, without a branch per byte, where
 //! its strings are, whether their contents are legal (no control characters, only JSON's
-//! escapes, UTF-8) and where its tokens start. The second pass ([`super::quick`]) then walks the
+//! escapes, UTF-8) and where its tokens start. The second pass (`head`'s `quick`) then walks the
 //! tokens alone, never the bytes between them.
 //!
 //! The byte-at-a-time walk this sits in front of stopped at every escape: a Deployment's
@@ -155,6 +155,10 @@ fn legal_escape(item: &[u8], at: usize) -> bool {
 /// about 1.5 MiB.
 pub const MAX_INDEXED: usize = 2 * 1024 * 1024;
 
+/// Slots kept between items (one per byte of the item): 1 MiB, enough for all but the largest
+/// objects.
+const KEPT_SLOTS: usize = 256 * 1024;
+
 /// The positions of `item`'s tokens: each `{ } [ ] : ,` outside strings, each quote that opens
 /// a string, and the first byte of each run of other bytes outside strings (a number, `true`,
 /// `false`, `null`, or bytes that do not belong there). `None` when the item is certainly not
@@ -167,10 +171,14 @@ pub const MAX_INDEXED: usize = 2 * 1024 * 1024;
 /// Whether the tokens form JSON (and whether each run is a literal or a number) is for the
 /// second pass to decide.
 ///
-/// `slots` is scratch space reused from item to item; it only grows.
+/// `slots` is scratch space reused from item to item: it grows to the largest item's size, and
+/// a rare huge item's slots are given back at the next item that needs far fewer.
 pub fn index<'s>(item: &[u8], slots: &'s mut Vec<u32>) -> Option<&'s [u32]> {
     if item.len() > MAX_INDEXED {
         return None;
+    }
+    if slots.len() > KEPT_SLOTS && item.len() + 64 <= KEPT_SLOTS {
+        *slots = Vec::new();
     }
     // A block has at most 64 tokens: with this many slots each is written without a check on
     // the vector's length (that check and the length's store were a fifth of this function's
@@ -186,17 +194,19 @@ pub fn index<'s>(item: &[u8], slots: &'s mut Vec<u32>) -> Option<&'s [u32]> {
     let mut high = false;
     for (n, bytes) in item.chunks(64).enumerate() {
         let base = n * 64;
+        let padded;
         let block = match <&[u8; 64]>::try_from(bytes) {
-            Ok(full) => *full,
+            Ok(full) => full,
             Err(_) => {
                 // Spaces after the end change nothing: outside a string they are whitespace,
                 // and a string still open there is refused below.
-                let mut padded = [b' '; 64];
-                padded[..bytes.len()].copy_from_slice(bytes);
-                padded
+                let mut last = [b' '; 64];
+                last[..bytes.len()].copy_from_slice(bytes);
+                padded = last;
+                &padded
             }
         };
-        let c = classify(&block);
+        let c = classify(block);
         high |= c.high;
         let escaped = if c.backslash != 0 || escape_carry {
             escaped(c.backslash, &mut escape_carry)
